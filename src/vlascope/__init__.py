@@ -1,0 +1,3 @@
+"""vlascope: train, evaluate and diagnose robot manipulation policies."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from vlascope.cli import main
+
+raise SystemExit(main())

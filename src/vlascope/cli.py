@@ -1,0 +1,145 @@
+"""Command line: argument parsing only; the work is done by the packages it calls."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _collect(args) -> None:
+    from vlascope.envs.collect import collect_demos
+
+    report = collect_demos(args.task, args.episodes, args.out, seed=args.seed,
+                           fixed_init=args.fixed_init, camera=args.camera,
+                           image_size=args.image_size, max_steps=args.max_steps)
+    print(f"wrote {report.kept} demos to {report.path} in {report.seconds:.1f}s; "
+          f"dropped {len(report.dropped_seeds)} failed expert episode(s) of {report.attempted} "
+          f"(expert success {100 * report.expert_success_rate:.0f}%)")
+
+
+def _train(args) -> None:
+    from vlascope.train.loop import load_config_file, make_train_config, train
+
+    file_cfg = load_config_file(args.config)
+    train_over = dict(file_cfg.get("train") or {})
+    for key in ("steps", "batch_size", "lr", "seed", "device"):
+        if getattr(args, key) is not None:
+            train_over[key] = getattr(args, key)
+    result = train(args.dataset, args.policy, args.out, make_train_config(train_over),
+                   file_cfg.get("policy") or {})
+    print(f"trained {args.policy} in {result.seconds:.0f}s ({result.samples_per_second:.0f} "
+          f"samples/s), final loss {result.final_loss:.4f}; checkpoint: {result.last_checkpoint}")
+
+
+def _eval(args) -> None:
+    from vlascope.evaluate.metrics import format_summary_table
+    from vlascope.evaluate.runner import evaluate
+    from vlascope.fileio import write_json
+    from vlascope.policies import load_pretrained
+    from vlascope.train.loop import resolve_device
+
+    policy = load_pretrained(args.checkpoint, device=resolve_device(args.device))
+    report = evaluate(policy, args.task, args.episodes, seed=args.seed,
+                      fixed_init=args.fixed_init, max_steps=args.max_steps,
+                      video_path=args.video)
+    if args.per_episode:
+        for e in report.episodes:
+            print(f"  seed {e.seed}: {'success' if e.success else 'fail'} in {e.length} steps, "
+                  f"return {e.episode_return:.1f}" + (f" ({e.error})" if e.error else ""))
+    print(format_summary_table([(f"{args.task}", report.summary)]))
+    print(f"{report.seconds:.1f}s, {report.env_steps_per_second:.0f} env steps/s")
+    if args.json:
+        write_json(args.json, report.to_json())
+        print(f"metrics: {args.json}")
+
+
+def _quickstart(args) -> None:
+    from vlascope.quickstart import run_quickstart
+
+    run_quickstart(args.out, task=args.task, policy=args.policy, demos=args.demos,
+                   steps=args.steps, episodes=args.episodes)
+
+
+def _tasks(args) -> None:
+    from vlascope.envs import instruction_for, task_names
+
+    for name in task_names():
+        print(f"{name:32s} {instruction_for(name)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vlascope.policies import POLICY_NAMES
+
+    p = argparse.ArgumentParser(prog="vlascope", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("collect", help="collect scripted-expert demos into an HDF5 dataset")
+    c.add_argument("--task", required=True)
+    c.add_argument("--episodes", type=int, default=50)
+    c.add_argument("--out", required=True)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--fixed-init", action="store_true",
+                   help="start every demo from one initial state (reproduces memorisation)")
+    c.add_argument("--camera", default=None, help="also store images from this camera, e.g. corner2")
+    c.add_argument("--image-size", type=int, default=96)
+    c.add_argument("--max-steps", type=int, default=None)
+    c.set_defaults(func=_collect)
+
+    t = sub.add_parser("train", help="train a policy on one or more datasets")
+    t.add_argument("--dataset", required=True, action="append",
+                   help="HDF5 dataset; repeat for multi-task training")
+    t.add_argument("--policy", required=True, choices=None, help=f"one of {', '.join(POLICY_NAMES)}")
+    t.add_argument("--out", required=True)
+    t.add_argument("--steps", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device")
+    t.add_argument("--config", help="YAML with 'train:' and 'policy:' sections")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint closed-loop in MetaWorld")
+    e.add_argument("checkpoint")
+    e.add_argument("--task", required=True)
+    e.add_argument("--episodes", type=int, default=50)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--fixed-init", action="store_true",
+                   help="every episode from the state a --fixed-init dataset of this seed uses")
+    e.add_argument("--max-steps", type=int, default=None)
+    e.add_argument("--video", help="write an mp4 of the first episodes")
+    e.add_argument("--json", help="write per-episode and overall metrics as JSON")
+    e.add_argument("--per-episode", action="store_true")
+    e.add_argument("--device", default="auto")
+    e.set_defaults(func=_eval)
+
+    q = sub.add_parser("quickstart", help="collect, train, evaluate: the whole loop in one go")
+    q.add_argument("--out", default="outputs/quickstart")
+    q.add_argument("--task", default="reach-v3")
+    q.add_argument("--policy", default="flow")
+    q.add_argument("--demos", type=int, default=50)
+    q.add_argument("--steps", type=int, default=None)
+    q.add_argument("--episodes", type=int, default=50)
+    q.set_defaults(func=_quickstart)
+
+    k = sub.add_parser("tasks", help="list MetaWorld tasks and their instructions")
+    k.set_defaults(func=_tasks)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vlascope.errors import VlascopeError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except VlascopeError as exc:
+        print(f"vlascope {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vlascope {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Training windows: an observation history of `n_obs_steps` and an action chunk of `horizon`.
+
+Window t of an episode holds observations t-To+1 .. t and actions t .. t+Tp-1. At the start of
+an episode the history is padded by repeating the first observation; at the end the chunk is
+padded by repeating the last action (the robot holds its last command), as diffusion_policy does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vlascope.data.hdf5 import Episode
+
+
+class WindowDataset(Dataset):
+    def __init__(self, episodes: list[Episode], obs_keys: list[str], n_obs_steps: int,
+                 horizon: int, task_indices: list[int] | None = None):
+        if n_obs_steps < 1 or horizon < 1:
+            raise ValueError("n_obs_steps and horizon must be >= 1")
+        self.episodes = episodes
+        self.obs_keys = list(obs_keys)
+        self.n_obs_steps = n_obs_steps
+        self.horizon = horizon
+        self.task_indices = task_indices or [0] * len(episodes)
+        self.index = np.array([(e, t) for e, ep in enumerate(episodes) for t in range(len(ep))],
+                              dtype=np.int64).reshape(-1, 2)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def window_indices(self, t: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        obs_idx = np.clip(np.arange(t - self.n_obs_steps + 1, t + 1), 0, length - 1)
+        act_idx = np.clip(np.arange(t, t + self.horizon), 0, length - 1)
+        return obs_idx, act_idx
+
+    def __getitem__(self, i: int) -> dict:
+        e, t = self.index[i]
+        ep = self.episodes[e]
+        obs_idx, act_idx = self.window_indices(int(t), len(ep))
+        obs = {}
+        for k in self.obs_keys:
+            x = torch.from_numpy(np.ascontiguousarray(ep.obs[k][obs_idx]))
+            obs[k] = x if x.dtype == torch.uint8 else x.float()
+        return {
+            "obs": obs,
+            "action": torch.from_numpy(ep.actions[act_idx]).float(),
+            "task_index": torch.tensor(self.task_indices[e], dtype=torch.long),
+        }
+
+    def all_windows(self) -> dict:
+        """Every window stacked into tensors: for small (state) datasets kept in memory."""
+        obs = {k: [] for k in self.obs_keys}
+        actions, tasks = [], []
+        for e, ep in enumerate(self.episodes):
+            length = len(ep)
+            ts = np.arange(length)
+            obs_idx = np.clip(ts[:, None] + np.arange(-self.n_obs_steps + 1, 1)[None], 0, length - 1)
+            act_idx = np.clip(ts[:, None] + np.arange(self.horizon)[None], 0, length - 1)
+            for k in self.obs_keys:
+                obs[k].append(ep.obs[k][obs_idx])
+            actions.append(ep.actions[act_idx])
+            tasks.append(np.full(length, self.task_indices[e]))
+        out_obs = {}
+        for k, parts in obs.items():
+            x = torch.from_numpy(np.concatenate(parts))
+            out_obs[k] = x if x.dtype == torch.uint8 else x.float()
+        return {
+            "obs": out_obs,
+            "action": torch.from_numpy(np.concatenate(actions)).float(),
+            "task_index": torch.from_numpy(np.concatenate(tasks)).long(),
+        }

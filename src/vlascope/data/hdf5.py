@@ -1,0 +1,166 @@
+"""HDF5 datasets in the robomimic layout.
+
+    data/                      attrs: env_name, task, instruction, collection (JSON), total
+    data/demo_<i>/             attrs: num_samples, seed, initial_state, success
+    data/demo_<i>/actions      (T, action_dim) float32
+    data/demo_<i>/rewards      (T,) float32
+    data/demo_<i>/obs/<key>    (T, ...) float32, or uint8 (T, H, W, 3) for <camera>_image
+
+Writes go to a temporary file that is renamed into place, so an interrupted collection never
+leaves a half-written dataset where the old one was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vlascope.errors import VlascopeError
+from vlascope.fileio import atomic_path
+
+_DEMO_RE = re.compile(r"^demo_(\d+)$")
+
+
+@dataclass
+class Episode:
+    actions: np.ndarray  # (T, action_dim)
+    obs: dict[str, np.ndarray]  # key -> (T, ...)
+    rewards: np.ndarray | None = None
+    attrs: dict = field(default_factory=dict)
+    name: str = ""
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+@dataclass
+class EpisodeDataset:
+    path: str
+    episodes: list[Episode]
+    attrs: dict
+
+    @property
+    def task(self) -> str:
+        return self.attrs.get("task", "")
+
+    @property
+    def obs_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape[1:]) for k, v in self.episodes[0].obs.items()}
+
+    @property
+    def action_dim(self) -> int:
+        return int(self.episodes[0].actions.shape[1])
+
+    @property
+    def num_frames(self) -> int:
+        return sum(len(e) for e in self.episodes)
+
+    def initial_states(self) -> np.ndarray | None:
+        states = [e.attrs.get("initial_state") for e in self.episodes]
+        if any(s is None for s in states):
+            return None
+        return np.stack([np.asarray(s, dtype=np.float64) for s in states])
+
+
+def _attr_value(value):
+    # HDF5 attributes hold scalars, strings and arrays; anything nested travels as JSON.
+    if value is None or isinstance(value, (dict, list, tuple)):
+        return json.dumps(value)
+    return value
+
+
+def _read_attr(value):
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str) and (value[:1] in "{[" or value == "null"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_dataset(path: str | Path, episodes: list[Episode], attrs: dict) -> None:
+    import h5py
+
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            data = f.create_group("data")
+            for k, v in attrs.items():
+                data.attrs[k] = _attr_value(v)
+            data.attrs["total"] = sum(len(e) for e in episodes)
+            for i, ep in enumerate(episodes):
+                g = data.create_group(f"demo_{i}")
+                g.attrs["num_samples"] = len(ep)
+                for k, v in ep.attrs.items():
+                    g.attrs[k] = _attr_value(v)
+                g.create_dataset("actions", data=np.asarray(ep.actions, dtype=np.float32))
+                if ep.rewards is not None:
+                    g.create_dataset("rewards", data=np.asarray(ep.rewards, dtype=np.float32))
+                obs = g.create_group("obs")
+                for k, v in ep.obs.items():
+                    v = np.asarray(v)
+                    if v.dtype == np.uint8:  # images: chunk per frame, compress
+                        obs.create_dataset(k, data=v, chunks=(1, *v.shape[1:]), compression="gzip",
+                                           compression_opts=4)
+                    else:
+                        obs.create_dataset(k, data=v.astype(np.float32))
+
+
+def read_dataset(path: str | Path, obs_keys: list[str] | None = None) -> EpisodeDataset:
+    """Read a robomimic-layout HDF5 file; `obs_keys` limits which observations are loaded."""
+    import h5py
+
+    path = str(path)
+    if not Path(path).exists():
+        raise VlascopeError(f"{path}: no such dataset file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise VlascopeError(f"{path}: not a readable HDF5 file ({exc.__class__.__name__}: "
+                            f"{str(exc).splitlines()[0]})") from None
+    with f:
+        if "data" not in f:
+            raise VlascopeError(f"{path}: no 'data' group; expected the robomimic layout "
+                                "data/demo_<i>/{actions,obs/<key>}")
+        data = f["data"]
+        attrs = {k: _read_attr(v) for k, v in data.attrs.items()}
+        names = sorted((n for n in data if _DEMO_RE.match(n)), key=lambda n: int(n[5:]))
+        if not names:
+            raise VlascopeError(f"{path}: 'data' holds no demo_<i> groups")
+        episodes = []
+        for name in names:
+            g = data[name]
+            where = f"{path}: data/{name}"
+            if "actions" not in g:
+                raise VlascopeError(f"{where}: missing 'actions' dataset")
+            actions = np.asarray(g["actions"], dtype=np.float32)
+            if actions.ndim != 2 or len(actions) == 0:
+                raise VlascopeError(f"{where}/actions: expected a non-empty (T, action_dim) "
+                                    f"array, got shape {actions.shape}")
+            if "obs" not in g:
+                raise VlascopeError(f"{where}: missing 'obs' group")
+            keys = list(g["obs"]) if obs_keys is None else obs_keys
+            obs = {}
+            for k in keys:
+                if k not in g["obs"]:
+                    raise VlascopeError(f"{where}/obs: missing key '{k}' "
+                                        f"(has: {', '.join(sorted(g['obs']))})")
+                arr = np.asarray(g["obs"][k])
+                if len(arr) != len(actions):
+                    raise VlascopeError(f"{where}/obs/{k}: {len(arr)} steps but actions has "
+                                        f"{len(actions)}; they must be the same length")
+                obs[k] = arr if arr.dtype == np.uint8 else arr.astype(np.float32)
+            rewards = np.asarray(g["rewards"], dtype=np.float32) if "rewards" in g else None
+            ep_attrs = {k: _read_attr(v) for k, v in g.attrs.items()}
+            episodes.append(Episode(actions, obs, rewards, ep_attrs, name))
+    dims = {e.actions.shape[1] for e in episodes}
+    if len(dims) > 1:
+        raise VlascopeError(f"{path}: demos disagree on the action dimension: {sorted(dims)}")
+    return EpisodeDataset(path, episodes, attrs)

@@ -1,0 +1,221 @@
+"""MetaWorld tasks: construction, seeded initial states, observation split and task signals.
+
+MetaWorld's flat 39-dim observation is [hand xyz, gripper, object (14), previous frame (18),
+goal xyz]. We store it split into named keys and drop the previous frame: a policy that wants
+history gets it from its own observation window.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from vlascope.errors import VlascopeError
+
+OBS_SLICES = {
+    "robot_state": slice(0, 4),  # hand xyz + gripper opening
+    "object_state": slice(4, 18),  # up to two objects: xyz + quaternion each, zero padded
+    "goal": slice(36, 39),  # goal xyz
+}
+OBS_KEYS = tuple(OBS_SLICES)
+
+# One instruction per task, for language-conditioned policies and dataset metadata.
+INSTRUCTIONS = {
+    "reach-v3": "reach the goal position",
+    "push-v3": "push the puck to the goal",
+    "pick-place-v3": "pick the puck and place it at the goal",
+    "door-open-v3": "open the door",
+    "drawer-open-v3": "open the drawer",
+    "drawer-close-v3": "close the drawer",
+    "button-press-topdown-v3": "press the button from the top",
+    "button-press-v3": "press the button",
+    "peg-insert-side-v3": "insert the peg into the hole from the side",
+    "window-open-v3": "slide the window open",
+    "window-close-v3": "slide the window closed",
+}
+
+# Tasks where "grasped" means something; elsewhere the grasp signal is reported as n/a.
+GRASP_TASKS = {
+    "pick-place-v3", "pick-place-wall-v3", "pick-out-of-hole-v3", "bin-picking-v3",
+    "basketball-v3", "assembly-v3", "disassemble-v3", "hammer-v3", "shelf-place-v3",
+    "peg-insert-side-v3", "stick-push-v3", "stick-pull-v3", "coffee-pull-v3",
+}
+# Tasks without an object to reach for: "reached" is n/a there.
+NO_OBJECT_TASKS = {"reach-v3", "reach-wall-v3"}
+REACH_RADIUS = 0.05  # metres between gripper centre and object that count as "reached"
+
+# MetaWorld's experts warn that their gains exceed the action bounds (the env clips), and its
+# observation space is narrower than what it returns; neither is actionable for our users.
+warnings.filterwarnings("ignore", message="Constant\\(s\\) may be too high")
+
+MT10_TASKS = (
+    "reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3",
+    "drawer-close-v3", "button-press-topdown-v3", "peg-insert-side-v3",
+    "window-open-v3", "window-close-v3",
+)
+
+
+def task_names() -> list[str]:
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+
+    return sorted(ALL_V3_ENVIRONMENTS)
+
+
+def check_task(task: str) -> str:
+    names = task_names()
+    if task not in names:
+        close = difflib.get_close_matches(task, names, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; run `vlascope tasks` for the list"
+        raise VlascopeError(f"unknown MetaWorld task '{task}'{hint}")
+    return task
+
+
+def instruction_for(task: str) -> str:
+    return INSTRUCTIONS.get(task, task.removesuffix("-v3").replace("-", " "))
+
+
+def make_expert(task: str):
+    """MetaWorld's own scripted expert for `task`."""
+    from metaworld.policies import ENV_POLICY_MAP
+
+    check_task(task)
+    if task not in ENV_POLICY_MAP:
+        raise VlascopeError(f"MetaWorld ships no scripted expert for task '{task}'")
+    return ENV_POLICY_MAP[task]()
+
+
+def episode_seed(base_seed: int, index: int, split: str) -> int:
+    """Seed of episode `index`: even for collection, odd for evaluation, so the two never meet."""
+    if not 0 <= index < 100_000:
+        raise ValueError("episode index must be in [0, 100000)")
+    parity = {"collect": 0, "eval": 1}[split]
+    return 2 * (base_seed * 100_000 + index) + parity
+
+
+def split_observation(flat: np.ndarray) -> dict[str, np.ndarray]:
+    return {key: np.asarray(flat[s], dtype=np.float32) for key, s in OBS_SLICES.items()}
+
+
+@dataclass
+class StepInfo:
+    reward: float
+    success: bool
+    reached: bool | None
+    grasped: bool | None
+    object_to_goal: float
+    unstable: bool
+
+
+class MetaWorldEnv:
+    """One MetaWorld task whose initial state is drawn from the task's reset space by a seed.
+
+    Built with `gymnasium.make("Meta-World/MT1", ...)`. MT1 samples one of 50 pre-drawn task
+    variations per reset; we switch that off and draw a fresh object/goal placement from the
+    env's own random reset space, seeded per episode, so every seed is its own initial state and
+    collection and evaluation seeds can be kept disjoint.
+    """
+
+    def __init__(self, task: str, camera: str | None = None, image_size: int = 96,
+                 max_steps: int | None = None, image_obs: bool = True):
+        import gymnasium as gym
+        import metaworld  # noqa: F401  (registers the Meta-World/* ids)
+        from metaworld.wrappers import RandomTaskSelectWrapper
+
+        self.task = check_task(task)
+        self.camera = camera
+        self.image_obs = image_obs and camera is not None  # else the camera is for video only
+        kwargs = {}
+        if camera is not None:
+            _check_rendering()
+            kwargs = dict(render_mode="rgb_array", camera_name=camera,
+                          width=image_size, height=image_size)
+        try:
+            self.env = gym.make("Meta-World/MT1", env_name=task, seed=0,
+                                max_episode_steps=max_steps, disable_env_checker=True, **kwargs)
+        except ValueError as exc:  # e.g. an unknown camera name
+            raise VlascopeError(f"cannot build MetaWorld env '{task}': {exc}") from None
+        self.env.reset()  # MT1 sets a task on its first reset; later resets keep ours
+        wrapper = self.env
+        while wrapper is not None:
+            if isinstance(wrapper, RandomTaskSelectWrapper):
+                wrapper.toggle_sample_tasks_on_reset(False)
+            wrapper = getattr(wrapper, "env", None)
+        self.max_steps = max_steps or self.env.unwrapped.max_path_length
+        self.initial_state: np.ndarray | None = None
+        self.last_flat_obs: np.ndarray | None = None
+
+    @property
+    def unwrapped(self):
+        return self.env.unwrapped
+
+    def reset(self, seed: int, initial_state: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Reset to the placement drawn by `seed`, or exactly to `initial_state` when given."""
+        u = self.env.unwrapped
+        if initial_state is not None:
+            u._freeze_rand_vec = True
+            u._last_rand_vec = np.asarray(initial_state, dtype=np.float64).copy()
+        else:
+            u._freeze_rand_vec = False
+            u.seeded_rand_vec = True
+            u.seed(int(seed))
+        flat, _ = self.env.reset()
+        self.initial_state = np.array(u._last_rand_vec, dtype=np.float64)
+        self.last_flat_obs = flat
+        return self._observation(flat)
+
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], StepInfo, bool]:
+        """Returns (observation, info, episode_over)."""
+        action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        flat, reward, terminated, truncated, info = self.env.step(action)
+        self.last_flat_obs = flat
+        u = self.env.unwrapped
+        obj = np.asarray(flat[4:7])
+        reached = None
+        if self.task not in NO_OBJECT_TASKS:
+            reached = bool(np.linalg.norm(u.tcp_center - obj) <= REACH_RADIUS)
+        grasped = bool(info.get("grasp_success", 0.0)) if self.task in GRASP_TASKS else None
+        step_info = StepInfo(
+            reward=float(reward),
+            success=bool(info.get("success", 0.0)),
+            reached=reached,
+            grasped=grasped,
+            object_to_goal=float(info.get("obj_to_target", np.nan)),
+            unstable=bool(getattr(u, "_did_see_sim_exception", False)),
+        )
+        return self._observation(flat), step_info, bool(terminated or truncated)
+
+    def render(self) -> np.ndarray:
+        if self.camera is None:
+            raise VlascopeError("this env was built without a camera; pass --camera to render")
+        return np.ascontiguousarray(self.env.render())
+
+    def _observation(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        obs = split_observation(flat)
+        if self.image_obs:
+            obs[f"{self.camera}_image"] = self.render()
+        return obs
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def _check_rendering() -> None:
+    backend = os.environ.get("MUJOCO_GL")
+    if backend is None:
+        # osmesa works on any CPU machine; on a GPU machine set MUJOCO_GL=egl for ~40x speed.
+        os.environ["MUJOCO_GL"] = backend = "osmesa"
+    if backend == "osmesa":
+        os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+        import ctypes.util
+
+        if ctypes.util.find_library("OSMesa") is None:
+            raise VlascopeError(
+                "rendering with MUJOCO_GL=osmesa needs the system library libOSMesa: "
+                "install it with `sudo apt-get install libosmesa6` (or use MUJOCO_GL=egl on a GPU)"
+            )
+    elif backend == "egl":
+        os.environ.setdefault("PYOPENGL_PLATFORM", "egl")

@@ -1,0 +1,62 @@
+"""Success rates with Wilson score intervals, and the per-run summary of episode results."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for a binomial proportion (sound at 0/n and n/n, unlike Wald)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _rate(values) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def summarize(results) -> dict:
+    n = len(results)
+    k = sum(r.success for r in results)
+    lo, hi = wilson_interval(k, n)
+    return {
+        "episodes": n,
+        "successes": k,
+        "success_rate": k / n if n else 0.0,
+        "success_ci95": [lo, hi],
+        "avg_return": float(np.mean([r.episode_return for r in results])) if n else 0.0,
+        "reached_rate": _rate(r.reached for r in results),
+        "grasped_rate": _rate(r.grasped for r in results),
+        "avg_length": float(np.mean([r.length for r in results])) if n else 0.0,
+        "avg_final_object_to_goal": float(np.mean([r.final_object_to_goal for r in results])) if n else 0.0,
+        "errors": sum(r.error is not None for r in results),
+    }
+
+
+def format_percent(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def format_summary_table(rows: list[tuple[str, dict]]) -> str:
+    header = ["run", "success", "95% CI", "return", "reached", "grasped", "length", "obj-goal"]
+    lines = [header]
+    for name, s in rows:
+        lo, hi = s["success_ci95"]
+        lines.append([
+            name, f"{s['successes']}/{s['episodes']} ({100 * s['success_rate']:.0f}%)",
+            f"[{100 * lo:.0f}, {100 * hi:.0f}]%", f"{s['avg_return']:.1f}",
+            format_percent(s["reached_rate"]), format_percent(s["grasped_rate"]),
+            f"{s['avg_length']:.0f}", f"{s['avg_final_object_to_goal']:.3f}",
+        ])
+    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)

@@ -1,0 +1,1 @@
+"""Building blocks shared by every policy: observation encoders, denoiser networks, action heads."""

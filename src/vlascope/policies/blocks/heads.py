@@ -1,0 +1,135 @@
+"""Action heads: the objective that trains a chunk generator and the sampler that runs it.
+
+All heads work on normalised action chunks (B, horizon, action_dim) given a condition vector.
+`loss` returns a per-sample loss so callers can weight or inspect it; `sample` draws a chunk.
+
+DDPM/DDIM are written here (about 40 lines) rather than taken from `diffusers`: the scheduler
+math is small and stable, `diffusers` would add a large dependency for it, and the doctor needs
+the noise schedule itself (alphas) to say what the loss should be at initialisation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def cosine_betas(steps: int, max_beta: float = 0.999) -> torch.Tensor:
+    """The squared-cosine schedule of Nichol & Dhariwal (diffusion_policy's default)."""
+    def alpha_bar(t):
+        return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+
+    return torch.tensor([min(1 - alpha_bar((i + 1) / steps) / alpha_bar(i / steps), max_beta)
+                         for i in range(steps)], dtype=torch.float32)
+
+
+class DiffusionHead(nn.Module):
+    """DDPM training with noise (epsilon) prediction; deterministic DDIM sampling in few steps."""
+
+    expected_initial_loss = 1.0  # a zero-initialised net predicting unit noise
+
+    def __init__(self, net: nn.Module, train_steps: int = 100, inference_steps: int = 10,
+                 clip_sample: bool = True):
+        super().__init__()
+        self.net = net
+        self.train_steps = train_steps
+        self.inference_steps = inference_steps
+        self.clip_sample = clip_sample
+        alphas_cumprod = torch.cumprod(1 - cosine_betas(train_steps), dim=0)
+        self.register_buffer("alphas_cumprod", alphas_cumprod, persistent=False)
+
+    def loss(self, cond: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        b = x0.shape[0]
+        t = torch.randint(0, self.train_steps, (b,), device=x0.device)
+        noise = torch.randn_like(x0)
+        ab = self.alphas_cumprod[t].view(b, 1, 1)
+        xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+        pred = self.net(xt, t.float(), cond)
+        return F.mse_loss(pred.float(), noise, reduction="none").mean(dim=(1, 2))
+
+    @torch.no_grad()
+    def sample(self, cond: torch.Tensor, shape: tuple[int, int],
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        b = cond.shape[0]
+        x = torch.randn((b, *shape), device=cond.device, generator=generator)
+        ratio = self.train_steps // self.inference_steps
+        timesteps = list(range(0, self.train_steps, ratio))[::-1]
+        for i, t in enumerate(timesteps):
+            ab = self.alphas_cumprod[t]
+            ab_prev = self.alphas_cumprod[timesteps[i + 1]] if i + 1 < len(timesteps) else ab.new_tensor(1.0)
+            eps = self.net(x, torch.full((b,), float(t), device=x.device), cond).float()
+            x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+            if self.clip_sample:
+                x0 = x0.clamp(-1, 1)
+                eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+            x = ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
+        return x
+
+
+class FlowHead(nn.Module):
+    """Flow matching (rectified flow): x_t = t*x1 + (1-t)*noise, the net predicts x1 - noise.
+
+    Sampling integrates the velocity with Euler steps from noise (t=0) to data (t=1).
+    Time is drawn from a Beta(1.5, 1) skewed towards the noisy end (as pi0 does), where the
+    velocity is hardest to predict; "uniform" and "logit_normal" are options.
+    """
+
+    time_scale = 100.0  # the net's sinusoidal time embedding sees t in [0, 100]
+
+    def __init__(self, net: nn.Module, inference_steps: int = 10, time_sampling: str = "beta"):
+        super().__init__()
+        if time_sampling not in ("beta", "uniform", "logit_normal"):
+            raise ValueError(f"unknown flow time sampling '{time_sampling}'")
+        self.net = net
+        self.inference_steps = inference_steps
+        self.time_sampling = time_sampling
+
+    def sample_time(self, b: int, device) -> torch.Tensor:
+        if self.time_sampling == "uniform":
+            return torch.rand(b, device=device)
+        if self.time_sampling == "logit_normal":
+            return torch.sigmoid(torch.randn(b, device=device))
+        # 1 - Beta(1.5, 1) puts more mass near t = 0 (pure noise).
+        return 1 - torch.distributions.Beta(1.5, 1.0).sample((b,)).to(device)
+
+    def loss(self, cond: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        b = x1.shape[0]
+        t = self.sample_time(b, x1.device).clamp(0, 0.999)
+        noise = torch.randn_like(x1)
+        tt = t.view(b, 1, 1)
+        xt = tt * x1 + (1 - tt) * noise
+        pred = self.net(xt, t * self.time_scale, cond)
+        return F.mse_loss(pred.float(), x1 - noise, reduction="none").mean(dim=(1, 2))
+
+    @torch.no_grad()
+    def sample(self, cond: torch.Tensor, shape: tuple[int, int],
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        b = cond.shape[0]
+        x = torch.randn((b, *shape), device=cond.device, generator=generator)
+        dt = 1.0 / self.inference_steps
+        for i in range(self.inference_steps):
+            t = torch.full((b,), i * dt * self.time_scale, device=x.device)
+            x = x + dt * self.net(x, t, cond).float()
+        return x
+
+
+class RegressionHead(nn.Module):
+    """Direct regression of the chunk with an MSE loss: the baseline."""
+
+    def __init__(self, cond_dim: int, horizon: int, action_dim: int, width: int = 256):
+        super().__init__()
+        self.shape = (horizon, action_dim)
+        self.net = nn.Sequential(nn.Linear(cond_dim, width), nn.GELU(), nn.Linear(width, width),
+                                 nn.GELU(), nn.Linear(width, horizon * action_dim))
+
+    def loss(self, cond: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        pred = self.net(cond).view(-1, *self.shape)
+        return F.mse_loss(pred.float(), x, reduction="none").mean(dim=(1, 2))
+
+    @torch.no_grad()
+    def sample(self, cond: torch.Tensor, shape: tuple[int, int],
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.net(cond).view(-1, *self.shape).float()

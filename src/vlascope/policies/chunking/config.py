@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ChunkingPolicyConfig:
+    """An observation-window encoder and an action head that predicts a chunk of actions.
+
+    `head` picks the objective: "diffusion" (DDPM/DDIM), "flow" (flow matching) or "mse"
+    (direct regression). The three share the encoder, normaliser and chunk execution.
+    """
+
+    head: str = "diffusion"
+    # What the policy sees and does; filled from the dataset at training time.
+    obs_keys: list[str] = field(default_factory=lambda: ["robot_state", "object_state", "goal"])
+    obs_dims: dict[str, int] = field(default_factory=dict)
+    action_dim: int = 4
+    task_names: list[str] = field(default_factory=list)  # more than one -> task embedding
+    # Windows: To observations in, Tp actions out, Ta of them executed before replanning.
+    n_obs_steps: int = 2
+    horizon: int = 16
+    n_action_steps: int = 8
+    # Encoder.
+    encoder_hidden: int = 256
+    cond_dim: int = 256
+    task_embed_dim: int = 32
+    # Denoiser network for the diffusion/flow heads.
+    denoiser: str = "unet"  # "unet" | "mlp"
+    unet_dims: list[int] = field(default_factory=lambda: [64, 128, 256])
+    kernel_size: int = 5
+    mlp_width: int = 256
+    mlp_depth: int = 3
+    # Heads.
+    diffusion_train_steps: int = 100
+    inference_steps: int = 10
+    flow_time_sampling: str = "beta"
+    # Normalisation.
+    obs_norm: str = "meanstd"
+    action_norm: str = "minmax"
+    norm_floor: float = 1e-3
+
+    def validate(self) -> None:
+        if self.head not in ("diffusion", "flow", "mse"):
+            raise ValueError(f"head must be diffusion, flow or mse, got '{self.head}'")
+        if not 1 <= self.n_action_steps <= self.horizon:
+            raise ValueError(f"n_action_steps ({self.n_action_steps}) must be in [1, horizon "
+                             f"({self.horizon})]")

@@ -1,0 +1,127 @@
+"""Map a policy name to its class and config, and save/load self-describing policy folders.
+
+A policy folder (every checkpoint is one) holds:
+  config.json             format version, policy name and config, normaliser modes, extras
+  model.safetensors       weights (the EMA weights when `ema` is also present)
+  ema.safetensors         optional: exponential moving average of the weights
+  normalizer.safetensors  dataset statistics and the affine maps
+Nothing here unpickles: weights come from safetensors, everything else from JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from vlascope.data.normalizer import Normalizer
+from vlascope.errors import VlascopeError
+from vlascope.policies.chunking import ChunkingPolicy, ChunkingPolicyConfig
+
+FORMAT_VERSION = 1
+
+# name -> (policy class, config class, preset overrides)
+REGISTRY = {
+    "diffusion": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "diffusion", "denoiser": "unet"}),
+    "flow": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "flow", "denoiser": "mlp"}),
+    "mse": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "mse"}),
+}
+POLICY_NAMES = tuple(REGISTRY)
+
+
+def _entry(name: str):
+    if name not in REGISTRY:
+        raise VlascopeError(f"unknown policy '{name}'; expected one of {', '.join(POLICY_NAMES)}")
+    return REGISTRY[name]
+
+
+def make_config(name: str, overrides: dict | None = None):
+    _, config_cls, preset = _entry(name)
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    values = {**preset, **(overrides or {})}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise VlascopeError(f"unknown {name} policy option(s): {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(fields))}")
+    return config_cls(**values)
+
+
+def build_policy(name: str, config, normalizer: Normalizer) -> torch.nn.Module:
+    policy_cls, _, _ = _entry(name)
+    try:
+        return policy_cls(config, normalizer)
+    except ValueError as exc:
+        raise VlascopeError(f"invalid {name} policy config: {exc}") from None
+
+
+def _weights_without_normalizer(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()
+            if not k.startswith("normalizer.")}
+
+
+def save_pretrained(policy: torch.nn.Module, name: str, folder: str | Path,
+                    ema: torch.nn.Module | None = None, extra: dict | None = None) -> None:
+    """Write a policy folder into `folder` (which must exist; callers make it atomic)."""
+    folder = Path(folder)
+    norm = policy.normalizer
+    config = {
+        "format_version": FORMAT_VERSION,
+        "policy": name,
+        "policy_config": dataclasses.asdict(policy.config),
+        "normalizer": {"modes": norm.modes, "floor": norm.floor},
+        **(extra or {}),
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    save_file(_weights_without_normalizer(policy), folder / "model.safetensors")
+    if ema is not None:
+        save_file(_weights_without_normalizer(ema), folder / "ema.safetensors")
+    save_file({k: v.contiguous() for k, v in norm.state_dict().items()},
+              folder / "normalizer.safetensors")
+
+
+def read_config(folder: str | Path) -> dict:
+    folder = Path(folder)
+    path = folder / "config.json"
+    if not folder.is_dir():
+        raise VlascopeError(f"{folder}: no such checkpoint folder")
+    if not path.exists():
+        raise VlascopeError(f"{folder}: not a checkpoint (no config.json)")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise VlascopeError(f"{path}: invalid JSON ({exc})") from None
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise VlascopeError(f"{path}: checkpoint format_version {version!r} is newer than this "
+                            f"vlascope reads ({FORMAT_VERSION}); upgrade vlascope")
+    return config
+
+
+def load_pretrained(folder: str | Path, weights: str = "ema", device: str | torch.device = "cpu"):
+    """Load a policy folder; `weights` is "ema" (default, when present) or "model"."""
+    folder = Path(folder)
+    config = read_config(folder)
+    name = config.get("policy")
+    try:
+        policy_config = make_config(name, config["policy_config"])
+        norm_spec = config["normalizer"]
+    except KeyError as exc:
+        raise VlascopeError(f"{folder / 'config.json'}: missing key {exc}") from None
+    normalizer = Normalizer.from_state_dict(load_file(folder / "normalizer.safetensors"),
+                                            norm_spec["modes"], norm_spec["floor"])
+    policy = build_policy(name, policy_config, normalizer)
+    weight_file = folder / ("ema.safetensors" if weights == "ema" else "model.safetensors")
+    if not weight_file.exists():
+        weight_file = folder / "model.safetensors"
+    state = load_file(weight_file)
+    missing, unexpected = policy.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("normalizer.")]
+    if missing or unexpected:
+        raise VlascopeError(f"{weight_file}: weights do not match the config "
+                            f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    policy.to(device).eval()
+    policy.checkpoint_config = config
+    return policy
