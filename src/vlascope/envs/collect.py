@@ -108,3 +108,12 @@ def collect_demos(task: str, episodes: int, out: str, seed: int = 0, fixed_init:
     }
     write_dataset(out, kept, attrs)
     return CollectReport(out, len(kept), attempt, dropped, time.time() - start)
+
+
+def expert_success(task: str, episodes: int, seed: int = 0, max_steps: int | None = None) -> float:
+    """The scripted expert's success rate on the evaluation seeds: the ceiling for a policy."""
+    env = MetaWorldEnv(task, max_steps=max_steps)
+    expert = make_expert(task)
+    wins = sum(run_expert_episode(env, expert, episode_seed(seed, i, "eval"))[1] for i in range(episodes))
+    env.close()
+    return wins / episodes

@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny but real MetaWorld datasets and policies."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+
+import pytest
+
+os.environ.setdefault("MUJOCO_GL", "osmesa")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+HAS_OSMESA = ctypes.util.find_library("OSMesa") is not None
+needs_rendering = pytest.mark.skipif(
+    os.environ["MUJOCO_GL"] == "osmesa" and not HAS_OSMESA,
+    reason="libosmesa6 is not installed (make test installs it when run as root)")
+
+TINY_POLICY = {"encoder_hidden": 32, "cond_dim": 32, "mlp_width": 32, "mlp_depth": 1,
+               "unet_dims": [16, 32], "horizon": 8, "n_action_steps": 4}
+
+
+@pytest.fixture(scope="session")
+def reach_dataset(tmp_path_factory) -> str:
+    """Two diverse reach-v3 expert demos, collected for real."""
+    from vlascope.envs.collect import collect_demos
+
+    path = tmp_path_factory.mktemp("data") / "reach.hdf5"
+    collect_demos("reach-v3", 2, str(path), seed=0, progress=False)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def trained_run(reach_dataset, tmp_path_factory):
+    """A 32-wide flow policy trained for 5 steps on the 2-demo dataset."""
+    from vlascope.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("runs") / "flow"
+    return train([reach_dataset], "flow", out, TrainConfig(steps=5, batch_size=8, warmup_steps=2,
+                                                           log_every=1, ckpt_every=3),
+                 dict(TINY_POLICY), progress=False)

@@ -1,0 +1,81 @@
+"""The command line: real subprocesses, checking exit codes and one-line errors."""
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "vlascope", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if "error" in line]
+    assert len(lines) == 1, proc.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def test_unknown_task(tmp_path):
+    assert_one_line_error(run("collect", "--task", "pick-plce-v3", "--episodes", "1",
+                              "--out", str(tmp_path / "x.hdf5")), "unknown MetaWorld task", "pick-place-v3")
+
+
+def test_missing_dataset_and_wrong_policy(tmp_path, reach_dataset):
+    assert_one_line_error(run("train", "--dataset", str(tmp_path / "nope.hdf5"), "--policy", "flow",
+                              "--out", str(tmp_path / "r")), "nope.hdf5", "no such dataset file")
+    assert_one_line_error(run("train", "--dataset", reach_dataset, "--policy", "transformer",
+                              "--out", str(tmp_path / "r")), "unknown policy 'transformer'")
+
+
+def test_dataset_without_actions(tmp_path):
+    path = tmp_path / "noact.hdf5"
+    with h5py.File(path, "w") as f:
+        f["data/demo_0/obs/robot_state"] = np.zeros((3, 4))
+    assert_one_line_error(run("train", "--dataset", str(path), "--policy", "mse", "--out",
+                              str(tmp_path / "r")), "data/demo_0", "missing 'actions'")
+
+
+def test_missing_checkpoint(tmp_path):
+    assert_one_line_error(run("eval", str(tmp_path / "none"), "--task", "reach-v3"),
+                          "no such checkpoint folder")
+
+
+def test_bad_config_file(tmp_path, reach_dataset):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train:\n  stpes: 3\n")
+    assert_one_line_error(run("train", "--dataset", reach_dataset, "--policy", "mse", "--out",
+                              str(tmp_path / "r"), "--config", str(cfg)), "unknown train option(s): stpes")
+
+
+def test_collect_train_eval_from_the_command_line(tmp_path):
+    data = tmp_path / "d.hdf5"
+    p = run("collect", "--task", "reach-v3", "--episodes", "2", "--out", str(data))
+    assert p.returncode == 0, p.stderr
+    assert "wrote 2 demos" in p.stdout and "dropped 0" in p.stdout
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train:\n  batch_size: 8\n  log_every: 1\npolicy:\n  mlp_width: 32\n  cond_dim: 32\n")
+    p = run("train", "--dataset", str(data), "--policy", "flow", "--out", str(tmp_path / "run"),
+            "--steps", "3", "--config", str(cfg))
+    assert p.returncode == 0, p.stderr
+    p = run("eval", str(tmp_path / "run" / "checkpoints" / "last"), "--task", "reach-v3",
+            "--episodes", "1", "--max-steps", "16", "--json", str(tmp_path / "m.json"),
+            "--per-episode")
+    assert p.returncode == 0, p.stderr
+    assert "success" in p.stdout and "95% CI" in p.stdout
+    assert (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize("policy", ["flow"])
+def test_quickstart_runs_the_whole_loop(tmp_path, policy):
+    p = run("quickstart", "--out", str(tmp_path / "qs"), "--demos", "2", "--steps", "10",
+            "--episodes", "1", "--policy", policy)
+    assert p.returncode == 0, p.stderr
+    assert "whole loop" in p.stdout and "reach-v3 / flow" in p.stdout
+    assert (tmp_path / "qs" / "summary.json").exists()
