@@ -103,3 +103,12 @@ def test_checkpoint_from_a_newer_format_is_refused(tmp_path):
         load_pretrained(tmp_path)
     with pytest.raises(VlascopeError, match="no such checkpoint folder"):
         load_pretrained(tmp_path / "nope")
+
+
+def test_observation_noise_only_while_training():
+    policy = _policy("mse", obs_noise=0.5)
+    obs = _batch()["obs"]
+    policy.train()
+    assert not torch.equal(policy.encode(obs), policy.encode(obs))
+    policy.eval()
+    assert torch.equal(policy.encode(obs), policy.encode(obs))

@@ -23,11 +23,14 @@ from vlascope.policies.chunking import ChunkingPolicy, ChunkingPolicyConfig
 
 FORMAT_VERSION = 1
 
-# name -> (policy class, config class, preset overrides)
+# name -> (policy class, config class, preset overrides). The MLP-based presets overfit the 50
+# initial states of a state dataset without observation noise (reach-v3 flow, seed 1: 36/50
+# without, 50/50 with 0.1); the U-Net diffusion preset was measured at 100% without it.
 REGISTRY = {
     "diffusion": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "diffusion", "denoiser": "unet"}),
-    "flow": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "flow", "denoiser": "mlp"}),
-    "mse": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "mse"}),
+    "flow": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "flow", "denoiser": "mlp",
+                                                    "obs_noise": 0.1}),
+    "mse": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "mse", "obs_noise": 0.1}),
 }
 POLICY_NAMES = tuple(REGISTRY)
 

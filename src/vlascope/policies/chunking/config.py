@@ -35,6 +35,9 @@ class ChunkingPolicyConfig:
     diffusion_train_steps: int = 100
     inference_steps: int = 10
     flow_time_sampling: str = "beta"
+    # Augmentation: Gaussian noise (in normalised units) added to observations while training,
+    # so the policy learns a smooth map between the few initial states it saw.
+    obs_noise: float = 0.0
     # Normalisation.
     obs_norm: str = "meanstd"
     action_norm: str = "minmax"

@@ -42,6 +42,8 @@ class ChunkingPolicy(nn.Module):
     def encode(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None) -> torch.Tensor:
         """Condition vector for raw (unnormalised) observation windows (B, To, dim)."""
         normed = {k: self.normalizer.normalize(k, obs[k].float()) for k in self.config.obs_keys}
+        if self.training and self.config.obs_noise > 0:
+            normed = {k: v + self.config.obs_noise * torch.randn_like(v) for k, v in normed.items()}
         return self.encoder(normed, task_index)
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
