@@ -88,3 +88,13 @@ def test_dataset_without_needed_keys_is_a_clear_error(reach_dataset, tmp_path):
     with pytest.raises(VlascopeError, match=r"observation key\(s\) \['joint_pos'\] not in the dataset"):
         train([reach_dataset], "mse", tmp_path / "x", TrainConfig(steps=1),
               {"obs_keys": ["joint_pos"]}, progress=False)
+
+
+def test_near_constant_gripper_reading_is_centred_not_scaled(trained_run, reach_dataset):
+    # reach-v3 never closes the gripper: its opening varies by ~1e-3 in the demos. Scaling that
+    # by 1/std turned a small drift at test time into a -60 sigma input and wrecked the policy.
+    policy = load_pretrained(trained_run.last_checkpoint)
+    grip = np.concatenate([e.obs["robot_state"][:, 3] for e in read_dataset(reach_dataset).episodes])
+    assert grip.std() < policy.config.norm_floor
+    assert policy.normalizer.stat("robot_state", "scale")[3].item() == 1.0
+    assert policy.normalizer.stat("robot_state", "scale")[:3].min().item() > 5  # hand xyz scaled

@@ -48,7 +48,7 @@ def affine_from_stats(stats: dict[str, np.ndarray], mode: str, floor: float) -> 
 
 class Normalizer(nn.Module):
     def __init__(self, stats: dict[str, dict[str, np.ndarray]], modes: dict[str, str],
-                 floor: float = 1e-3):
+                 floor: float = 1e-2):
         super().__init__()
         self.keys = sorted(stats)
         self.modes = dict(modes)

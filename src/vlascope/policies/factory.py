@@ -23,9 +23,7 @@ from vlascope.policies.chunking import ChunkingPolicy, ChunkingPolicyConfig
 
 FORMAT_VERSION = 1
 
-# name -> (policy class, config class, preset overrides). `obs_noise` stays off: on reach-v3
-# it helped one CPU run (flow, seed 1, 8k steps: 36/50 -> 50/50) but hurt the 20k-step GPU
-# runs (flow 44 -> 28/50, mse 45 -> 25/50); see benchmarks/README.md.
+# name -> (policy class, config class, preset overrides).
 REGISTRY = {
     "diffusion": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "diffusion", "denoiser": "unet"}),
     "flow": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "flow", "denoiser": "mlp"}),
