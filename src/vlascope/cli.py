@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a policy on one or more datasets")
     t.add_argument("--dataset", required=True, action="append",
                    help="HDF5 dataset; repeat for multi-task training")
-    t.add_argument("--policy", required=True, choices=None, help=f"one of {', '.join(POLICY_NAMES)}")
+    t.add_argument("--policy", required=True, help=f"one of {', '.join(POLICY_NAMES)}")
     t.add_argument("--out", required=True)
     t.add_argument("--steps", type=int)
     t.add_argument("--batch-size", type=int)
