@@ -79,3 +79,23 @@ def test_quickstart_runs_the_whole_loop(tmp_path, policy):
     assert p.returncode == 0, p.stderr
     assert "whole loop" in p.stdout and "reach-v3 / flow" in p.stdout
     assert (tmp_path / "qs" / "summary.json").exists()
+
+
+def test_sweep_then_doctor_reads_it(trained_run, reach_dataset, tmp_path):
+    run_dir = str(trained_run.run_dir)
+    proc = run("sweep", run_dir, "--task", "reach-v3", "--episodes", "1", "--max-steps", "8",
+               "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "sweep.json" in proc.stdout and (trained_run.run_dir / "sweep.csv").exists()
+    proc = run("doctor", "--dataset", reach_dataset, "--checkpoint", str(trained_run.last_checkpoint),
+               "--quick", "--out", str(tmp_path / "report"))
+    assert proc.returncode == 0, proc.stderr
+    import json
+    findings = json.loads((tmp_path / "report" / "findings.json").read_text())
+    sweep = next(f for f in findings if f["id"] == "sweep-tracking")
+    assert "skipped" not in sweep["evidence"]  # it read the run's sweep.json
+    assert sweep["evidence"]["checkpoints"] == 2
+
+
+def test_sweep_without_checkpoints_is_one_line(tmp_path):
+    assert_one_line_error(run("sweep", str(tmp_path), "--task", "reach-v3"), "no checkpoints")

@@ -60,6 +60,28 @@ def _quickstart(args) -> None:
                    steps=args.steps, episodes=args.episodes)
 
 
+def _doctor(args) -> None:
+    from vlascope.doctor import build_context, run_doctor
+
+    ctx = build_context(args.dataset, args.out, key_map=args.key_map, checkpoint=args.checkpoint,
+                        task=args.task, quick=args.quick, policy_name=args.policy, seed=args.seed,
+                        eval_episodes=args.episodes, device=args.device)
+    print(f"doctor: {len(ctx.dataset.episodes)} demos from {args.dataset}"
+          + (f", checkpoint {args.checkpoint}" if args.checkpoint else "")
+          + (f", task {args.task}" if args.task else "") + (" (quick)" if args.quick else ""))
+    run_doctor(ctx)
+
+
+def _sweep(args) -> None:
+    from vlascope.evaluate.sweep import sweep_run
+
+    result = sweep_run(args.run_dir, args.task, args.episodes, seed=args.seed, device=args.device,
+                       max_steps=args.max_steps)
+    print(result.format_table())
+    json_path, csv_path = result.save(args.out)
+    print(f"sweep: {json_path}, {csv_path}")
+
+
 def _tasks(args) -> None:
     from vlascope.envs import instruction_for, task_names
 
@@ -120,6 +142,31 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--steps", type=int, default=None)
     q.add_argument("--episodes", type=int, default=50)
     q.set_defaults(func=_quickstart)
+
+    d = sub.add_parser("doctor", help="diagnose a dataset (and a checkpoint): findings, plots, fixes")
+    d.add_argument("--dataset", required=True)
+    d.add_argument("--out", required=True, help="report folder")
+    d.add_argument("--key-map", help="YAML mapping the file's keys to vlascope's (see data/keymap.py)")
+    d.add_argument("--checkpoint", help="a checkpoint folder, e.g. runs/x/checkpoints/last")
+    d.add_argument("--task", help="a MetaWorld task: enables eval-coverage and train-eval-gap")
+    d.add_argument("--quick", action="store_true",
+                   help="data checks and cheap model checks only (no overfit, head isolation, rollouts)")
+    d.add_argument("--policy", default="flow",
+                   help=f"pipeline to test without --checkpoint: one of {', '.join(POLICY_NAMES)}")
+    d.add_argument("--episodes", type=int, default=20, help="closed-loop episodes per condition")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--device", default="cpu")
+    d.set_defaults(func=_doctor)
+
+    w = sub.add_parser("sweep", help="evaluate every checkpoint of a training run")
+    w.add_argument("run_dir")
+    w.add_argument("--task", required=True)
+    w.add_argument("--episodes", type=int, default=20)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--max-steps", type=int, default=None)
+    w.add_argument("--out", default=None, help="folder for sweep.json/sweep.csv (default: RUN_DIR)")
+    w.add_argument("--device", default="auto")
+    w.set_defaults(func=_sweep)
 
     k = sub.add_parser("tasks", help="list MetaWorld tasks and their instructions")
     k.set_defaults(func=_tasks)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vlascope.errors import VlascopeError
+from vlascope.data.keymap import apply_obs_map, load_key_map
 from vlascope.fileio import atomic_path
 
 _DEMO_RE = re.compile(r"^demo_(\d+)$")
@@ -113,10 +114,14 @@ def write_dataset(path: str | Path, episodes: list[Episode], attrs: dict) -> Non
                         obs.create_dataset(k, data=v.astype(np.float32))
 
 
-def read_dataset(path: str | Path, obs_keys: list[str] | None = None) -> EpisodeDataset:
-    """Read a robomimic-layout HDF5 file; `obs_keys` limits which observations are loaded."""
+def read_dataset(path: str | Path, obs_keys: list[str] | None = None,
+                 key_map: str | Path | dict | None = None) -> EpisodeDataset:
+    """Read a robomimic-layout HDF5 file; `obs_keys` limits which observations are loaded, and
+    `key_map` (see data.keymap) renames the file's keys to vlascope's."""
     import h5py
 
+    mapping = load_key_map(key_map)
+    action_key = mapping["actions"]
     path = str(path)
     if not Path(path).exists():
         raise VlascopeError(f"{path}: no such dataset file")
@@ -138,15 +143,16 @@ def read_dataset(path: str | Path, obs_keys: list[str] | None = None) -> Episode
         for name in names:
             g = data[name]
             where = f"{path}: data/{name}"
-            if "actions" not in g:
-                raise VlascopeError(f"{where}: missing 'actions' dataset")
-            actions = np.asarray(g["actions"], dtype=np.float32)
+            if action_key not in g:
+                raise VlascopeError(f"{where}: missing '{action_key}' dataset"
+                                    + ("" if key_map else "; name it with --key-map"))
+            actions = np.asarray(g[action_key], dtype=np.float32)
             if actions.ndim != 2 or len(actions) == 0:
                 raise VlascopeError(f"{where}/actions: expected a non-empty (T, action_dim) "
                                     f"array, got shape {actions.shape}")
             if "obs" not in g:
                 raise VlascopeError(f"{where}: missing 'obs' group")
-            keys = list(g["obs"]) if obs_keys is None else obs_keys
+            keys = list(g["obs"]) if obs_keys is None or mapping["obs"] else obs_keys
             obs = {}
             for k in keys:
                 if k not in g["obs"]:
@@ -157,6 +163,10 @@ def read_dataset(path: str | Path, obs_keys: list[str] | None = None) -> Episode
                     raise VlascopeError(f"{where}/obs/{k}: {len(arr)} steps but actions has "
                                         f"{len(actions)}; they must be the same length")
                 obs[k] = arr if arr.dtype == np.uint8 else arr.astype(np.float32)
+            if mapping["obs"]:
+                obs = apply_obs_map(obs, mapping["obs"], where)
+                if obs_keys is not None:
+                    obs = {k: obs[k] for k in obs_keys if k in obs}
             rewards = np.asarray(g["rewards"], dtype=np.float32) if "rewards" in g else None
             ep_attrs = {k: _read_attr(v) for k, v in g.attrs.items()}
             episodes.append(Episode(actions, obs, rewards, ep_attrs, name))

@@ -106,14 +106,18 @@ def fixed_initial_state(task: str, seed: int) -> np.ndarray:
 
 def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool = False,
              max_steps: int | None = None, video_path: str | None = None,
-             video_episodes: int = 3, camera: str = "corner2", progress: bool = True) -> EvalReport:
+             video_episodes: int = 3, camera: str = "corner2", progress: bool = True,
+             initial_states: list[np.ndarray] | None = None) -> EvalReport:
+    """Run `episodes` closed-loop episodes from unseen seeds, from the one state a --fixed-init
+    dataset uses (`fixed_init`), or from `initial_states` in turn (e.g. a dataset's own)."""
     if episodes < 1:
         raise VlascopeError(f"--episodes must be at least 1, got {episodes}")
     task_index = policy_task_index(policy, task)
     device = next(policy.parameters()).device
     env = MetaWorldEnv(task, camera=camera if video_path else None, image_size=256,
                        max_steps=max_steps, image_obs=False)
-    initial_state = fixed_initial_state(task, seed) if fixed_init else None
+    if fixed_init:
+        initial_states = [fixed_initial_state(task, seed)]
     generator = torch.Generator(device=device).manual_seed(seed)
     frames: list = []
     results = []
@@ -121,8 +125,9 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
     bar = tqdm(range(episodes), desc=f"eval {task}", unit="ep", disable=not progress)
     for i in bar:
         record = frames if video_path and i < video_episodes else None
+        state = initial_states[i % len(initial_states)] if initial_states else None
         results.append(run_episode(policy, env, episode_seed(seed, i, "eval"), task_index,
-                                   device, initial_state, record, generator))
+                                   device, state, record, generator))
         bar.set_postfix(success=f"{sum(r.success for r in results)}/{len(results)}")
     bar.close()
     env.close()

@@ -52,6 +52,7 @@ class TrainResult:
     final_loss: float
     seconds: float
     samples_per_second: float
+    ema: torch.nn.Module | None = None  # the trained (EMA) policy, in memory
 
 
 def resolve_device(name: str) -> torch.device:
@@ -121,48 +122,65 @@ def prepare_data(dataset_paths: list[str], obs_keys: list[str]):
     return datasets, episodes, task_indices, task_names
 
 
-def train(dataset_paths: list[str], policy_name: str, out_dir: str | Path,
-          train_config: TrainConfig | None = None, policy_overrides: dict | None = None,
-          progress: bool = True) -> TrainResult:
-    cfg = train_config or TrainConfig()
-    run_dir = Path(out_dir)
-    config = make_config(policy_name, policy_overrides)
-    datasets, episodes, task_indices, task_names = prepare_data(dataset_paths, config.obs_keys)
-
-    # The policy's input/output sizes come from the data.
-    config.obs_dims = {k: int(datasets[0].obs_shapes[k][-1]) for k in config.obs_keys}
-    config.action_dim = datasets[0].action_dim
+def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
+                       task_names: list[str]) -> torch.nn.Module:
+    """A fresh policy whose sizes and normaliser statistics come from `episodes`."""
+    config = make_config(policy_name, overrides)
+    first = episodes[0]
+    config.obs_dims = {k: int(first.obs[k].shape[-1]) for k in config.obs_keys}
+    config.action_dim = int(first.actions.shape[1])
     config.task_names = task_names if len(task_names) > 1 else []
     stats = {k: compute_stats(np.concatenate([e.obs[k] for e in episodes])) for k in config.obs_keys}
     stats["action"] = compute_stats(np.concatenate([e.actions for e in episodes]))
     modes = {k: config.obs_norm for k in config.obs_keys} | {"action": config.action_norm}
-    normalizer = Normalizer(stats, modes, config.norm_floor)
+    return build_policy(policy_name, config, Normalizer(stats, modes, config.norm_floor))
 
+
+def make_windows(policy, episodes: list, task_indices: list[int] | None, device) -> dict:
+    cfg = policy.config
+    windows = WindowDataset(episodes, cfg.obs_keys, cfg.n_obs_steps, cfg.horizon,
+                            task_indices).all_windows()
+    return {"obs": {k: v.to(device) for k, v in windows["obs"].items()},
+            "action": windows["action"].to(device),
+            "task_index": windows["task_index"].to(device)}
+
+
+def train(dataset_paths: list[str], policy_name: str, out_dir: str | Path,
+          train_config: TrainConfig | None = None, policy_overrides: dict | None = None,
+          progress: bool = True) -> TrainResult:
+    cfg = train_config or TrainConfig()
+    config = make_config(policy_name, policy_overrides)
+    datasets, episodes, task_indices, task_names = prepare_data(dataset_paths, config.obs_keys)
+    torch.manual_seed(cfg.seed)
+    policy = build_for_episodes(policy_name, policy_overrides, episodes, task_names)
+    extra = {"data": {"paths": [str(p) for p in dataset_paths], "tasks": task_names,
+                      "num_demos": len(episodes)}}
+    return fit(policy, policy_name, episodes, task_indices, out_dir, cfg, extra, progress)
+
+
+def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices: list[int] | None,
+        out_dir: str | Path, cfg: TrainConfig, extra: dict | None = None,
+        progress: bool = True) -> TrainResult:
+    """Train `policy` on every window of `episodes`; logs and checkpoints go to `out_dir`."""
+    run_dir = Path(out_dir)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
-    policy = build_policy(policy_name, config, normalizer).to(device)
+    policy = policy.to(device)
     ema = copy.deepcopy(policy).eval().requires_grad_(False)
-
-    windows = WindowDataset(episodes, config.obs_keys, config.n_obs_steps, config.horizon,
-                            task_indices).all_windows()
-    windows = {"obs": {k: v.to(device) for k, v in windows["obs"].items()},
-               "action": windows["action"].to(device),
-               "task_index": windows["task_index"].to(device)}
+    windows = make_windows(policy, episodes, task_indices, device)
     n = len(windows["action"])
 
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.warmup_steps, cfg.steps))
     amp = cfg.amp and device.type == "cuda"
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    extra = {
-        "train": dataclasses.asdict(cfg),
-        "data": {"paths": [str(p) for p in dataset_paths], "tasks": task_names,
-                 "num_demos": len(episodes), "num_windows": n},
-    }
+    extra = {"train": dataclasses.asdict(cfg), **(extra or {})}
+    extra.setdefault("data", {})["num_windows"] = n
     with atomic_path(run_dir / "config.yaml") as tmp:
         tmp.write_text(yaml.safe_dump({"policy_name": policy_name,
-                                       "policy": dataclasses.asdict(config), **extra}))
+                                       "policy": dataclasses.asdict(policy.config), **extra}))
     log_file = open(run_dir / "loss.csv", "w", newline="")
     log = csv.writer(log_file)
     log.writerow(["step", "loss", "grad_norm", "lr", "samples_per_s"])
@@ -193,7 +211,8 @@ def train(dataset_paths: list[str], policy_name: str, out_dir: str | Path,
         value = loss.item()
         running = value if running is None else 0.95 * running + 0.05 * value
         done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
+        # Step 1 is always logged: the doctor compares it with the objective's expected start.
+        if done == 1 or done % cfg.log_every == 0 or done == cfg.steps:
             now = time.time()
             sps = (done - last_log[1]) * cfg.batch_size / max(now - last_log[0], 1e-9)
             last_log = (now, done)
@@ -208,4 +227,4 @@ def train(dataset_paths: list[str], policy_name: str, out_dir: str | Path,
     log_file.close()
     seconds = time.time() - start
     return TrainResult(run_dir, run_dir / "checkpoints" / "last", float(running), seconds,
-                       cfg.steps * cfg.batch_size / seconds)
+                       cfg.steps * cfg.batch_size / seconds, ema)

@@ -75,17 +75,30 @@ class FlowHead(nn.Module):
     Sampling integrates the velocity with Euler steps from noise (t=0) to data (t=1).
     Time is drawn from a Beta(1.5, 1) skewed towards the noisy end (as pi0 does), where the
     velocity is hardest to predict; "uniform" and "logit_normal" are options.
+
+    `prediction="sample"` (opt-in) has the net predict the clean chunk x1 and converts it to the
+    velocity (x1_hat - x_t) / (1 - t); the loss stays the same velocity MSE.
     """
 
     time_scale = 100.0  # the net's sinusoidal time embedding sees t in [0, 100]
 
-    def __init__(self, net: nn.Module, inference_steps: int = 10, time_sampling: str = "beta"):
+    def __init__(self, net: nn.Module, inference_steps: int = 10, time_sampling: str = "beta",
+                 prediction: str = "velocity"):
         super().__init__()
         if time_sampling not in ("beta", "uniform", "logit_normal"):
             raise ValueError(f"unknown flow time sampling '{time_sampling}'")
+        if prediction not in ("velocity", "sample"):
+            raise ValueError(f"unknown flow prediction '{prediction}'; expected 'velocity' or 'sample'")
         self.net = net
         self.inference_steps = inference_steps
         self.time_sampling = time_sampling
+        self.prediction = prediction
+
+    def to_velocity(self, out: torch.Tensor, xt: torch.Tensor, t) -> torch.Tensor:
+        """The net's output as a velocity; t is a float or broadcasts against xt."""
+        if self.prediction == "sample":  # x_t = t*x1 + (1-t)*noise  =>  v = (x1 - x_t) / (1 - t)
+            return (out - xt) / (1 - t)
+        return out
 
     def sample_time(self, b: int, device) -> torch.Tensor:
         if self.time_sampling == "uniform":
@@ -101,8 +114,8 @@ class FlowHead(nn.Module):
         noise = torch.randn_like(x1)
         tt = t.view(b, 1, 1)
         xt = tt * x1 + (1 - tt) * noise
-        pred = self.net(xt, t * self.time_scale, cond)
-        return F.mse_loss(pred.float(), x1 - noise, reduction="none").mean(dim=(1, 2))
+        pred = self.to_velocity(self.net(xt, t * self.time_scale, cond).float(), xt, tt)
+        return F.mse_loss(pred, x1 - noise, reduction="none").mean(dim=(1, 2))
 
     @torch.no_grad()
     def sample(self, cond: torch.Tensor, shape: tuple[int, int],
@@ -112,7 +125,7 @@ class FlowHead(nn.Module):
         dt = 1.0 / self.inference_steps
         for i in range(self.inference_steps):
             t = torch.full((b,), i * dt * self.time_scale, device=x.device)
-            x = x + dt * self.net(x, t, cond).float()
+            x = x + dt * self.to_velocity(self.net(x, t, cond).float(), x, i * dt)
         return x
 
 

@@ -1,0 +1,78 @@
+"""What every check reads: the dataset, the policy under diagnosis, how to build a fresh one,
+and where the report's plots and arrays go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from vlascope.data import Episode, EpisodeDataset
+
+
+def float_obs_keys(episodes: list[Episode]) -> list[str]:
+    """Low-dimensional observation keys (images and other uint8 arrays excluded)."""
+    first = episodes[0]
+    return sorted(k for k, v in first.obs.items() if v.dtype != np.uint8 and v.ndim == 2)
+
+
+def finite_episode(ep: Episode) -> bool:
+    return bool(np.isfinite(ep.actions).all() and all(
+        np.isfinite(v).all() for v in ep.obs.values() if v.dtype != np.uint8))
+
+
+@dataclass
+class DoctorContext:
+    dataset: EpisodeDataset
+    out_dir: Path
+    # Builds an untrained policy for a list of episodes: the pipeline under test. The CLI builds
+    # it from the checkpoint's config (or the default flow policy); tests plant faults here.
+    make_policy: Callable[[list[Episode]], torch.nn.Module]
+    policy_name: str = "flow"
+    policy: torch.nn.Module | None = None  # the trained policy, when a checkpoint was given
+    checkpoint: Path | None = None
+    run_dir: Path | None = None  # the checkpoint's training run (loss.csv, sweep.json)
+    task: str | None = None
+    quick: bool = False
+    seed: int = 0
+    eval_episodes: int = 20
+    overfit_demos: int = 5
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # -> predictions.npz
+    statistics: dict = field(default_factory=dict)  # -> statistics.json
+    cache: dict = field(default_factory=dict)  # results one check computes for another
+
+    @property
+    def episodes(self) -> list[Episode]:
+        """The demos with finite values: what the model checks train and predict on."""
+        if "finite_episodes" not in self.cache:
+            self.cache["finite_episodes"] = [e for e in self.dataset.episodes if finite_episode(e)]
+        return self.cache["finite_episodes"]
+
+    @property
+    def plot_dir(self) -> Path:
+        path = self.out_dir / "plots"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def save_plot(self, name: str, fig) -> str:
+        """Write a matplotlib figure as plots/<name>.png; returns the path relative to the report."""
+        import matplotlib.pyplot as plt
+
+        fig.savefig(self.plot_dir / f"{name}.png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        return f"plots/{name}.png"
+
+    def fresh_policy(self, episodes: list[Episode] | None = None) -> torch.nn.Module:
+        """An untrained policy of the pipeline, its normaliser fitted to `episodes`."""
+        torch.manual_seed(self.seed)
+        return self.make_policy(episodes or self.episodes).to(self.device)
+
+    def task_index(self) -> int:
+        policy = self.policy
+        names = policy.config.task_names if policy is not None else []
+        task = self.dataset.task
+        return names.index(task) if task in names else 0

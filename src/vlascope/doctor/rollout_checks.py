@@ -1,0 +1,169 @@
+"""Checks that need the simulator (`--task`): where evaluation starts against where the demos
+started, held-out expert demos, closed-loop success on dataset-like vs. random initial states,
+and whether loss and reward tracked success across a run's checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from vlascope.doctor.context import DoctorContext, float_obs_keys
+from vlascope.doctor.data_checks import initial_observations
+from vlascope.doctor.findings import Finding, ok, skipped
+from vlascope.doctor.plots import plot_initial_states
+from vlascope.envs import MetaWorldEnv, episode_seed, make_expert
+from vlascope.envs.collect import run_expert_episode
+from vlascope.evaluate.runner import evaluate
+from vlascope.evaluate.sweep import tracking
+
+HELD_OUT_DEMOS = 5
+
+
+def _eval_initial_observations(ctx: DoctorContext, n: int) -> dict[str, np.ndarray]:
+    env = MetaWorldEnv(ctx.task)
+    try:
+        firsts = [env.reset(episode_seed(ctx.seed, i, "eval")) for i in range(n)]
+    finally:
+        env.close()
+    return {k: np.stack([o[k] for o in firsts]) for k in firsts[0]}
+
+
+def check_eval_coverage(ctx: DoctorContext) -> list[Finding]:
+    if not ctx.task:
+        return [skipped("eval-coverage", "needs --task")]
+    train = initial_observations(ctx.episodes)
+    evaluation = _eval_initial_observations(ctx, max(ctx.eval_episodes, 20))
+    keys = [k for k in float_obs_keys(ctx.episodes) if k in evaluation
+            and evaluation[k].shape[1] == train[k].shape[1]]
+    if not keys:
+        return [skipped("eval-coverage", f"the dataset shares no observation key with {ctx.task}")]
+    tr = np.concatenate([train[k] for k in keys], axis=1).astype(np.float64)
+    ev = np.concatenate([evaluation[k] for k in keys], axis=1).astype(np.float64)
+    to_train = np.linalg.norm(ev[:, None] - tr[None], axis=-1).min(1)
+    within = np.linalg.norm(tr[:, None] - tr[None], axis=-1)
+    np.fill_diagonal(within, np.inf)
+    spacing = float(np.median(within.min(1))) if len(tr) > 1 else 0.0
+    # 1 mm floor: with every demo from one state the spacing is 0, and any other state is "far".
+    threshold = max(3 * spacing, 1e-3)
+    outside = float((to_train > threshold).mean())
+    lo, hi = tr.min(0), tr.max(0)
+    out_of_box = float(((ev < lo - 1e-6) | (ev > hi + 1e-6)).any(1).mean())
+    plot = plot_initial_states(ctx, train, evaluation, "eval_coverage")
+    evidence = {"task": ctx.task, "dataset_task": ctx.dataset.task, "keys": keys,
+                "eval_states": len(ev), "train_states": len(tr),
+                "median_distance_eval_to_nearest_demo": round(float(np.median(to_train)), 4),
+                "max_distance_eval_to_nearest_demo": round(float(to_train.max()), 4),
+                "median_spacing_between_demos": round(spacing, 4),
+                "fraction_of_eval_states_farther_than_3x_spacing": round(outside, 3),
+                "fraction_of_eval_states_outside_demo_bounding_box": round(out_of_box, 3)}
+    if outside > 0.2:
+        severity = "error" if outside > 0.5 else "warning"
+        return [Finding(
+            "eval-coverage", severity,
+            f"{100 * outside:.0f}% of evaluation initial states lie farther from every demo's start "
+            f"than 3x the spacing between demos (median {np.median(to_train):.3f} vs spacing "
+            f"{spacing:.3f}): evaluation asks for states the policy never saw",
+            evidence,
+            "Collect demos whose initial states cover the evaluation distribution (randomised "
+            "resets, more demos), or evaluate where the demos are if that is the deployment.", [plot])]
+    return [ok("eval-coverage", f"evaluation initial states lie among the demos' (median distance "
+               f"{np.median(to_train):.3f}, demo spacing {spacing:.3f})", evidence, [plot])]
+
+
+def collect_held_out(ctx: DoctorContext) -> list:
+    """A few expert demos from evaluation seeds: data the checkpoint never trained on."""
+    if not ctx.task or ctx.quick or ctx.policy is None:
+        return []
+    env = MetaWorldEnv(ctx.task)
+    expert = make_expert(ctx.task)
+    episodes = []
+    try:
+        for i in range(HELD_OUT_DEMOS * 2):
+            ep, success = run_expert_episode(env, expert, episode_seed(ctx.seed + 1, i, "eval"))
+            if success:
+                episodes.append(ep)
+            if len(episodes) == HELD_OUT_DEMOS:
+                break
+    finally:
+        env.close()
+    if not episodes or any(k not in episodes[0].obs for k in ctx.policy.config.obs_keys):
+        return []  # e.g. an image policy: these rollouts carry no images
+    return episodes
+
+
+def check_train_eval_gap(ctx: DoctorContext) -> list[Finding]:
+    if not ctx.task:
+        return [skipped("train-eval-gap", "needs --task")]
+    if ctx.policy is None:
+        return [skipped("train-eval-gap", "needs --checkpoint")]
+    if ctx.quick:
+        return [skipped("train-eval-gap", "--quick")]
+    if ctx.dataset.task and ctx.dataset.task != ctx.task:
+        return [skipped("train-eval-gap", f"the dataset is of {ctx.dataset.task}, not {ctx.task}")]
+    states = [np.asarray(e.attrs["initial_state"]) for e in ctx.episodes if "initial_state" in e.attrs]
+    if not states:
+        return [skipped("train-eval-gap", "the demos carry no initial_state attribute")]
+    n = ctx.eval_episodes
+    like_data = evaluate(ctx.policy, ctx.task, n, seed=ctx.seed, progress=False,
+                         initial_states=states[:n]).summary
+    random = evaluate(ctx.policy, ctx.task, n, seed=ctx.seed, progress=False).summary
+    train_loss = (getattr(ctx.policy, "checkpoint_config", None) or {}).get("train_loss")
+    gap = like_data["success_rate"] - random["success_rate"]
+    evidence = {"episodes_each": n, "train_loss": train_loss,
+                "success_from_demo_initial_states": like_data["success_rate"],
+                "ci95_demo_states": like_data["success_ci95"],
+                "success_from_random_initial_states": random["success_rate"],
+                "ci95_random_states": random["success_ci95"], "gap": round(gap, 3),
+                "distinct_demo_states_used": len({tuple(np.round(s, 4)) for s in states[:n]})}
+    loss_text = f" with training loss {train_loss:.4f}" if train_loss is not None else ""
+    if gap >= 0.3 and like_data["success_rate"] >= 0.5:
+        return [Finding(
+            "train-eval-gap", "error",
+            f"the policy succeeds {100 * like_data['success_rate']:.0f}% from the demos' initial "
+            f"states but {100 * random['success_rate']:.0f}% from random ones{loss_text}: it "
+            "memorised the training scenes", evidence,
+            "A low training loss says nothing about states the demos never visited. Collect demos "
+            "from randomised initial states (see initial-state-diversity and eval-coverage).")]
+    if like_data["success_rate"] < 0.5:
+        return [Finding(
+            "train-eval-gap", "warning",
+            f"the policy fails even from the demos' own initial states "
+            f"({100 * like_data['success_rate']:.0f}% success{loss_text}): not a distribution gap",
+            evidence, "Look at the open-loop, mode-collapse and overfit findings: the policy has "
+            "not learned the demonstrated behaviour.")]
+    return [ok("train-eval-gap", f"success {100 * like_data['success_rate']:.0f}% from demo states, "
+               f"{100 * random['success_rate']:.0f}% from random ones", evidence)]
+
+
+def check_sweep_tracking(ctx: DoctorContext) -> list[Finding]:
+    path = ctx.run_dir / "sweep.json" if ctx.run_dir else None
+    if path is None or not path.exists():
+        return [skipped("sweep-tracking", "no sweep.json in the run: `vlascope sweep RUN_DIR --task T`")]
+    rows = json.loads(path.read_text())["rows"]
+    result = tracking(rows)
+    evidence = {"sweep": str(path), **result,
+                "rows": [{k: r.get(k) for k in ("step", "train_loss", "avg_reward", "success_rate")}
+                         for r in rows]}
+    findings = []
+    if result["reward_tracks_success"] is False:
+        findings.append(Finding(
+            "sweep-tracking", "warning",
+            f"average reward does not track success across checkpoints (Spearman "
+            f"{result['reward_success_spearman']:.2f})", evidence,
+            "Select checkpoints by success rate, not by dense reward: the reward can be farmed "
+            "(hovering near the goal) without completing the task."))
+    if result["loss_tracks_success"] is False:
+        findings.append(Finding(
+            "sweep-tracking", "warning",
+            f"training loss does not track success across checkpoints (Spearman "
+            f"{result['loss_success_spearman']:.2f}: lower loss did not mean more success)",
+            evidence, "Do not pick checkpoints by training loss; evaluate them closed-loop."))
+    if findings:
+        return findings
+    if result["reward_tracks_success"] is None and result["loss_tracks_success"] is None:
+        return [Finding("sweep-tracking", "info", f"undecidable: {result.get('reason')}", evidence)]
+    return [ok("sweep-tracking", "reward and loss rank the checkpoints like success does", evidence)]
+
+
+ROLLOUT_CHECKS = [check_train_eval_gap, check_sweep_tracking]

@@ -1,0 +1,107 @@
+"""Run every check on a dataset (and optionally a checkpoint and a task) and write the report.
+
+A check is a function `check_x(ctx) -> list[Finding]`; a check that crashes becomes a warning
+finding that says so, so one broken check never hides the others' results.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+
+from vlascope.data import read_dataset
+from vlascope.doctor.context import DoctorContext, float_obs_keys
+from vlascope.doctor.data_checks import DATA_CHECKS, dataset_statistics
+from vlascope.doctor.findings import Finding
+from vlascope.doctor.model_checks import MODEL_CHECKS
+from vlascope.doctor.report import summary_text, write_report
+from vlascope.doctor.rollout_checks import ROLLOUT_CHECKS, check_eval_coverage, collect_held_out
+from vlascope.errors import VlascopeError
+from vlascope.policies import load_pretrained, make_config
+from vlascope.train.loop import build_for_episodes, resolve_device
+
+CHECKS = [*DATA_CHECKS, check_eval_coverage, *MODEL_CHECKS, *ROLLOUT_CHECKS]
+# Fields of a policy config that come from the data, not from the user's choices.
+DATA_FIELDS = ("obs_dims", "action_dim", "task_names")
+
+
+def check_id(check) -> str:
+    return check.__name__.removeprefix("check_").replace("_", "-")
+
+
+def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint: str | None = None,
+                  task: str | None = None, quick: bool = False, policy_name: str = "flow",
+                  seed: int = 0, eval_episodes: int = 20, device: str = "cpu") -> DoctorContext:
+    data = read_dataset(dataset, key_map=key_map)
+    policy, run_dir, overrides = None, None, {}
+    if checkpoint is not None:
+        policy = load_pretrained(checkpoint, device=resolve_device(device))
+        policy_name = policy.checkpoint_config["policy"]
+        overrides = {k: v for k, v in policy.checkpoint_config["policy_config"].items()
+                     if k not in DATA_FIELDS}
+        missing = [k for k in policy.config.obs_keys if k not in data.obs_shapes]
+        if missing:
+            raise VlascopeError(f"{dataset}: the checkpoint's observation key(s) {missing} are not in "
+                                f"the dataset (has: {', '.join(sorted(data.obs_shapes))}); map them "
+                                "with --key-map")
+        ckpt = Path(checkpoint)
+        if ckpt.parent.name == "checkpoints":
+            run_dir = ckpt.parent.parent
+    else:
+        wanted = make_config(policy_name).obs_keys
+        present = [k for k in wanted if k in data.obs_shapes] or float_obs_keys(data.episodes)
+        overrides = {"obs_keys": present}
+    if task is not None:
+        from vlascope.envs import check_task
+
+        check_task(task)
+
+    def make_policy(episodes):
+        return build_for_episodes(policy_name, overrides, episodes, [])
+
+    return DoctorContext(dataset=data, out_dir=Path(out), make_policy=make_policy,
+                         policy_name=policy_name, policy=policy,
+                         checkpoint=Path(checkpoint) if checkpoint else None, run_dir=run_dir,
+                         task=task, quick=quick, seed=seed, eval_episodes=eval_episodes,
+                         device=resolve_device(device))
+
+
+def run_checks(ctx: DoctorContext, checks=None, progress: bool = True) -> list[Finding]:
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    ctx.statistics["dataset"] = dataset_statistics(ctx)
+    ctx.cache["held_out_episodes"] = collect_held_out(ctx)
+    findings, timings = [], {}
+    for check in checks or CHECKS:
+        name = check_id(check)
+        start = time.time()
+        try:
+            found = check(ctx)
+        except Exception as exc:  # a broken check is reported, never fatal
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            found = [Finding(name, "warning", f"the check itself failed: {type(exc).__name__}: {exc}",
+                             {"at": f"{Path(where.filename).name}:{where.lineno}"},
+                             "Report this with the dataset's layout; the other checks still ran.")]
+        timings[name] = round(time.time() - start, 2)
+        if progress:
+            worst = min(found, key=lambda f: f.rank).severity if found else "ok"
+            print(f"  {name:26s} {worst:8s} {timings[name]:6.1f}s", flush=True)
+        findings += found
+    ctx.statistics["check_seconds"] = timings
+    return findings
+
+
+def run_doctor(ctx: DoctorContext, checks=None, progress: bool = True) -> list[Finding]:
+    start = time.time()
+    findings = run_checks(ctx, checks, progress)
+    header = {"dataset": ctx.dataset.path, "task": ctx.dataset.task or "?",
+              "demos": len(ctx.dataset.episodes),
+              "checkpoint": str(ctx.checkpoint) if ctx.checkpoint else "none",
+              "evaluated on": ctx.task or "-", "mode": "quick" if ctx.quick else "full",
+              "seconds": round(time.time() - start, 1)}
+    ctx.statistics["header"] = header
+    write_report(ctx.out_dir, findings, header, ctx.statistics, ctx.arrays)
+    if progress:
+        print(summary_text(findings))
+        print(f"report: {ctx.out_dir / 'report.html'} (also report.md, findings.json)")
+    return findings

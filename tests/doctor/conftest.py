@@ -1,0 +1,45 @@
+"""Doctor fixtures: real MetaWorld demos (pick-place, where every action dim moves) into which a
+test plants one fault at a time (see faults.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.doctor.faults import tiny_pipeline
+from vlascope.data import read_dataset
+from vlascope.doctor import DoctorContext
+
+
+def _collect(tmp_path_factory, name: str, episodes: int, **kwargs) -> str:
+    from vlascope.envs.collect import collect_demos
+
+    path = tmp_path_factory.mktemp("doctor") / name
+    collect_demos("pick-place-v3", episodes, str(path), seed=0, progress=False, **kwargs)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def pick_place(tmp_path_factory) -> str:
+    return _collect(tmp_path_factory, "pick-place.hdf5", 6)
+
+
+@pytest.fixture(scope="session")
+def pick_place_fixed(tmp_path_factory) -> str:
+    return _collect(tmp_path_factory, "pick-place-fixed.hdf5", 3, fixed_init=True)
+
+
+@pytest.fixture(scope="session")
+def pick_place_images(tmp_path_factory) -> str:
+    return _collect(tmp_path_factory, "pick-place-images.hdf5", 2, camera="corner2", image_size=32)
+
+
+def make_ctx(dataset, out: Path, make_policy=None, policy=None, task=None, quick=True) -> DoctorContext:
+    data = read_dataset(dataset) if isinstance(dataset, str) else dataset
+    return DoctorContext(dataset=data, out_dir=Path(out), make_policy=make_policy or tiny_pipeline(),
+                         policy=policy, task=task, quick=quick, eval_episodes=20)
+
+
+def severities(findings, check_id: str) -> set[str]:
+    return {f.severity for f in findings if f.id == check_id}

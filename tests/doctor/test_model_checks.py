@@ -1,0 +1,103 @@
+"""Model checks: each planted fault is reported by id, and its healthy twin passes."""
+
+import torch
+
+from tests.conftest import needs_rendering
+from tests.doctor.conftest import make_ctx, severities
+from tests.doctor.faults import (image_pipeline, pipeline, tiny_pipeline, tiny_std_normaliser,
+                                 with_bad_init, with_lora_applied, with_lora_on_a_copy,
+                                 with_unused_adapter)
+from vlascope.doctor.model_checks import (check_conditioning, check_dead_parameters, check_init_loss,
+                                          check_normalization, check_open_loop, check_overfit)
+
+
+def test_bad_init_makes_the_initial_loss_explode(pick_place, tmp_path):
+    healthy = check_init_loss(make_ctx(pick_place, tmp_path))
+    assert healthy[0].severity == "ok"
+    assert abs(healthy[0].evidence["ratio"] - 1) < 0.2  # zero-initialised output: as expected
+    found = check_init_loss(make_ctx(pick_place, tmp_path, with_bad_init(tiny_pipeline())))
+    assert found[0].severity == "error" and found[0].evidence["ratio"] > 100
+
+
+def test_adapter_never_called_is_dead_and_applied_lora_is_alive(pick_place, tmp_path):
+    for plant in (with_unused_adapter, with_lora_on_a_copy):
+        found = check_dead_parameters(make_ctx(pick_place, tmp_path, plant(tiny_pipeline())))
+        assert found[0].severity == "error", plant.__name__
+        dead = found[0].evidence["dead_modules"]
+        assert dead and all(m.startswith(("adapter", "lora_encoder")) for m in dead)
+    healthy = check_dead_parameters(make_ctx(pick_place, tmp_path, with_lora_applied(tiny_pipeline())))
+    assert healthy[0].severity == "ok"
+    assert healthy[0].evidence["tensors_without_gradient"] == []
+    # A checkpoint saved before any training step: its zero-initialised output layers block every
+    # gradient upstream, which is not a dead parameter.
+    ctx = make_ctx(pick_place, tmp_path)
+    ctx.policy = ctx.fresh_policy()
+    assert check_dead_parameters(ctx)[0].severity == "ok"
+
+
+def test_tiny_normaliser_std_is_an_error(pick_place, tmp_path):
+    policy = make_ctx(pick_place, tmp_path).fresh_policy()
+    assert check_normalization(make_ctx(pick_place, tmp_path, policy=policy))[0].severity == "ok"
+    found = check_normalization(make_ctx(pick_place, tmp_path, policy=tiny_std_normaliser(policy)))
+    assert (found[0].severity, found[0].evidence["key"], found[0].evidence["dim"]) == ("error", "object_state", 2)
+
+
+def test_conditioning_flags_an_input_the_encoder_drops(pick_place, tmp_path):
+    make = tiny_pipeline()
+
+    class DropsGoal(torch.nn.Module):
+        def __init__(self, encoder):
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, obs, task_index=None):
+            return self.encoder({**obs, "goal": torch.zeros_like(obs["goal"])}, task_index)
+
+    def drops_goal(eps):
+        policy = make(eps)
+        policy.encoder = DropsGoal(policy.encoder)
+        return policy
+
+    found = check_conditioning(make_ctx(pick_place, tmp_path, drops_goal))
+    assert [f.severity for f in found] == ["error"] and "goal" in found[0].title
+    healthy = check_conditioning(make_ctx(pick_place, tmp_path))
+    assert healthy[0].severity == "ok"
+    assert min(healthy[0].evidence["sensitivity_per_input"].values()) > 0.01
+
+
+@needs_rendering
+def test_conditioning_flags_an_encoder_that_ignores_the_image(pick_place_images, tmp_path):
+    found = check_conditioning(make_ctx(pick_place_images, tmp_path, image_pipeline("corner2_image", False)))
+    assert [f.severity for f in found] == ["error"] and "corner2_image" in found[0].title
+    healthy = check_conditioning(make_ctx(pick_place_images, tmp_path, image_pipeline("corner2_image")))
+    assert healthy[0].severity == "ok"
+    assert healthy[0].evidence["sensitivity_per_input"]["corner2_image"] > 1e-3
+
+
+def test_overfit_then_open_loop_and_mode_collapse(pick_place, tmp_path):
+    # The default flow pipeline, as `vlascope doctor` runs it, must overfit 5 demos.
+    ctx = make_ctx(pick_place, tmp_path, pipeline("flow"), quick=False)
+    found = check_overfit(ctx)
+    assert found[0].severity == "ok", found[0].title
+    assert found[0].evidence["train"]["mean_relative_error"] < 0.1
+    assert found[0].evidence["held_out"]["mean_relative_error"] > found[0].evidence["train"]["mean_relative_error"]
+
+    # That fitted policy, examined as a checkpoint on its 5 demos: healthy.
+    ctx.policy = ctx.cache["overfit_policy"]
+    ctx.dataset.episodes = ctx.dataset.episodes[:5]
+    ctx.cache.pop("finite_episodes")
+    healthy = check_open_loop(ctx)
+    assert severities(healthy, "open-loop") == {"ok"} and severities(healthy, "mode-collapse") == {"ok"}
+    assert {"train_truth", "train_predicted", "demo0_truth"} <= set(ctx.arrays)
+    assert all((tmp_path / p).exists() for f in healthy for p in f.plots)
+
+    # The same policy with action dim 2 stuck at one value: partial mode collapse, named.
+    predict_chunk = ctx.policy.predict_chunk
+
+    def stuck(*args, **kwargs):
+        chunk = predict_chunk(*args, **kwargs)
+        chunk[..., 2] = 0.1
+        return chunk
+    ctx.policy.predict_chunk = stuck
+    collapsed = [f for f in check_open_loop(ctx) if f.id == "mode-collapse"]
+    assert collapsed[0].severity == "error" and "[2]" in collapsed[0].title
