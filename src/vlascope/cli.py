@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"pipeline to test without --checkpoint: one of {', '.join(POLICY_NAMES)}")
     d.add_argument("--episodes", type=int, default=20, help="closed-loop episodes per condition")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--device", default="cpu")
+    d.add_argument("--device", default="auto", help="auto: the GPU when there is one")
     d.set_defaults(func=_doctor)
 
     w = sub.add_parser("sweep", help="evaluate every checkpoint of a training run")

@@ -145,3 +145,21 @@ def image_pipeline(image_key: str, use_image: bool = True):
         policy.encoder = ImageStateEncoder(image_key, state_dims, cfg.n_obs_steps, cfg.cond_dim, use_image)
         return policy
     return make_policy
+
+
+class _BlindDenoiser(nn.Module):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x, t, cond):
+        return self.net(x, t, torch.zeros_like(cond))
+
+
+def with_blind_head(make_policy):
+    """The denoiser is wired without its condition: it can only learn the average chunk."""
+    def make(episodes):
+        policy = make_policy(episodes)
+        policy.head.net = _BlindDenoiser(policy.head.net)
+        return policy
+    return make

@@ -5,10 +5,11 @@ import torch
 from tests.conftest import needs_rendering
 from tests.doctor.conftest import make_ctx, severities
 from tests.doctor.faults import (image_pipeline, pipeline, tiny_pipeline, tiny_std_normaliser,
-                                 with_bad_init, with_lora_applied, with_lora_on_a_copy,
+                                 with_bad_init, with_blind_head, with_lora_applied, with_lora_on_a_copy,
                                  with_unused_adapter)
-from vlascope.doctor.model_checks import (check_conditioning, check_dead_parameters, check_init_loss,
-                                          check_normalization, check_open_loop, check_overfit)
+from vlascope.doctor.model_checks import (check_conditioning, check_dead_parameters,
+                                          check_head_isolation, check_init_loss, check_normalization,
+                                          check_open_loop, check_overfit)
 
 
 def test_bad_init_makes_the_initial_loss_explode(pick_place, tmp_path):
@@ -101,3 +102,12 @@ def test_overfit_then_open_loop_and_mode_collapse(pick_place, tmp_path):
     ctx.policy.predict_chunk = stuck
     collapsed = [f for f in check_open_loop(ctx) if f.id == "mode-collapse"]
     assert collapsed[0].severity == "error" and "[2]" in collapsed[0].title
+
+
+def test_head_isolation_tells_a_head_that_learns_from_one_blind_to_its_condition(pick_place, tmp_path):
+    wide = tiny_pipeline(mlp_width=128, mlp_depth=2)  # 32 wide cannot memorise 100 random chunks
+    healthy = check_head_isolation(make_ctx(pick_place, tmp_path, wide, quick=False))
+    assert healthy[0].severity == "ok", healthy[0].title
+    blind = check_head_isolation(make_ctx(pick_place, tmp_path, with_blind_head(wide), quick=False))
+    assert blind[0].severity == "error"
+    assert blind[0].evidence["relative_error_of_samples"] > 2 * healthy[0].evidence["relative_error_of_samples"]

@@ -62,6 +62,7 @@ class DoctorContext:
         """Write a matplotlib figure as plots/<name>.png; returns the path relative to the report."""
         import matplotlib.pyplot as plt
 
+        fig.tight_layout()
         fig.savefig(self.plot_dir / f"{name}.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         return f"plots/{name}.png"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vlascope.doctor.context import DoctorContext, float_obs_keys
-from vlascope.doctor.findings import Finding, ok
+from vlascope.doctor.findings import Finding, ok, rounded
 from vlascope.doctor.plots import plot_action_histograms, plot_initial_states
 
 # A dimension that moves less than this (in the data's own units) is pinned. MetaWorld's
@@ -15,10 +15,6 @@ PINNED_RANGE = 1e-4
 ONE_STATE_SPREAD = 1e-3
 # Per-dimension std ratio above which an unweighted MSE is dominated by the widest dimensions.
 IMBALANCE_RATIO = 10.0
-
-
-def _round(x, digits: int = 4):
-    return np.round(np.asarray(x, dtype=np.float64), digits).tolist()
 
 
 def check_nan_in_data(ctx: DoctorContext) -> list[Finding]:
@@ -57,7 +53,7 @@ def initial_observations(episodes) -> dict[str, np.ndarray]:
 def check_initial_state_diversity(ctx: DoctorContext) -> list[Finding]:
     episodes = ctx.episodes
     init = initial_observations(episodes)
-    per_key = {k: {"std": _round(v.std(0)), "range": _round(v.max(0) - v.min(0))}
+    per_key = {k: {"std": rounded(v.std(0)), "range": rounded(v.max(0) - v.min(0))}
                for k, v in init.items()}
     spread = max(float((v.max(0) - v.min(0)).max()) for v in init.values())
     features = np.concatenate([v for v in init.values()], axis=1)
@@ -91,8 +87,8 @@ def check_near_constant_action_dim(ctx: DoctorContext) -> list[Finding]:
     actions = np.concatenate([e.actions for e in ctx.episodes])
     std, rng = actions.std(0), actions.max(0) - actions.min(0)
     plot = plot_action_histograms(ctx, actions, None, "action_histograms")
-    evidence = {"std": _round(std), "range": _round(rng), "min": _round(actions.min(0)),
-                "max": _round(actions.max(0))}
+    evidence = {"std": rounded(std), "range": rounded(rng), "min": rounded(actions.min(0)),
+                "max": rounded(actions.max(0))}
     pinned = [int(d) for d in np.nonzero(rng < PINNED_RANGE)[0]]
     moving = std[rng >= PINNED_RANGE]
     barely = [int(d) for d in np.nonzero((rng >= PINNED_RANGE) & (std < 0.01 * np.median(moving)))[0]] \
@@ -135,8 +131,8 @@ def check_action_scale_imbalance(ctx: DoctorContext) -> list[Finding]:
         scale = norm.stat("action", "scale").cpu().numpy().astype(np.float64)
         normed = std[moving] * scale[moving]
         normed_ratio = float(normed.max() / normed.min())
-    evidence = {"std_per_dim": _round(std), "largest_to_smallest_std": round(ratio, 2),
-                "unweighted_mse_share_per_dim": _round(var / var.sum(), 3),
+    evidence = {"std_per_dim": rounded(std), "largest_to_smallest_std": round(ratio, 2),
+                "unweighted_mse_share_per_dim": rounded(var / var.sum(), 3),
                 "moving_dims": [int(d) for d in moving], "action_normalisation": mode,
                 "normalised_std_ratio": None if normed_ratio is None else round(normed_ratio, 2)}
     seen = normed_ratio if normed_ratio is not None else ratio
@@ -165,8 +161,8 @@ def dataset_statistics(ctx: DoctorContext) -> dict:
                               "mean": float(np.mean([len(e) for e in episodes]))}}
     arrays = {"action": np.concatenate([e.actions for e in episodes])}
     arrays |= {k: np.concatenate([e.obs[k] for e in episodes]) for k in float_obs_keys(episodes)}
-    out["per_key"] = {k: {"mean": _round(v.mean(0)), "std": _round(v.std(0), 6),
-                          "min": _round(v.min(0)), "max": _round(v.max(0))} for k, v in arrays.items()}
+    out["per_key"] = {k: {"mean": rounded(v.mean(0)), "std": rounded(v.std(0), 6),
+                          "min": rounded(v.min(0)), "max": rounded(v.max(0))} for k, v in arrays.items()}
     return out
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 SEVERITIES = ("error", "warning", "info", "ok")
 
@@ -38,3 +41,11 @@ def skipped(check_id: str, reason: str) -> Finding:
 
 def is_problem(finding: Finding) -> bool:
     return finding.severity in ("error", "warning")
+
+
+def rounded(x, digits: int = 4):
+    """Numbers for evidence: plain floats, rounded, with None for NaN/inf (valid JSON)."""
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [rounded(v, digits) for v in np.asarray(x, dtype=np.float64).tolist()]
+    x = float(x)
+    return round(x, digits) if math.isfinite(x) else None

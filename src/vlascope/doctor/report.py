@@ -80,6 +80,7 @@ th{background:#f5f5f5} code{background:#f3f3f3;padding:0 .25em;border-radius:3px
 .fix{background:#fffde7;padding:.5em .8em;border-radius:4px}
 .evidence td:first-child{white-space:nowrap;font-family:monospace}
 .evidence td:last-child{font-family:monospace;word-break:break-all}
+.dims td,.dims th{font-family:monospace;font-size:.85em;padding:.1em .4em;text-align:right}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}
 """
 
@@ -87,6 +88,25 @@ img{max-width:100%;border:1px solid #eee;margin:.4em 0}
 def _embed(report_dir: Path, rel: str) -> str:
     data = base64.b64encode((report_dir / rel).read_bytes()).decode()
     return f'<img alt="{html.escape(rel)}" src="data:image/png;base64,{data}">'
+
+
+def _is_row(v) -> bool:
+    return isinstance(v, list) and 0 < len(v) <= 64 and all(isinstance(x, (int, float)) or x is None for x in v)
+
+
+def _html_value(v, depth: int = 0) -> str:
+    """Per-dimension lists as table rows, nested mappings as nested tables, the rest as text."""
+    e = html.escape
+    if isinstance(v, dict) and v and depth < 2:
+        if all(_is_row(x) for x in v.values()):
+            width = max(len(x) for x in v.values())
+            head = "".join(f"<th>{d}</th>" for d in range(width))
+            rows = "".join(f"<tr><td>{e(str(k))}</td>" + "".join(
+                f"<td>{'' if x is None else e(_value(x))}</td>" for x in row) + "</tr>" for k, row in v.items())
+            return f"<table class='dims'><tr><th>dim</th>{head}</tr>{rows}</table>"
+        rows = "".join(f"<tr><td>{e(str(k))}</td><td>{_html_value(x, depth + 1)}</td></tr>" for k, x in v.items())
+        return f"<table class='evidence'>{rows}</table>"
+    return e(_value(v))
 
 
 def render_html(findings: list[Finding], header: dict, report_dir: Path) -> str:
@@ -112,7 +132,7 @@ def render_html(findings: list[Finding], header: dict, report_dir: Path) -> str:
         if f.fix:
             parts.append(f"<p class='fix'><b>What to change:</b> {e(f.fix)}</p>")
         if f.evidence:
-            rows = "".join(f"<tr><td>{e(k)}</td><td>{e(_value(v))}</td></tr>" for k, v in f.evidence.items())
+            rows = "".join(f"<tr><td>{e(k)}</td><td>{_html_value(v)}</td></tr>" for k, v in f.evidence.items())
             parts.append(f"<table class='evidence'>{rows}</table>")
         parts += [_embed(report_dir, p) for p in f.plots]
         parts.append("</div>")
