@@ -147,7 +147,9 @@ def image_pipeline(image_key: str, use_image: bool = True):
     return make_policy
 
 
-class _BlindDenoiser(nn.Module):
+class BlindDenoiser(nn.Module):
+    """A denoiser wired wrong: the condition never reaches it."""
+
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
@@ -160,6 +162,6 @@ def with_blind_head(make_policy):
     """The denoiser is wired without its condition: it can only learn the average chunk."""
     def make(episodes):
         policy = make_policy(episodes)
-        policy.head.net = _BlindDenoiser(policy.head.net)
+        policy.head.net = BlindDenoiser(policy.head.net)
         return policy
     return make

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from torch import nn
 
+from tests.doctor.faults import BlindDenoiser
 from vlascope.doctor.head_isolation import fit_synthetic, synthetic_pairs
 from vlascope.policies.blocks.denoisers import MLPDenoiser
 from vlascope.policies.blocks.heads import FlowHead, RegressionHead
@@ -19,17 +19,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-class IgnoresCondition(nn.Module):
-    """A denoiser wired wrong: the condition never reaches it."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x, t, cond):
-        return self.net(x, t, torch.zeros_like(cond))
 
 
 def flow_head(prediction="velocity", wrap=lambda net: net) -> FlowHead:
@@ -59,7 +48,7 @@ def test_regression_head_learns_the_map():
 
 def test_head_blind_to_the_condition_cannot_fit():
     # It can only learn the mixture of the 10 targets, so its samples miss each condition's own.
-    r = fit(flow_head(wrap=IgnoresCondition))
+    r = fit(flow_head(wrap=BlindDenoiser))
     assert r["relative_error"] > 0.5, r
     assert r["final_loss"] > 0.5, r
 

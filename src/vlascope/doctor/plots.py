@@ -30,7 +30,6 @@ PLANE_KEYS = (("object_state", "object"), ("goal", "goal"), ("robot_state", "han
 
 def plot_initial_states(ctx, train: dict[str, np.ndarray], evaluation: dict[str, np.ndarray] | None,
                         name: str) -> str:
-    plt = _plt()
     keys = [(k, label) for k, label in PLANE_KEYS if k in train and train[k].shape[1] >= 2]
     if not keys:
         k = sorted(train)[0]
