@@ -75,10 +75,13 @@ def test_collect_train_eval_from_the_command_line(tmp_path):
 @pytest.mark.parametrize("policy", ["flow"])
 def test_quickstart_runs_the_whole_loop(tmp_path, policy):
     p = run("quickstart", "--out", str(tmp_path / "qs"), "--demos", "2", "--steps", "10",
-            "--episodes", "1", "--policy", policy)
+            "--episodes", "1", "--policy", policy, "--doctor", "quick")
     assert p.returncode == 0, p.stderr
     assert "whole loop" in p.stdout and "reach-v3 / flow" in p.stdout
     assert (tmp_path / "qs" / "summary.json").exists()
+    # The last step diagnoses what it trained: a 10-step policy has not learned its demos.
+    assert "[4/4] the doctor" in p.stdout and (tmp_path / "qs" / "doctor" / "report.html").exists()
+    assert "open-loop" in p.stdout
 
 
 def test_sweep_then_doctor_reads_it(trained_run, reach_dataset, tmp_path):

@@ -57,7 +57,7 @@ def _quickstart(args) -> None:
     from vlascope.quickstart import run_quickstart
 
     run_quickstart(args.out, task=args.task, policy=args.policy, demos=args.demos,
-                   steps=args.steps, episodes=args.episodes)
+                   steps=args.steps, episodes=args.episodes, doctor=args.doctor)
 
 
 def _doctor(args) -> None:
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--demos", type=int, default=50)
     q.add_argument("--steps", type=int, default=None)
     q.add_argument("--episodes", type=int, default=50)
+    q.add_argument("--doctor", choices=["full", "quick", "off"], default="full",
+                   help="run the doctor on the result (full: with overfit and rollout checks)")
     q.set_defaults(func=_quickstart)
 
     d = sub.add_parser("doctor", help="diagnose a dataset (and a checkpoint): findings, plots, fixes")
