@@ -38,3 +38,13 @@ def trained_run(reach_dataset, tmp_path_factory):
     return train([reach_dataset], "flow", out, TrainConfig(steps=5, batch_size=8, warmup_steps=2,
                                                            log_every=1, ckpt_every=3),
                  dict(TINY_POLICY), progress=False)
+
+
+@pytest.fixture(scope="session")
+def pick_place_images(tmp_path_factory) -> str:
+    """Two pick-place demos with 32x32 corner2 images (rendered with osmesa)."""
+    from vlascope.envs.collect import collect_demos
+
+    path = tmp_path_factory.mktemp("data") / "pick-place-images.hdf5"
+    collect_demos("pick-place-v3", 2, str(path), seed=0, camera="corner2", image_size=32, progress=False)
+    return str(path)

@@ -30,11 +30,6 @@ def pick_place_fixed(tmp_path_factory) -> str:
     return _collect(tmp_path_factory, "pick-place-fixed.hdf5", 3, fixed_init=True)
 
 
-@pytest.fixture(scope="session")
-def pick_place_images(tmp_path_factory) -> str:
-    return _collect(tmp_path_factory, "pick-place-images.hdf5", 2, camera="corner2", image_size=32)
-
-
 def make_ctx(dataset, out: Path, make_policy=None, policy=None, task=None, quick=True) -> DoctorContext:
     data = read_dataset(dataset) if isinstance(dataset, str) else dataset
     return DoctorContext(dataset=data, out_dir=Path(out), make_policy=make_policy or tiny_pipeline(),

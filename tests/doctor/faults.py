@@ -127,7 +127,7 @@ class ImageStateEncoder(nn.Module):
                                  nn.Linear(64, out_dim))
 
     def forward(self, obs, task_index=None):
-        image = obs[self.image_key]  # (B, To, H, W, 3), normalised per channel
+        image = obs[self.image_key].float() / 255  # (B, To, H, W, 3) uint8
         b = image.shape[0]
         features = self.conv(image.flatten(0, 1).permute(0, 3, 1, 2)).reshape(b, -1)
         if not self.use_image:
@@ -139,7 +139,8 @@ class ImageStateEncoder(nn.Module):
 def image_pipeline(image_key: str, use_image: bool = True):
     def make_policy(episodes):
         keys = ["robot_state", "goal", image_key]
-        policy = build_for_episodes("flow", {**TINY, "obs_keys": keys}, episodes, [])
+        policy = build_for_episodes("flow", {**TINY, "obs_keys": keys, "vision_widths": [8, 8, 8, 8]},
+                                    episodes, [])
         cfg = policy.config
         state_dims = {k: cfg.obs_dims[k] for k in keys if k != image_key}
         policy.encoder = ImageStateEncoder(image_key, state_dims, cfg.n_obs_steps, cfg.cond_dim, use_image)

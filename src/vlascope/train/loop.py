@@ -26,6 +26,7 @@ from vlascope.data import Normalizer, WindowDataset, compute_stats, read_dataset
 from vlascope.errors import VlascopeError
 from vlascope.fileio import atomic_path
 from vlascope.policies import build_policy, make_config
+from vlascope.policies.blocks.encoders import is_image_key
 from vlascope.train.checkpoint import save_checkpoint
 
 
@@ -130,9 +131,15 @@ def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
     config.obs_dims = {k: int(first.obs[k].shape[-1]) for k in config.obs_keys}
     config.action_dim = int(first.actions.shape[1])
     config.task_names = task_names if len(task_names) > 1 else []
-    stats = {k: compute_stats(np.concatenate([e.obs[k] for e in episodes])) for k in config.obs_keys}
+    # Images are scaled by their encoder, not the normaliser (and their statistics would cost
+    # gigabytes of float64).
+    state_keys = [k for k in config.obs_keys if not is_image_key(k)]
+    for k in config.obs_keys:
+        if is_image_key(k):
+            config.image_size = int(first.obs[k].shape[1])
+    stats = {k: compute_stats(np.concatenate([e.obs[k] for e in episodes])) for k in state_keys}
     stats["action"] = compute_stats(np.concatenate([e.actions for e in episodes]))
-    modes = {k: config.obs_norm for k in config.obs_keys} | {"action": config.action_norm}
+    modes = {k: config.obs_norm for k in state_keys} | {"action": config.action_norm}
     return build_policy(policy_name, config, Normalizer(stats, modes, config.norm_floor))
 
 

@@ -25,6 +25,14 @@ class ChunkingPolicyConfig:
     encoder_hidden: int = 256
     cond_dim: int = 256
     task_embed_dim: int = 32
+    # Images (`<camera>_image` keys in obs_keys): one ResNet-18-style GroupNorm encoder per camera.
+    image_size: int = 96  # filled from the dataset; the evaluation camera renders at this size
+    vision_widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
+    vision_features: int = 64
+    vision_pool: str = "spatial_softmax"  # "spatial_softmax" | "avg"
+    vision_keypoints: int = 32
+    crop_ratio: float = 0.9  # random crop while training, centre crop at inference
+    color_jitter: float = 0.1
     # Denoiser network for the diffusion/flow heads.
     denoiser: str = "unet"  # "unet" | "mlp"
     unet_dims: list[int] = field(default_factory=lambda: [64, 128, 256])

@@ -7,7 +7,7 @@ from torch import nn
 
 from vlascope.data.normalizer import Normalizer
 from vlascope.policies.blocks.denoisers import make_denoiser
-from vlascope.policies.blocks.encoders import StateEncoder
+from vlascope.policies.blocks.encoders import ObservationEncoder, is_image_key
 from vlascope.policies.blocks.heads import DiffusionHead, FlowHead, RegressionHead
 from vlascope.policies.chunking.config import ChunkingPolicyConfig
 
@@ -18,10 +18,13 @@ class ChunkingPolicy(nn.Module):
         config.validate()
         self.config = config
         self.normalizer = normalizer
-        self.encoder = StateEncoder(
+        self.encoder = ObservationEncoder(
             {k: config.obs_dims[k] for k in config.obs_keys}, config.n_obs_steps,
             out_dim=config.cond_dim, hidden=config.encoder_hidden,
-            num_tasks=max(len(config.task_names), 1), task_embed_dim=config.task_embed_dim)
+            num_tasks=max(len(config.task_names), 1), task_embed_dim=config.task_embed_dim,
+            vision={"out_dim": config.vision_features, "widths": config.vision_widths,
+                    "pool": config.vision_pool, "keypoints": config.vision_keypoints,
+                    "crop_ratio": config.crop_ratio, "color_jitter": config.color_jitter})
         if config.head == "mse":
             self.head = RegressionHead(config.cond_dim, config.horizon, config.action_dim,
                                        width=config.mlp_width)
@@ -40,10 +43,17 @@ class ChunkingPolicy(nn.Module):
         return (self.config.horizon, self.config.action_dim)
 
     def encode(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None) -> torch.Tensor:
-        """Condition vector for raw (unnormalised) observation windows (B, To, dim)."""
-        normed = {k: self.normalizer.normalize(k, obs[k].float()) for k in self.config.obs_keys}
-        if self.training and self.config.obs_noise > 0:
-            normed = {k: v + self.config.obs_noise * torch.randn_like(v) for k, v in normed.items()}
+        """Condition vector for raw (unnormalised) observation windows: (B, To, dim) states,
+        (B, To, H, W, 3) uint8 images (scaled and augmented by their image encoder)."""
+        normed = {}
+        for k in self.config.obs_keys:
+            if is_image_key(k):
+                normed[k] = obs[k]
+                continue
+            x = self.normalizer.normalize(k, obs[k].float())
+            if self.training and self.config.obs_noise > 0:
+                x = x + self.config.obs_noise * torch.randn_like(x)
+            normed[k] = x
         return self.encoder(normed, task_index)
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:

@@ -1,0 +1,131 @@
+"""Image encoders in plain torch (no torchvision): a ResNet-18-style trunk with GroupNorm,
+spatial-softmax or average pooling, and the train-time augmentation that goes with it.
+
+GroupNorm rather than BatchNorm, as diffusion_policy does: BatchNorm's running statistics
+interact badly with EMA weights and with the small, highly correlated batches of robot data.
+Trained from scratch: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _groups(channels: int) -> int:
+    return max(1, min(8, channels // 4))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.norm1 = nn.GroupNorm(_groups(cout), cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.norm2 = nn.GroupNorm(_groups(cout), cout)
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.GroupNorm(_groups(cout), cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.norm1(self.conv1(x)))
+        return F.relu(self.norm2(self.conv2(h)) + self.shortcut(x))
+
+
+class ResNetGN(nn.Module):
+    """ResNet-18 layout (four stages of two basic blocks) with configurable widths."""
+
+    def __init__(self, widths=(64, 128, 256, 512), blocks_per_stage: int = 2):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 7, 2, 3, bias=False),
+                                  nn.GroupNorm(_groups(widths[0]), widths[0]), nn.ReLU(),
+                                  nn.MaxPool2d(3, 2, 1))
+        stages, cin = [], widths[0]
+        for i, w in enumerate(widths):
+            for j in range(blocks_per_stage):
+                stages.append(BasicBlock(cin, w, 2 if (j == 0 and i > 0) else 1))
+                cin = w
+        self.stages = nn.Sequential(*stages)
+        self.out_channels = widths[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+
+class SpatialSoftmax(nn.Module):
+    """Expected (x, y) image position of each of `keypoints` learned feature maps."""
+
+    def __init__(self, channels: int, keypoints: int):
+        super().__init__()
+        self.project = nn.Conv2d(channels, keypoints, 1)
+        self.keypoints = keypoints
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.project(x)
+        b, k, height, width = h.shape
+        attention = h.flatten(2).softmax(-1)  # (B, K, H*W)
+        ys = torch.linspace(-1, 1, height, device=x.device, dtype=attention.dtype)
+        xs = torch.linspace(-1, 1, width, device=x.device, dtype=attention.dtype)
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        ex = (attention * grid_x.flatten()).sum(-1)
+        ey = (attention * grid_y.flatten()).sum(-1)
+        return torch.cat([ex, ey], dim=-1)  # (B, 2K)
+
+
+class ImageAugment(nn.Module):
+    """Random crop and colour jitter while training; a centre crop of the same size at eval.
+
+    The crop keeps `crop_ratio` of each side (robomimic and diffusion_policy use ~0.9): the
+    policy cannot key on exact pixel positions, which is most of what helps with 50 demos.
+    """
+
+    def __init__(self, crop_ratio: float = 0.9, color_jitter: float = 0.1):
+        super().__init__()
+        self.crop_ratio = crop_ratio
+        self.color_jitter = color_jitter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, 3, H, W) in [0, 1]."""
+        n, _, h, w = x.shape
+        ch, cw = max(1, round(h * self.crop_ratio)), max(1, round(w * self.crop_ratio))
+        if self.training and (ch < h or cw < w):
+            top = torch.randint(0, h - ch + 1, (n,), device=x.device)
+            left = torch.randint(0, w - cw + 1, (n,), device=x.device)
+            rows = (top[:, None] + torch.arange(ch, device=x.device))[:, None, :, None]
+            cols = (left[:, None] + torch.arange(cw, device=x.device))[:, None, None, :]
+            x = x[torch.arange(n, device=x.device)[:, None, None, None],
+                  torch.arange(3, device=x.device)[None, :, None, None], rows, cols]
+        else:
+            top, left = (h - ch) // 2, (w - cw) // 2
+            x = x[:, :, top:top + ch, left:left + cw]
+        if self.training and self.color_jitter > 0:
+            j = self.color_jitter
+            brightness = 1 + (torch.rand(n, 1, 1, 1, device=x.device) * 2 - 1) * j
+            contrast = 1 + (torch.rand(n, 1, 1, 1, device=x.device) * 2 - 1) * j
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            x = ((x - mean) * contrast + mean) * brightness
+            x = x.clamp(0, 1)
+        return x
+
+
+class ImageEncoder(nn.Module):
+    """uint8 (N, H, W, 3) images -> (N, out_dim) features."""
+
+    def __init__(self, out_dim: int = 64, widths=(64, 128, 256, 512), pool: str = "spatial_softmax",
+                 keypoints: int = 32, crop_ratio: float = 0.9, color_jitter: float = 0.1):
+        super().__init__()
+        if pool not in ("spatial_softmax", "avg"):
+            raise ValueError(f"unknown image pooling '{pool}'; expected spatial_softmax or avg")
+        self.augment = ImageAugment(crop_ratio, color_jitter)
+        self.trunk = ResNetGN(tuple(widths))
+        c = self.trunk.out_channels
+        self.pool = SpatialSoftmax(c, keypoints) if pool == "spatial_softmax" else nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.out = nn.Linear(2 * keypoints if pool == "spatial_softmax" else c, out_dim)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.permute(0, 3, 1, 2).float() / 255.0
+        x = self.augment(x)
+        # ImageNet-like centring: the trunk trains from scratch, but zero-mean inputs train faster.
+        x = (x - 0.5) / 0.25
+        return self.out(self.pool(self.trunk(x)))

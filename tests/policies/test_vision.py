@@ -1,0 +1,66 @@
+"""The image encoder and an image-conditioned policy, on real rendered MetaWorld frames."""
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import TINY_POLICY, needs_rendering
+from vlascope.policies import load_pretrained
+from vlascope.policies.blocks.vision import ImageAugment, ImageEncoder, SpatialSoftmax
+
+# 32-px test images leave a 1x1 map after the ResNet's 32x downsampling, where spatial softmax
+# says nothing: average pooling for them.
+TINY_VISION = {"vision_widths": [8, 8, 16, 16], "vision_features": 16, "vision_pool": "avg"}
+
+
+def test_spatial_softmax_finds_the_bright_spot():
+    pool = SpatialSoftmax(1, 1)
+    with torch.no_grad():
+        pool.project.weight.fill_(50.0)
+        pool.project.bias.zero_()
+    x = torch.zeros(1, 1, 9, 9)
+    x[0, 0, 0, 8] = 1.0  # top-right corner
+    ex, ey = pool(x)[0].tolist()
+    assert ex > 0.9 and ey < -0.9
+
+
+def test_augment_crops_randomly_when_training_and_centrally_at_eval():
+    aug = ImageAugment(crop_ratio=0.75, color_jitter=0.0)
+    x = torch.rand(4, 3, 16, 16)
+    aug.train()
+    a, b = aug(x), aug(x)
+    assert a.shape == (4, 3, 12, 12) and not torch.equal(a, b)
+    aug.eval()
+    assert torch.equal(aug(x), x[:, :, 2:14, 2:14])
+
+
+def test_resnet18_layout_and_output_shape():
+    enc = ImageEncoder(out_dim=32)  # full ResNet-18 widths
+    convs = [m for m in enc.trunk.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
+    assert len(convs) == 17  # stem + 8 basic blocks x 2
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in enc.modules())
+    assert enc(torch.randint(0, 255, (2, 64, 64, 3), dtype=torch.uint8)).shape == (2, 32)
+
+
+@needs_rendering
+def test_image_policy_trains_saves_loads_and_runs_closed_loop(pick_place_images, tmp_path):
+    from vlascope.evaluate.runner import evaluate
+    from vlascope.train import TrainConfig, train
+
+    over = {**TINY_POLICY, **TINY_VISION, "obs_keys": ["robot_state", "goal", "corner2_image"]}
+    result = train([pick_place_images], "flow", tmp_path / "run",
+                   TrainConfig(steps=5, batch_size=8, warmup_steps=2, log_every=1), over, progress=False)
+    policy = load_pretrained(result.last_checkpoint)
+    assert policy.config.image_size == 32 and "corner2_image" not in policy.normalizer.keys
+    from vlascope.data import read_dataset
+    ep = read_dataset(pick_place_images).episodes[0]
+    obs = {k: torch.from_numpy(np.stack([ep.obs[k][0]] * 2))[None] for k in policy.config.obs_keys}
+    a = policy.predict_chunk(obs, None, torch.Generator().manual_seed(0))
+    again = load_pretrained(result.last_checkpoint)
+    assert torch.equal(a, again.predict_chunk(obs, None, torch.Generator().manual_seed(0)))
+    # The image reaches the condition: another frame, same state, another condition vector.
+    other = dict(obs, corner2_image=torch.from_numpy(np.stack([ep.obs["corner2_image"][-1]] * 2))[None])
+    with torch.no_grad():
+        assert not torch.allclose(again.encode(obs), again.encode(other))
+    report = evaluate(policy, "pick-place-v3", 1, max_steps=12, progress=False)
+    assert report.episodes[0].length == 12
