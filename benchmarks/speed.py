@@ -1,9 +1,10 @@
 """Training throughput (samples/s) and inference latency (ms per action chunk, batch 1) per head.
 
 Measured on whatever device is present (CPU here, `--device cuda` on a GPU machine), on the
-default configs and a reach-v3-shaped state input. Prints a table.
+default configs and a reach-v3-shaped state input (`--image 96` adds a 96x96 corner2 camera:
+the ResNet-18-style encoder). Prints a table, with peak GPU memory on CUDA.
 
-    python benchmarks/speed.py [--device cpu] [--batch-size 256] [--steps 50]
+    python benchmarks/speed.py [--device cpu] [--batch-size 256] [--steps 50] [--image 96]
 """
 
 from __future__ import annotations
@@ -20,8 +21,15 @@ from vlascope.policies import POLICY_NAMES, build_policy, make_config
 OBS_DIMS = {"robot_state": 4, "object_state": 14, "goal": 3}
 
 
-def make(name: str, device: str):
-    cfg = make_config(name, {"obs_dims": OBS_DIMS})
+IMAGE_KEY = "corner2_image"
+
+
+def make(name: str, device: str, image: int = 0):
+    over = {"obs_dims": OBS_DIMS}
+    if image:
+        over = {"obs_dims": {**OBS_DIMS, IMAGE_KEY: 3}, "image_size": image,
+                "obs_keys": [*OBS_DIMS, IMAGE_KEY]}
+    cfg = make_config(name, over)
     rng = np.random.default_rng(0)
     stats = {k: compute_stats(rng.normal(size=(100, d))) for k, d in OBS_DIMS.items()}
     stats["action"] = compute_stats(rng.uniform(-1, 1, size=(100, 4)))
@@ -30,8 +38,11 @@ def make(name: str, device: str):
 
 
 def batch(b: int, cfg, device: str) -> dict:
-    return {"obs": {k: torch.randn(b, cfg.n_obs_steps, d, device=device) for k, d in OBS_DIMS.items()},
-            "action": torch.rand(b, cfg.horizon, 4, device=device) * 2 - 1}
+    obs = {k: torch.randn(b, cfg.n_obs_steps, d, device=device) for k, d in OBS_DIMS.items()}
+    if IMAGE_KEY in cfg.obs_keys:
+        s = cfg.image_size
+        obs[IMAGE_KEY] = torch.randint(0, 256, (b, cfg.n_obs_steps, s, s, 3), dtype=torch.uint8, device=device)
+    return {"obs": obs, "action": torch.rand(b, cfg.horizon, 4, device=device) * 2 - 1}
 
 
 def sync(device: str) -> None:
@@ -45,11 +56,15 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--chunks", type=int, default=50)
+    p.add_argument("--image", type=int, default=0, help="add a camera of this size (pixels)")
     args = p.parse_args()
     print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"{'policy':10s} {'params':>9s} {'train samples/s':>16s} {'ms/chunk (b=1)':>15s}")
+    print(f"{'policy':10s} {'params':>9s} {'train samples/s':>16s} {'ms/chunk (b=1)':>15s} {'peak GiB':>9s}")
     for name in POLICY_NAMES:
-        policy, cfg = make(name, args.device)
+        cuda = args.device.startswith("cuda")
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        policy, cfg = make(name, args.device, args.image)
         opt = torch.optim.AdamW(policy.parameters(), lr=1e-4)
         data = batch(args.batch_size, cfg, args.device)
         amp = args.device.startswith("cuda")
@@ -74,7 +89,8 @@ def main() -> None:
         sync(args.device)
         ms = 1000 * (time.perf_counter() - t0) / args.chunks
         n_params = sum(p.numel() for p in policy.parameters())
-        print(f"{name:10s} {n_params:9d} {sps:16.0f} {ms:15.2f}")
+        peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
+        print(f"{name:10s} {n_params:9d} {sps:16.0f} {ms:15.2f} {peak:9.2f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """The image encoder and an image-conditioned policy, on real rendered MetaWorld frames."""
 
 import numpy as np
-import pytest
 import torch
 
 from tests.conftest import TINY_POLICY, needs_rendering
