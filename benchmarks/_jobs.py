@@ -40,7 +40,8 @@ def collect(job: dict) -> dict:
     from vlascope.envs.collect import collect_demos, expert_success
 
     report = collect_demos(job["task"], job["episodes"], job["out"], seed=job.get("seed", 0),
-                           fixed_init=job.get("fixed_init", False), progress=False)
+                           fixed_init=job.get("fixed_init", False), camera=job.get("camera"),
+                           image_size=job.get("image_size", 96), progress=False)
     out = {"task": job["task"], "path": job["out"], "kept": report.kept,
            "attempted": report.attempted, "seconds": report.seconds}
     if job.get("expert_episodes"):
