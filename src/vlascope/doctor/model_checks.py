@@ -4,7 +4,6 @@ conditioning, head isolation, overfitting, open-loop error and mode collapse."""
 from __future__ import annotations
 
 import copy
-import csv
 import shutil
 
 import numpy as np
@@ -15,6 +14,7 @@ from vlascope.doctor.findings import Finding, ok, rounded, skipped
 from vlascope.doctor.head_isolation import fit_synthetic
 from vlascope.doctor.plots import (plot_action_histograms, plot_bars, plot_error_histograms,
                                    plot_loss_curves, plot_scatter, plot_timeseries)
+from vlascope.evaluate.sweep import read_loss_log
 from vlascope.policies.blocks.heads import DiffusionHead, FlowHead
 from vlascope.train.loop import TrainConfig, fit, lr_lambda, make_windows
 
@@ -175,7 +175,7 @@ def check_init_loss(ctx: DoctorContext) -> list[Finding]:
                 "max_loss_first_30_steps": round(max(losses), 4), "loss_after_30_steps": round(losses[-1], 4),
                 "grad_norm_at_step_0": round(grad_norms[0], 3)}
     curves = {"fresh policy, first 30 steps": (list(range(1, len(losses) + 1)), losses)}
-    logged = _read_run_losses(ctx)
+    logged = list(read_loss_log(ctx.run_dir).items()) if ctx.run_dir else []
     if logged:
         evidence["run_first_logged_loss"] = {"step": logged[0][0], "loss": logged[0][1]}
         curves["the checkpoint's run"] = ([s for s, _ in logged], [v for _, v in logged])
@@ -206,14 +206,6 @@ def check_init_loss(ctx: DoctorContext) -> list[Finding]:
     return findings or [ok("init-loss", f"loss at step 0 is {initial:.3f}, as expected for the "
                            f"objective ({expected:.3f}); no explosion in the first 30 steps",
                            evidence, [plot])]
-
-
-def _read_run_losses(ctx: DoctorContext) -> list[tuple[int, float]]:
-    path = ctx.run_dir / "loss.csv" if ctx.run_dir else None
-    if path is None or not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
 
 
 def _module_of(name: str) -> str:
@@ -425,8 +417,8 @@ def check_overfit(ctx: DoctorContext) -> list[Finding]:
         held_batch = sample_batch(ctx, trained, held, 2000, ctx.seed)
         evidence["held_out"] = _rounded(open_loop_errors(
             held_batch["action"].cpu().numpy(), predict(trained, held_batch, ctx.seed), action_std))
-    logged = _read_loss_csv(run_dir / "loss.csv")
-    plot = plot_loss_curves(ctx, {f"overfit {n} demos": logged}, "overfit_loss",
+    logged = read_loss_log(run_dir)
+    plot = plot_loss_curves(ctx, {f"overfit {n} demos": (list(logged), list(logged.values()))}, "overfit_loss",
                             title=f"overfitting {n} demos ({ctx.policy_name})")
     rel = on_train["mean_relative_error"]
     if rel > OVERFIT_RELATIVE_ERROR:
@@ -441,12 +433,6 @@ def check_overfit(ctx: DoctorContext) -> list[Finding]:
             "number.", [plot])]
     return [ok("overfit", f"the pipeline overfits {n} demos in {cfg.steps} steps: open-loop error "
                f"{rel:.3f} action std (loss {result.final_loss:.4f})", evidence, [plot])]
-
-
-def _read_loss_csv(path) -> tuple[list, list]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return [int(r["step"]) for r in rows], [float(r["loss"]) for r in rows]
 
 
 def check_open_loop(ctx: DoctorContext) -> list[Finding]:
