@@ -81,7 +81,13 @@ def sample_batch(ctx: DoctorContext, policy, episodes, max_windows: int | None =
                  seed: int = 0) -> dict:
     """Up to `max_windows` random training windows of `episodes`; all, in time order, for None."""
     task = ctx.task_index()
-    windows = make_windows(policy, episodes, [task] * len(episodes), ctx.device)
+    # Every check samples from the same few episode lists: stack their windows once (for image
+    # datasets that is hundreds of MB), keyed by the episodes and the window shape.
+    cfg = policy.config
+    key = ("windows", tuple(map(id, episodes)), tuple(cfg.obs_keys), cfg.n_obs_steps, cfg.horizon)
+    if key not in ctx.cache:
+        ctx.cache[key] = make_windows(policy, episodes, [task] * len(episodes), ctx.device)
+    windows = ctx.cache[key]
     if max_windows is None:
         return windows
     n = len(windows["action"])
