@@ -17,6 +17,16 @@ needs_rendering = pytest.mark.skipif(
 
 TINY_POLICY = {"encoder_hidden": 32, "cond_dim": 32, "mlp_width": 32, "mlp_depth": 1,
                "unet_dims": [16, 32], "horizon": 8, "n_action_steps": 4}
+TINY_ACT = {"dim": 32, "heads": 4, "ff_dim": 64, "encoder_layers": 1, "cvae_layers": 1,
+            "latent_dim": 8, "horizon": 8, "n_action_steps": 4}
+TINY_VLA = {"dim": 32, "heads": 4, "expert_layers": 1, "queries": 2, "cond_dim": 32,
+            "mlp_width": 32, "mlp_depth": 1, "horizon": 8, "n_action_steps": 4}
+TINY_VISION = {"vision_widths": [8, 8, 16, 16], "vision_features": 16, "vision_pool": "avg"}
+
+
+def tiny(name: str) -> dict:
+    """32-wide options for policy `name`."""
+    return dict({"act": TINY_ACT, "vla": TINY_VLA}.get(name, TINY_POLICY))
 
 
 @pytest.fixture(scope="session")

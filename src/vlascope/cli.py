@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -25,10 +26,13 @@ def _train(args) -> None:
     for key in ("steps", "batch_size", "lr", "seed", "device"):
         if getattr(args, key) is not None:
             train_over[key] = getattr(args, key)
+    if args.compile:
+        train_over["compile"] = True
     result = train(args.dataset, args.policy, args.out, make_train_config(train_over),
                    file_cfg.get("policy") or {})
-    print(f"trained {args.policy} in {result.seconds:.0f}s ({result.samples_per_second:.0f} "
-          f"samples/s), final loss {result.final_loss:.4f}; checkpoint: {result.last_checkpoint}")
+    if int(os.environ.get("RANK", "0")) == 0:  # one line, not one per `accelerate launch` process
+        print(f"trained {args.policy} in {result.seconds:.0f}s ({result.samples_per_second:.0f} "
+              f"samples/s), final loss {result.final_loss:.4f}; checkpoint: {result.last_checkpoint}")
 
 
 def _eval(args) -> None:
@@ -65,7 +69,7 @@ def _doctor(args) -> None:
 
     ctx = build_context(args.dataset, args.out, key_map=args.key_map, checkpoint=args.checkpoint,
                         task=args.task, quick=args.quick, policy_name=args.policy, seed=args.seed,
-                        eval_episodes=args.episodes, device=args.device)
+                        eval_episodes=args.episodes, device=args.device, obs_keys=args.obs_keys)
     print(f"doctor: {len(ctx.dataset.episodes)} demos from {args.dataset}"
           + (f", checkpoint {args.checkpoint}" if args.checkpoint else "")
           + (f", task {args.task}" if args.task else "") + (" (quick)" if args.quick else ""))
@@ -118,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--device")
     t.add_argument("--config", help="YAML with 'train:' and 'policy:' sections")
+    t.add_argument("--compile", action="store_true", help="torch.compile the training step")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint closed-loop in MetaWorld")
@@ -155,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data checks and cheap model checks only (no overfit, head isolation, rollouts)")
     d.add_argument("--policy", default="flow",
                    help=f"pipeline to test without --checkpoint: one of {', '.join(POLICY_NAMES)}")
+    d.add_argument("--obs-keys", nargs="+",
+                   help="the policy's inputs without --checkpoint (default: the pipeline's)")
     d.add_argument("--episodes", type=int, default=20, help="closed-loop episodes per condition")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", default="auto", help="auto: the GPU when there is one")

@@ -23,7 +23,7 @@ LORA_TARGETS = ["mlp.0", "mlp.2"]  # the state encoder's first two linear layers
 
 def pipeline(policy: str = "flow", **overrides):
     def make_policy(episodes):
-        return build_for_episodes(policy, overrides, episodes, [])
+        return build_for_episodes(policy, overrides, episodes)
     return make_policy
 
 
@@ -126,7 +126,7 @@ class ImageStateEncoder(nn.Module):
         self.mlp = nn.Sequential(nn.Linear((sum(state_dims.values()) + 16) * n_obs_steps, 64), nn.Mish(),
                                  nn.Linear(64, out_dim))
 
-    def forward(self, obs, task_index=None):
+    def forward(self, obs):
         image = obs[self.image_key].float() / 255  # (B, To, H, W, 3) uint8
         b = image.shape[0]
         features = self.conv(image.flatten(0, 1).permute(0, 3, 1, 2)).reshape(b, -1)
@@ -140,7 +140,7 @@ def image_pipeline(image_key: str, use_image: bool = True):
     def make_policy(episodes):
         keys = ["robot_state", "goal", image_key]
         policy = build_for_episodes("flow", {**TINY, "obs_keys": keys, "vision_widths": [8, 8, 8, 8]},
-                                    episodes, [])
+                                    episodes)
         cfg = policy.config
         state_dims = {k: cfg.obs_dims[k] for k in keys if k != image_key}
         policy.encoder = ImageStateEncoder(image_key, state_dims, cfg.n_obs_steps, cfg.cond_dim, use_image)

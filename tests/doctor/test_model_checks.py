@@ -51,8 +51,8 @@ def test_conditioning_flags_an_input_the_encoder_drops(pick_place, tmp_path):
             super().__init__()
             self.encoder = encoder
 
-        def forward(self, obs, task_index=None):
-            return self.encoder({**obs, "goal": torch.zeros_like(obs["goal"])}, task_index)
+        def forward(self, inputs):
+            return self.encoder({**inputs, "goal": torch.zeros_like(inputs["goal"])})
 
     def drops_goal(eps):
         policy = make(eps)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import TINY_POLICY
+from tests.conftest import tiny
 from vlascope.data import Normalizer, compute_stats
 from vlascope.errors import VlascopeError
 from vlascope.policies import POLICY_NAMES, build_policy, load_pretrained, make_config, save_pretrained
@@ -13,11 +13,11 @@ OBS_DIMS = {"robot_state": 4, "object_state": 14, "goal": 3}
 
 
 def _policy(name, **over):
-    cfg = make_config(name, {**TINY_POLICY, **over, "obs_dims": OBS_DIMS})
+    cfg = make_config(name, {**tiny(name), "obs_dims": OBS_DIMS, **over})
     rng = np.random.default_rng(0)
     stats = {k: compute_stats(rng.normal(size=(100, d))) for k, d in OBS_DIMS.items()}
     stats["action"] = compute_stats(rng.uniform(-1, 1, size=(100, 4)))
-    modes = {k: "meanstd" for k in OBS_DIMS} | {"action": "minmax"}
+    modes = {k: "meanstd" for k in OBS_DIMS} | {"action": cfg.action_norm}
     return build_policy(name, cfg, Normalizer(stats, modes))
 
 
@@ -77,11 +77,11 @@ def test_task_embedding_conditions_multi_task_policy():
     batch = _batch(tasks=2)
     loss, _ = policy.compute_loss(batch)
     loss.backward()
-    assert policy.encoder.task_embedding.weight.grad.abs().sum() > 0
+    assert policy.encoder.task.embedding.weight.grad.abs().sum() > 0
     obs = {k: v[:1].expand(2, -1, -1) for k, v in batch["obs"].items()}
     # Perturb the embedding so the two tasks differ: same observation, different chunk.
     with torch.no_grad():
-        policy.encoder.task_embedding.weight.normal_()
+        policy.encoder.task.embedding.weight.normal_()
     chunk = policy.predict_chunk(obs, torch.tensor([0, 1]))
     assert not torch.allclose(chunk[0], chunk[1])
 

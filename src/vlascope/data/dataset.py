@@ -49,25 +49,37 @@ class WindowDataset(Dataset):
             "task_index": torch.tensor(self.task_indices[e], dtype=torch.long),
         }
 
-    def all_windows(self) -> dict:
-        """Every window stacked into tensors: for small (state) datasets kept in memory."""
-        obs = {k: [] for k in self.obs_keys}
-        actions, tasks = [], []
+    def tables(self) -> dict:
+        """Every frame once, and each window as rows of frame indices into it.
+
+        `frames[k]` is (N_frames, ...) over all episodes, `obs_index` (n, To) and
+        `action_index` (n, Tp) pick a window's frames: a batch is `frames[k][obs_index[i]]`.
+        Images are stored once rather than To times, which is what lets an image dataset
+        live on the GPU.
+        """
+        obs_index, action_index, tasks = [], [], []
+        offset = 0
         for e, ep in enumerate(self.episodes):
             length = len(ep)
             ts = np.arange(length)
-            obs_idx = np.clip(ts[:, None] + np.arange(-self.n_obs_steps + 1, 1)[None], 0, length - 1)
-            act_idx = np.clip(ts[:, None] + np.arange(self.horizon)[None], 0, length - 1)
-            for k in self.obs_keys:
-                obs[k].append(ep.obs[k][obs_idx])
-            actions.append(ep.actions[act_idx])
+            obs_index.append(offset + np.clip(ts[:, None] + np.arange(-self.n_obs_steps + 1, 1)[None], 0, length - 1))
+            action_index.append(offset + np.clip(ts[:, None] + np.arange(self.horizon)[None], 0, length - 1))
             tasks.append(np.full(length, self.task_indices[e]))
-        out_obs = {}
-        for k, parts in obs.items():
-            x = torch.from_numpy(np.concatenate(parts))
-            out_obs[k] = x if x.dtype == torch.uint8 else x.float()
+            offset += length
+        frames = {}
+        for k in self.obs_keys:
+            x = torch.from_numpy(np.concatenate([ep.obs[k] for ep in self.episodes]))
+            frames[k] = x if x.dtype == torch.uint8 else x.float()
         return {
-            "obs": out_obs,
-            "action": torch.from_numpy(np.concatenate(actions)).float(),
+            "frames": frames,
+            "actions": torch.from_numpy(np.concatenate([ep.actions for ep in self.episodes])).float(),
+            "obs_index": torch.from_numpy(np.concatenate(obs_index)).long(),
+            "action_index": torch.from_numpy(np.concatenate(action_index)).long(),
             "task_index": torch.from_numpy(np.concatenate(tasks)).long(),
         }
+
+    def all_windows(self) -> dict:
+        """Every window stacked into tensors (for small datasets and analysis)."""
+        t = self.tables()
+        return {"obs": {k: v[t["obs_index"]] for k, v in t["frames"].items()},
+                "action": t["actions"][t["action_index"]], "task_index": t["task_index"]}

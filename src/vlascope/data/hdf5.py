@@ -1,6 +1,7 @@
 """HDF5 datasets in the robomimic layout.
 
-    data/                      attrs: env_name, task, instruction, collection (JSON), total
+    data/                      attrs: env_name, task, instruction, instruction_embedding
+                               (float32 vector), instruction_encoder, collection (JSON), total
     data/demo_<i>/             attrs: num_samples, seed, initial_state, success
     data/demo_<i>/actions      (T, action_dim) float32
     data/demo_<i>/rewards      (T,) float32
@@ -60,11 +61,36 @@ class EpisodeDataset:
     def num_frames(self) -> int:
         return sum(len(e) for e in self.episodes)
 
+    @property
+    def instruction_embedding(self) -> np.ndarray | None:
+        value = self.attrs.get("instruction_embedding")
+        return None if value is None else np.asarray(value, dtype=np.float32)
+
     def initial_states(self) -> np.ndarray | None:
         states = [e.attrs.get("initial_state") for e in self.episodes]
         if any(s is None for s in states):
             return None
         return np.stack([np.asarray(s, dtype=np.float64) for s in states])
+
+
+@dataclass
+class TaskSet:
+    """The tasks a set of datasets covers, in order: their names, instructions and cached
+    instruction embeddings (None when any dataset lacks one)."""
+
+    names: list[str]
+    instructions: list[str]
+    embeddings: np.ndarray | None
+
+    @classmethod
+    def of(cls, datasets: list[EpisodeDataset]) -> "TaskSet":
+        first = {}
+        for d in datasets:
+            first.setdefault(d.task, d)
+        names = list(first)
+        embeddings = [first[n].instruction_embedding for n in names]
+        return cls(names, [str(first[n].attrs.get("instruction", "")) for n in names],
+                   None if any(e is None for e in embeddings) else np.stack(embeddings))
 
 
 def _attr_value(value):

@@ -32,6 +32,7 @@ class DoctorContext:
     # it from the checkpoint's config (or the default flow policy); tests plant faults here.
     make_policy: Callable[[list[Episode]], torch.nn.Module]
     policy_name: str = "flow"
+    inputs: list[str] | None = None  # the policy's observation keys; None: every low-dim key
     policy: torch.nn.Module | None = None  # the trained policy, when a checkpoint was given
     checkpoint: Path | None = None
     run_dir: Path | None = None  # the checkpoint's training run (loss.csv, sweep.json)
@@ -51,6 +52,10 @@ class DoctorContext:
         if "finite_episodes" not in self.cache:
             self.cache["finite_episodes"] = [e for e in self.dataset.episodes if finite_episode(e)]
         return self.cache["finite_episodes"]
+
+    @property
+    def obs_keys(self) -> list[str]:
+        return list(self.inputs) if self.inputs else float_obs_keys(self.episodes)
 
     @property
     def plot_dir(self) -> Path:

@@ -35,7 +35,7 @@ def training_budget(policy) -> dict:
     on 2 CPU cores whatever the batch (the MLP heads ~0.02 s at batch 256), so it gets more,
     smaller steps: measured on pick-place, 2 cores, overfit 3000x32 -> 0.06 action std in 350 s,
     head isolation 1000x50 -> 0.13 in 150 s."""
-    if getattr(policy.config, "denoiser", None) == "unet" and isinstance(policy.head, DiffusionHead):
+    if getattr(policy.config, "denoiser", None) == "unet" and isinstance(getattr(policy, "head", None), DiffusionHead):
         return {"overfit": (2500, 32), "isolation": (1000, 50)}
     return {"overfit": (1500, 256), "isolation": (1500, 100)}
 
@@ -111,10 +111,13 @@ def predict(policy, batch: dict, seed: int = 0, batch_size: int = 512) -> np.nda
 def expected_initial_loss(policy, batch: dict) -> float:
     """What the objective scores for a zero output: where a well-initialised net starts."""
     target = policy.normalizer.normalize("action", batch["action"]).float()
-    if isinstance(policy.head, DiffusionHead):
+    head = getattr(policy, "head", None)
+    if isinstance(head, DiffusionHead):
         return 1.0  # predicting zero for unit Gaussian noise
-    if isinstance(policy.head, FlowHead):
+    if isinstance(head, FlowHead):
         return 1.0 + float((target ** 2).mean())  # velocity x1 - noise
+    if getattr(policy.config, "kl_weight", None) is not None:
+        return float(target.abs().mean())  # ACT: L1, and a KL term that starts at zero
     return float((target ** 2).mean())  # direct regression
 
 
@@ -294,7 +297,7 @@ def check_conditioning(ctx: DoctorContext) -> list[Finding]:
 def _conditioning(ctx: DoctorContext, policy, which: str) -> list[Finding]:
     policy.eval()
     batch = sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed + 1)
-    cond = policy.encode(batch["obs"], batch["task_index"]).float()
+    cond = policy.encode(batch["obs"], batch["task_index"]).float().flatten(1)
     unit = torch.nn.functional.normalize(cond, dim=-1)
     cos = unit @ unit.T
     n = len(cond)
@@ -307,7 +310,7 @@ def _conditioning(ctx: DoctorContext, policy, which: str) -> list[Finding]:
         x = batch["obs"][key]
         varies[key] = bool((x.float() - x[perm].float()).abs().max() > 0)
         shuffled = {**batch["obs"], key: x[perm]}
-        moved = policy.encode(shuffled, batch["task_index"]).float()
+        moved = policy.encode(shuffled, batch["task_index"]).float().flatten(1)
         sensitivity[key] = float((moved - cond).norm(dim=-1).mean() / (spread + 1e-12))
     evidence = {"examined": which, "samples": n,
                 "mean_pairwise_cosine": round(float(offdiag.mean()), 4),
@@ -349,6 +352,9 @@ def check_head_isolation(ctx: DoctorContext) -> list[Finding]:
         return [skipped("head-isolation", "--quick")]
     policy = ctx.fresh_policy()
     cfg = policy.config
+    if not hasattr(policy, "head") or not hasattr(cfg, "cond_dim"):
+        return [skipped("head-isolation", f"{type(policy).__name__} has no separable action head "
+                        "(its decoder reads the encoder's tokens directly)")]
     head = copy.deepcopy(policy.head)
     steps, batch = training_budget(policy)["isolation"] if ctx.device.type == "cpu" else (3000, 100)
     # Targets in [-1, 1] like min-max normalised actions (a diffusion head clamps to that range).

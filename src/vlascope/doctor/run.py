@@ -10,7 +10,7 @@ import time
 import traceback
 from pathlib import Path
 
-from vlascope.data import read_dataset
+from vlascope.data import TaskSet, read_dataset
 from vlascope.doctor.context import DoctorContext, float_obs_keys
 from vlascope.doctor.data_checks import DATA_CHECKS, dataset_statistics
 from vlascope.doctor.findings import Finding
@@ -23,7 +23,7 @@ from vlascope.train.loop import build_for_episodes, resolve_device
 
 CHECKS = [*DATA_CHECKS, check_eval_coverage, *MODEL_CHECKS, *ROLLOUT_CHECKS]
 # Fields of a policy config that come from the data, not from the user's choices.
-DATA_FIELDS = ("obs_dims", "action_dim", "task_names")
+DATA_FIELDS = ("obs_dims", "action_dim", "task_names", "language_dim", "instructions", "image_size")
 
 
 def check_id(check) -> str:
@@ -32,7 +32,8 @@ def check_id(check) -> str:
 
 def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint: str | None = None,
                   task: str | None = None, quick: bool = False, policy_name: str = "flow",
-                  seed: int = 0, eval_episodes: int = 20, device: str = "cpu") -> DoctorContext:
+                  seed: int = 0, eval_episodes: int = 20, device: str = "cpu",
+                  obs_keys: list[str] | None = None) -> DoctorContext:
     data = read_dataset(dataset, key_map=key_map)
     policy, run_dir, overrides = None, None, {}
     if checkpoint is not None:
@@ -49,8 +50,15 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
         if ckpt.parent.name == "checkpoints":
             run_dir = ckpt.parent.parent
     else:
-        wanted = make_config(policy_name).obs_keys
-        present = [k for k in wanted if k in data.obs_shapes] or float_obs_keys(data.episodes)
+        if obs_keys:
+            missing = [k for k in obs_keys if k not in data.obs_shapes]
+            if missing:
+                raise VlascopeError(f"{dataset}: --obs-keys {missing} not in the dataset "
+                                    f"(has: {', '.join(sorted(data.obs_shapes))})")
+            present = list(obs_keys)
+        else:
+            wanted = make_config(policy_name).obs_keys
+            present = [k for k in wanted if k in data.obs_shapes] or float_obs_keys(data.episodes)
         overrides = {"obs_keys": present}
     if task is not None:
         from vlascope.envs import check_task
@@ -58,10 +66,10 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
         check_task(task)
 
     def make_policy(episodes):
-        return build_for_episodes(policy_name, overrides, episodes, [])
+        return build_for_episodes(policy_name, overrides, episodes, TaskSet.of([data]))
 
     return DoctorContext(dataset=data, out_dir=Path(out), make_policy=make_policy,
-                         policy_name=policy_name, policy=policy,
+                         policy_name=policy_name, policy=policy, inputs=overrides["obs_keys"],
                          checkpoint=Path(checkpoint) if checkpoint else None, run_dir=run_dir,
                          task=task, quick=quick, seed=seed, eval_episodes=eval_episodes,
                          device=resolve_device(device))

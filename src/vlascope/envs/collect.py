@@ -9,6 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vlascope.data.hdf5 import Episode, write_dataset
+from vlascope.data.language import ENCODER_NAME, embed_instructions
 from vlascope.envs.metaworld import MetaWorldEnv, episode_seed, instruction_for, make_expert
 from vlascope.errors import VlascopeError
 
@@ -98,10 +99,14 @@ def collect_demos(task: str, episodes: int, out: str, seed: int = 0, fixed_init:
     env.close()
     if not kept:
         raise VlascopeError(f"the {task} expert succeeded in none of {attempt} episodes; nothing written")
+    instruction = instruction_for(task)
     attrs = {
         "env_name": "Meta-World/MT1",
         "task": task,
-        "instruction": instruction_for(task),
+        "instruction": instruction,
+        # Cached once here so training and evaluation never need the text model.
+        "instruction_embedding": embed_instructions([instruction])[0],
+        "instruction_encoder": ENCODER_NAME,
         "collection": {
             "source": "metaworld.policies scripted expert",
             "seed": seed,

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from vlascope.envs import MetaWorldEnv, episode_seed
 from vlascope.errors import VlascopeError
 from vlascope.evaluate.metrics import summarize
+from vlascope.policies.blocks.execution import ChunkExecutor
 
 
 @dataclass
@@ -68,23 +69,21 @@ def run_episode(policy, env: MetaWorldEnv, seed: int, task_index: int, device,
     reached, grasped = [], []
     last = None
     over = False
+    executor = ChunkExecutor(cfg.n_action_steps, getattr(cfg, "temporal_ensemble", None))
     while not over and not success:
-        window = {k: torch.from_numpy(np.stack([h[k] for h in history]))[None].to(device)
-                  for k in cfg.obs_keys}
-        chunk = policy.predict_chunk(window, task_tensor, generator)[0].float().cpu().numpy()
-        for action in chunk[: cfg.n_action_steps]:
-            obs, last, over = env.step(action)
-            history.append(obs)
-            if frames is not None:
-                frames.append(env.render())
-            total += last.reward
-            length += 1
-            reached.append(last.reached)
-            grasped.append(last.grasped)
-            if last.success:
-                success = True
-            if success or over:
-                break
+        if executor.needs_chunk():
+            window = {k: torch.from_numpy(np.stack([h[k] for h in history]))[None].to(device)
+                      for k in cfg.obs_keys}
+            executor.push(policy.predict_chunk(window, task_tensor, generator)[0].float().cpu().numpy())
+        obs, last, over = env.step(executor.pop())
+        history.append(obs)
+        if frames is not None:
+            frames.append(env.render())
+        total += last.reward
+        length += 1
+        reached.append(last.reached)
+        grasped.append(last.grasped)
+        success = success or last.success
     return EpisodeResult(
         seed=seed, success=success, length=length, episode_return=total,
         reached=None if reached[0] is None else any(reached),

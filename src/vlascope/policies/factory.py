@@ -19,7 +19,9 @@ from safetensors.torch import load_file, save_file
 
 from vlascope.data.normalizer import Normalizer
 from vlascope.errors import VlascopeError
+from vlascope.policies.act import ActConfig, ActPolicy
 from vlascope.policies.chunking import ChunkingPolicy, ChunkingPolicyConfig
+from vlascope.policies.vla import VlaConfig, VlaPolicy
 
 FORMAT_VERSION = 1
 
@@ -28,6 +30,8 @@ REGISTRY = {
     "diffusion": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "diffusion", "denoiser": "unet"}),
     "flow": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "flow", "denoiser": "mlp"}),
     "mse": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "mse"}),
+    "act": (ActPolicy, ActConfig, {}),
+    "vla": (VlaPolicy, VlaConfig, {}),
 }
 POLICY_NAMES = tuple(REGISTRY)
 

@@ -1,10 +1,14 @@
 """The training loop: one function you can read top to bottom.
 
-Data: every training window of a low-dim dataset is stacked once into tensors on the training
-device, and batches are drawn by random index (far faster than a DataLoader for small samples).
+Data: every frame is stored once and each window is a row of frame indices (data.WindowDataset
+.tables); batches are drawn by random index. The tables live on the GPU when they fit (no
+loader at all), otherwise in pinned CPU memory, gathered there and copied asynchronously.
 Optimisation: AdamW, linear warm-up then cosine decay, gradient-norm clipping (the loss itself
 is never clipped: that hides the exploding gradients it is meant to prevent), EMA weights used
-for evaluation, bf16 autocast on GPU.
+for evaluation, bf16 autocast on GPU, optional torch.compile.
+Several processes (`accelerate launch -m vlascope train ...`): the policy is wrapped in
+DistributedDataParallel through accelerate, each process draws its own batches, and process 0
+logs and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import copy
 import csv
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +27,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from vlascope.data import Normalizer, WindowDataset, compute_stats, read_dataset
+from vlascope.data import Normalizer, TaskSet, WindowDataset, compute_stats, read_dataset
 from vlascope.errors import VlascopeError
 from vlascope.fileio import atomic_path
 from vlascope.policies import build_policy, make_config
@@ -44,6 +49,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # bf16 autocast, on CUDA only
+    compile: bool = False  # torch.compile the training step (minutes of compile time first)
+    data_on_device: str = "auto"  # "auto" (when it fits in half the free GPU memory) | "yes" | "no"
 
 
 @dataclass
@@ -115,22 +122,32 @@ def prepare_data(dataset_paths: list[str], obs_keys: list[str]):
         if d.action_dim != first.action_dim:
             raise VlascopeError(f"{d.path}: action dim {d.action_dim} differs from "
                                 f"{first.path}'s {first.action_dim}")
-    task_names = list(dict.fromkeys(d.task for d in datasets))
+    tasks = TaskSet.of(datasets)
     episodes, task_indices = [], []
     for d in datasets:
         episodes += d.episodes
-        task_indices += [task_names.index(d.task)] * len(d.episodes)
-    return datasets, episodes, task_indices, task_names
+        task_indices += [tasks.names.index(d.task)] * len(d.episodes)
+    return datasets, episodes, task_indices, tasks
 
 
 def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
-                       task_names: list[str]) -> torch.nn.Module:
-    """A fresh policy whose sizes and normaliser statistics come from `episodes`."""
+                       tasks: TaskSet | None = None) -> torch.nn.Module:
+    """A fresh policy whose sizes, normaliser statistics and task conditioning come from
+    `episodes` and the tasks they belong to."""
     config = make_config(policy_name, overrides)
     first = episodes[0]
     config.obs_dims = {k: int(first.obs[k].shape[-1]) for k in config.obs_keys}
     config.action_dim = int(first.actions.shape[1])
-    config.task_names = task_names if len(task_names) > 1 else []
+    names = tasks.names if tasks is not None else []
+    config.task_names = names if len(names) > 1 else []
+    if hasattr(config, "instructions") and tasks is not None:
+        config.instructions = tasks.instructions[:config.num_tasks]
+    if config.language:
+        if tasks is None or tasks.embeddings is None:
+            raise VlascopeError("language conditioning needs each dataset's cached instruction "
+                                "embedding (data attribute 'instruction_embedding'); re-collect "
+                                "the data with this vlascope")
+        config.language_dim = int(tasks.embeddings.shape[1])
     # Images are scaled by their encoder, not the normaliser (and their statistics would cost
     # gigabytes of float64).
     state_keys = [k for k in config.obs_keys if not is_image_key(k)]
@@ -140,10 +157,74 @@ def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
     stats = {k: compute_stats(np.concatenate([e.obs[k] for e in episodes])) for k in state_keys}
     stats["action"] = compute_stats(np.concatenate([e.actions for e in episodes]))
     modes = {k: config.obs_norm for k in state_keys} | {"action": config.action_norm}
-    return build_policy(policy_name, config, Normalizer(stats, modes, config.norm_floor))
+    policy = build_policy(policy_name, config, Normalizer(stats, modes, config.norm_floor))
+    if config.language:
+        policy.set_instruction_embeddings(tasks.embeddings[:config.num_tasks])
+    return policy
+
+
+class BatchSource:
+    """Random training batches from a dataset's frame tables, on `device`.
+
+    On the GPU when the tables fit in half the free memory (or `on_device` says so); otherwise
+    the frames stay in pinned CPU memory, each batch is gathered there into a pinned buffer and
+    copied with non_blocking=True.
+    """
+
+    def __init__(self, tables: dict, batch_size: int, device: torch.device, seed: int,
+                 on_device: str = "auto"):
+        self.batch_size = batch_size
+        self.device = device
+        self.n = len(tables["obs_index"])
+        size = sum(t.numel() * t.element_size() for t in tables["frames"].values())
+        if device.type != "cuda" or on_device == "yes":
+            self.resident = True
+        elif on_device == "no":
+            self.resident = False
+        else:
+            self.resident = size < 0.5 * torch.cuda.mem_get_info(device)[0]
+        self.bytes = size
+        home = device if self.resident else torch.device("cpu")
+        self.tables = {k: ({n: t.to(home) for n, t in v.items()} if isinstance(v, dict) else v.to(home))
+                       for k, v in tables.items()}
+        self.pinned = not self.resident and torch.cuda.is_available()
+        if self.pinned:
+            self.tables["frames"] = {k: v.pin_memory() for k, v in self.tables["frames"].items()}
+        self.buffers = {}
+        self.generator = torch.Generator(device=home).manual_seed(seed)
+
+    def gather(self, idx: torch.Tensor) -> dict:
+        t = self.tables
+        obs_rows, act_rows = t["obs_index"][idx], t["action_index"][idx]
+        if self.resident:
+            obs = {k: v[obs_rows] for k, v in t["frames"].items()}
+        else:
+            obs = {}
+            for k, v in t["frames"].items():
+                rows = obs_rows.flatten()
+                buf, copied = self.buffers.get((k, len(rows)), (None, None))
+                if buf is None:
+                    buf = torch.empty((len(rows), *v.shape[1:]), dtype=v.dtype)
+                    buf = buf.pin_memory() if self.pinned else buf
+                if copied is not None:
+                    copied.synchronize()  # the previous batch's copy out of this buffer is done
+                torch.index_select(v, 0, rows, out=buf)
+                obs[k] = buf.view(*obs_rows.shape, *v.shape[1:]).to(self.device, non_blocking=True)
+                event = torch.cuda.Event() if self.pinned else None
+                if event is not None:
+                    event.record()
+                self.buffers[(k, len(rows))] = (buf, event)
+        return {"obs": obs, "action": t["actions"][act_rows].to(self.device, non_blocking=True),
+                "task_index": t["task_index"][idx].to(self.device, non_blocking=True)}
+
+    def sample(self) -> dict:
+        idx = torch.randint(0, self.n, (self.batch_size,), device=self.generator.device,
+                            generator=self.generator)
+        return self.gather(idx)
 
 
 def make_windows(policy, episodes: list, task_indices: list[int] | None, device) -> dict:
+    """Every training window stacked, on `device` (the doctor's analyses)."""
     cfg = policy.config
     windows = WindowDataset(episodes, cfg.obs_keys, cfg.n_obs_steps, cfg.horizon,
                             task_indices).all_windows()
@@ -157,10 +238,10 @@ def train(dataset_paths: list[str], policy_name: str, out_dir: str | Path,
           progress: bool = True) -> TrainResult:
     cfg = train_config or TrainConfig()
     config = make_config(policy_name, policy_overrides)
-    datasets, episodes, task_indices, task_names = prepare_data(dataset_paths, config.obs_keys)
+    datasets, episodes, task_indices, tasks = prepare_data(dataset_paths, config.obs_keys)
     torch.manual_seed(cfg.seed)
-    policy = build_for_episodes(policy_name, policy_overrides, episodes, task_names)
-    extra = {"data": {"paths": [str(p) for p in dataset_paths], "tasks": task_names,
+    policy = build_for_episodes(policy_name, policy_overrides, episodes, tasks)
+    extra = {"data": {"paths": [str(p) for p in dataset_paths], "tasks": tasks.names,
                       "num_demos": len(episodes)}}
     return fit(policy, policy_name, episodes, task_indices, out_dir, cfg, extra, progress)
 
@@ -170,47 +251,62 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         progress: bool = True) -> TrainResult:
     """Train `policy` on every window of `episodes`; logs and checkpoints go to `out_dir`."""
     run_dir = Path(out_dir)
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    accelerator = None
+    if world > 1:  # launched by `accelerate launch` (or torchrun): one process per device
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(cpu=cfg.device == "cpu")
+        device = accelerator.device
+    else:
+        device = resolve_device(cfg.device)
+    rank = accelerator.process_index if accelerator else 0
+    main = rank == 0
+    torch.manual_seed(cfg.seed)  # the same initial weights in every process
     policy = policy.to(device)
     ema = copy.deepcopy(policy).eval().requires_grad_(False)
-    windows = make_windows(policy, episodes, task_indices, device)
-    n = len(windows["action"])
+    cfg_ = policy.config
+    tables = WindowDataset(episodes, cfg_.obs_keys, cfg_.n_obs_steps, cfg_.horizon,
+                           task_indices).tables()
+    data = BatchSource(tables, cfg.batch_size, device, cfg.seed + rank, cfg.data_on_device)
+    n = data.n
 
-    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr,
-                                  weight_decay=cfg.weight_decay)
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.warmup_steps, cfg.steps))
     amp = cfg.amp and device.type == "cuda"
+    model = accelerator.prepare_model(policy) if accelerator else policy
+    step_fn = torch.compile(model) if cfg.compile else model
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     extra = {"train": dataclasses.asdict(cfg), **(extra or {})}
-    extra.setdefault("data", {})["num_windows"] = n
-    with atomic_path(run_dir / "config.yaml") as tmp:
-        tmp.write_text(yaml.safe_dump({"policy_name": policy_name,
-                                       "policy": dataclasses.asdict(policy.config), **extra}))
-    log_file = open(run_dir / "loss.csv", "w", newline="")
-    log = csv.writer(log_file)
-    log.writerow(["step", "loss", "grad_norm", "lr", "samples_per_s"])
+    extra.setdefault("data", {}).update(num_windows=n, on_device=data.resident,
+                                        frame_bytes=data.bytes)
+    extra["distributed"] = {"world_size": world}
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(run_dir / "config.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump({"policy_name": policy_name,
+                                           "policy": dataclasses.asdict(policy.config), **extra}))
+        log_file = open(run_dir / "loss.csv", "w", newline="")
+        log = csv.writer(log_file)
+        log.writerow(["step", "loss", "grad_norm", "lr", "samples_per_s"])
 
-    generator = torch.Generator(device=device).manual_seed(cfg.seed)
     start = time.time()
     last_log = (start, 0)
     running = None
-    bar = tqdm(range(cfg.steps), desc=f"train {policy_name}", disable=not progress,
+    bar = tqdm(range(cfg.steps), desc=f"train {policy_name}", disable=not (progress and main),
                mininterval=0.5)
     policy.train()
     for step in bar:
-        idx = torch.randint(0, n, (cfg.batch_size,), device=device, generator=generator)
-        batch = {"obs": {k: v[idx] for k, v in windows["obs"].items()},
-                 "action": windows["action"][idx], "task_index": windows["task_index"][idx]}
+        batch = data.sample()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss, _ = policy.compute_loss(batch)
+            loss, _ = step_fn(batch)
         if not torch.isfinite(loss):
             raise VlascopeError(f"training diverged: loss is {loss.item()} at step {step}; "
                                 "run `vlascope doctor` on the dataset")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
         optimizer.step()
         scheduler.step()
         ema_update(ema, policy, step, cfg.ema_decay)
@@ -219,19 +315,32 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         running = value if running is None else 0.95 * running + 0.05 * value
         done = step + 1
         # Step 1 is always logged: the doctor compares it with the objective's expected start.
-        if done == 1 or done % cfg.log_every == 0 or done == cfg.steps:
+        if main and (done == 1 or done % cfg.log_every == 0 or done == cfg.steps):
             now = time.time()
-            sps = (done - last_log[1]) * cfg.batch_size / max(now - last_log[0], 1e-9)
+            sps = world * (done - last_log[1]) * cfg.batch_size / max(now - last_log[0], 1e-9)
             last_log = (now, done)
             log.writerow([done, f"{value:.6f}", f"{float(grad_norm):.4f}",
                           f"{scheduler.get_last_lr()[0]:.3e}", f"{sps:.1f}"])
             log_file.flush()
             bar.set_postfix(loss=f"{running:.4f}", samples_s=f"{sps:.0f}")
-        if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps:
+        if accelerator is not None and done == cfg.steps:  # collective: every process calls it
+            extra["distributed"]["replicas_in_sync"] = replicas_in_sync(policy, accelerator)
+        if main and ((cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps):
             save_checkpoint(run_dir, done, policy, ema, policy_name, optimizer, scheduler,
-                                   {**extra, "train_loss": running})
+                            {**extra, "train_loss": running})
     bar.close()
-    log_file.close()
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+    if main:
+        log_file.close()
     seconds = time.time() - start
     return TrainResult(run_dir, run_dir / "checkpoints" / "last", float(running), seconds,
-                       cfg.steps * cfg.batch_size / seconds, ema)
+                       world * cfg.steps * cfg.batch_size / seconds, ema)
+
+
+def replicas_in_sync(policy: torch.nn.Module, accelerator) -> bool:
+    """Whether every process ended with the same weights (DDP averaged their gradients)."""
+    with torch.no_grad():
+        digest = torch.stack([p.double().sum() for p in policy.parameters()]).sum().reshape(1)
+        every = accelerator.gather(digest)
+    return bool(torch.allclose(every, every[0].expand_as(every), rtol=1e-6, atol=1e-8))

@@ -1,4 +1,10 @@
-"""Observation encoders: turn a normalised observation window into one condition vector."""
+"""Observation encoders: turn normalised policy inputs into what a head or transformer reads.
+
+`ObservationEncoder` makes one condition vector (the chunking policies); `ObservationTokens`
+makes a sequence of tokens (ACT and the VLA's default backbone). Both take the dict a
+`Policy.inputs` builds: (B, To, dim) states, uint8 (B, To, H, W, 3) images, `task_index`, and
+the instruction embedding under "language" when the policy is language-conditioned.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +18,32 @@ def is_image_key(key: str) -> bool:
     return key.endswith("_image")
 
 
+class TaskConditioning(nn.Module):
+    """A vector saying which task: a learned per-task embedding, or a projection of the task's
+    instruction embedding (so tasks with similar instructions start close). None when a
+    single-task policy has no instruction to read."""
+
+    def __init__(self, num_tasks: int, dim: int, language_dim: int = 0):
+        super().__init__()
+        self.language = language_dim > 0
+        self.project = nn.Linear(language_dim, dim) if self.language else None
+        self.embedding = nn.Embedding(num_tasks, dim) if num_tasks > 1 and not self.language else None
+        self.enabled = self.language or num_tasks > 1
+        self.dim = dim
+
+    def forward(self, inputs: dict) -> torch.Tensor:
+        if self.language:
+            return self.project(inputs["language"])
+        return self.embedding(inputs["task_index"])
+
+
 class ObservationEncoder(nn.Module):
     """An MLP over the observation history: low-dim states flattened, each camera's images
-    through its own ImageEncoder, plus an optional learned task embedding.
-
-    The task embedding lets one policy serve several tasks (MT10): the task index picks a vector
-    that is concatenated to the observation features before the MLP.
-    """
+    through its own ImageEncoder, plus the task vector when there is one."""
 
     def __init__(self, obs_dims: dict[str, int], n_obs_steps: int, out_dim: int = 256,
                  hidden: int = 256, num_tasks: int = 1, task_embed_dim: int = 32,
-                 vision: dict | None = None):
+                 vision: dict | None = None, language_dim: int = 0):
         super().__init__()
         self.keys = sorted(k for k in obs_dims if not is_image_key(k))
         self.image_keys = sorted(k for k in obs_dims if is_image_key(k))
@@ -31,22 +52,66 @@ class ObservationEncoder(nn.Module):
             vision = vision or {}
             self.cameras = nn.ModuleDict({k: ImageEncoder(**vision) for k in self.image_keys})
             in_dim += len(self.image_keys) * n_obs_steps * vision.get("out_dim", 64)
-        self.task_embedding = nn.Embedding(num_tasks, task_embed_dim) if num_tasks > 1 else None
-        if self.task_embedding is not None:
+        task = TaskConditioning(num_tasks, task_embed_dim, language_dim)
+        self.task = task if task.enabled else None
+        if self.task is not None:
             in_dim += task_embed_dim
         self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.Mish(), nn.Linear(hidden, hidden),
                                  nn.Mish(), nn.Linear(hidden, out_dim))
         self.out_dim = out_dim
 
-    def forward(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None) -> torch.Tensor:
-        parts = [obs[k].flatten(1) for k in self.keys]
+    def forward(self, inputs: dict) -> torch.Tensor:
+        parts = [inputs[k].flatten(1) for k in self.keys]
         for k in self.image_keys:
-            images = obs[k]  # (B, To, H, W, 3) uint8
+            images = inputs[k]  # (B, To, H, W, 3) uint8
             b = images.shape[0]
             parts.append(self.cameras[k](images.flatten(0, 1)).reshape(b, -1))
-        x = torch.cat(parts, dim=-1)
-        if self.task_embedding is not None:
-            if task_index is None:
-                raise ValueError("a multi-task encoder needs task_index")
-            x = torch.cat([x, self.task_embedding(task_index)], dim=-1)
-        return self.mlp(x)
+        if self.task is not None:
+            parts.append(self.task(inputs))
+        return self.mlp(torch.cat(parts, dim=-1))
+
+
+class ObservationTokens(nn.Module):
+    """Observations as a token sequence of width `dim`: each camera frame's trunk feature map
+    (one token per cell, learned position embedding), one token per state key and history step,
+    and one task/instruction token. Every token carries a learned type/step embedding so the
+    transformer can tell them apart."""
+
+    def __init__(self, obs_dims: dict[str, int], n_obs_steps: int, dim: int, image_size: int,
+                 num_tasks: int = 1, vision: dict | None = None, language_dim: int = 0):
+        super().__init__()
+        self.keys = sorted(k for k in obs_dims if not is_image_key(k))
+        self.image_keys = sorted(k for k in obs_dims if is_image_key(k))
+        self.state_in = nn.ModuleDict({k: nn.Linear(obs_dims[k], dim) for k in self.keys})
+        self.state_pos = nn.Parameter(torch.zeros(len(self.keys), n_obs_steps, dim)) \
+            if self.keys else None
+        vision = {**(vision or {}), "pool": "none"}
+        if self.image_keys:
+            self.cameras = nn.ModuleDict({k: ImageEncoder(**vision) for k in self.image_keys})
+            trunk = self.cameras[self.image_keys[0]]
+            cells = trunk.feature_cells(image_size)
+            self.image_in = nn.ModuleDict({k: nn.Conv2d(trunk.trunk.out_channels, dim, 1)
+                                           for k in self.image_keys})
+            self.image_pos = nn.Parameter(torch.zeros(len(self.image_keys), n_obs_steps, cells, dim))
+        task = TaskConditioning(num_tasks, dim, language_dim)
+        self.task = task if task.enabled else None
+        for p in (self.state_pos, getattr(self, "image_pos", None)):
+            if p is not None:
+                nn.init.normal_(p, std=0.02)
+        self.dim = dim
+
+    def forward(self, inputs: dict) -> torch.Tensor:
+        tokens = []
+        for i, k in enumerate(self.keys):
+            tokens.append(self.state_in[k](inputs[k]) + self.state_pos[i])  # (B, To, dim)
+        for i, k in enumerate(self.image_keys):
+            images = inputs[k]
+            b, to = images.shape[:2]
+            fmap = self.image_in[k](self.cameras[k].feature_map(images.flatten(0, 1)))
+            cells = fmap.flatten(2).transpose(1, 2).reshape(b, to, -1, self.dim)
+            tokens.append((cells + self.image_pos[i]).flatten(1, 2))
+        if self.task is not None:
+            tokens.append(self.task(inputs)[:, None])
+        if not tokens:  # nothing to tokenise (a VLA backbone with no camera and no instruction)
+            return inputs["task_index"].new_zeros(len(inputs["task_index"]), 0, self.dim).float()
+        return torch.cat(tokens, dim=1)

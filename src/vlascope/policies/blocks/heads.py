@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vlascope.policies.blocks.denoisers import make_denoiser
+
 
 def cosine_betas(steps: int, max_beta: float = 0.999) -> torch.Tensor:
     """The squared-cosine schedule of Nichol & Dhariwal (diffusion_policy's default)."""
@@ -146,3 +148,17 @@ class RegressionHead(nn.Module):
     def sample(self, cond: torch.Tensor, shape: tuple[int, int],
                generator: torch.Generator | None = None) -> torch.Tensor:
         return self.net(cond).view(-1, *self.shape).float()
+
+
+def make_head(config, cond_dim: int) -> nn.Module:
+    """The action head a config names (`head`, `denoiser` and their sizes), on `cond_dim` inputs."""
+    if config.head == "mse":
+        return RegressionHead(cond_dim, config.horizon, config.action_dim, width=config.mlp_width)
+    net = make_denoiser(config.denoiser, config.action_dim, config.horizon, cond_dim,
+                        unet_dims=config.unet_dims, kernel_size=config.kernel_size,
+                        mlp_width=config.mlp_width, mlp_depth=config.mlp_depth)
+    if config.head == "diffusion":
+        return DiffusionHead(net, config.diffusion_train_steps, config.inference_steps)
+    if config.head == "flow":
+        return FlowHead(net, config.inference_steps, config.flow_time_sampling)
+    raise ValueError(f"unknown head '{config.head}'; expected diffusion, flow or mse")

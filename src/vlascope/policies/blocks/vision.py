@@ -109,23 +109,35 @@ class ImageAugment(nn.Module):
 
 
 class ImageEncoder(nn.Module):
-    """uint8 (N, H, W, 3) images -> (N, out_dim) features."""
+    """uint8 (N, H, W, 3) images -> (N, out_dim) features; with pool="none" only the trunk's
+    feature map is used (token-based policies read it cell by cell)."""
 
     def __init__(self, out_dim: int = 64, widths=(64, 128, 256, 512), pool: str = "spatial_softmax",
                  keypoints: int = 32, crop_ratio: float = 0.9, color_jitter: float = 0.1):
         super().__init__()
-        if pool not in ("spatial_softmax", "avg"):
-            raise ValueError(f"unknown image pooling '{pool}'; expected spatial_softmax or avg")
+        if pool not in ("spatial_softmax", "avg", "none"):
+            raise ValueError(f"unknown image pooling '{pool}'; expected spatial_softmax, avg or none")
         self.augment = ImageAugment(crop_ratio, color_jitter)
         self.trunk = ResNetGN(tuple(widths))
         c = self.trunk.out_channels
-        self.pool = SpatialSoftmax(c, keypoints) if pool == "spatial_softmax" else nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.out = nn.Linear(2 * keypoints if pool == "spatial_softmax" else c, out_dim)
+        if pool != "none":
+            self.pool = SpatialSoftmax(c, keypoints) if pool == "spatial_softmax" else nn.Sequential(
+                nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.out = nn.Linear(2 * keypoints if pool == "spatial_softmax" else c, out_dim)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, H, W, 3) -> the trunk's (N, C, h, w) features, augmented while training."""
         x = images.permute(0, 3, 1, 2).float() / 255.0
         x = self.augment(x)
         # ImageNet-like centring: the trunk trains from scratch, but zero-mean inputs train faster.
         x = (x - 0.5) / 0.25
-        return self.out(self.pool(self.trunk(x)))
+        return self.trunk(x)
+
+    def feature_cells(self, image_size: int) -> int:
+        """h * w of the feature map for square `image_size` inputs (after the crop)."""
+        crop = max(1, round(image_size * self.augment.crop_ratio))
+        with torch.no_grad():
+            return int(self.trunk(torch.zeros(1, 3, crop, crop)).shape[-2:].numel())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.out(self.pool(self.feature_map(images)))

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vlascope.policies.base import PolicyConfig
+
+
+@dataclass
+class ActConfig(PolicyConfig):
+    """ACT (Zhao et al. 2023): a transformer encoder over observation tokens and a style latent
+    z, a decoder whose `horizon` learned queries read it out as an action chunk, trained with
+    L1 + a KL term through a CVAE encoder that sees the true chunk. z = 0 at inference.
+
+    Defaults are sized for MetaWorld (chunks of 16 at 80 Hz-ish control, 100-500 step episodes)
+    rather than ALOHA's 100-step chunks.
+    """
+
+    n_obs_steps: int = 1
+    dim: int = 256
+    heads: int = 8
+    ff_dim: int = 1024
+    encoder_layers: int = 4
+    decoder_layers: int = 1  # the reference implementation effectively uses one decoder layer
+    cvae_layers: int = 4
+    dropout: float = 0.1
+    latent_dim: int = 32
+    kl_weight: float = 10.0
+    action_norm: str = "meanstd"  # as ACT does: L1 on standardised actions
+
+    def validate(self) -> None:
+        super().validate()
+        if self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")

@@ -1,0 +1,182 @@
+"""What every policy shares: the data-derived part of its config, and the normaliser-owning
+module that turns raw observations into normalised inputs and normalised actions back into
+the dataset's units.
+
+A policy subclasses `Policy` and writes three things: its layers, `loss(inputs, target)`
+(normalised targets) and `sample(inputs, generator)` (a normalised chunk). Everything about
+units, augmentation and task/instruction conditioning lives here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from vlascope.data.normalizer import Normalizer
+from vlascope.policies.blocks.encoders import is_image_key
+
+LANGUAGE_KEY = "language"  # (B, language_dim) instruction embedding, looked up per task
+
+
+@dataclass
+class PolicyConfig:
+    """Fields every policy has. The data-derived ones are filled at training time."""
+
+    obs_keys: list[str] = field(default_factory=lambda: ["robot_state", "object_state", "goal"])
+    obs_dims: dict[str, int] = field(default_factory=dict)
+    action_dim: int = 4
+    task_names: list[str] = field(default_factory=list)  # more than one -> task conditioning
+    # Condition on each task's cached instruction embedding (data/language.py) instead of a
+    # learned per-task vector: the policy then reads "what to do" from the sentence.
+    language: bool = False
+    language_dim: int = 0  # filled from the dataset's cached embeddings
+    # Windows: To observations in, Tp actions out, Ta of them executed before replanning.
+    n_obs_steps: int = 2
+    horizon: int = 16
+    n_action_steps: int = 8
+    # ACT-style temporal ensembling at execution: replan every n_action_steps steps and average
+    # every live chunk's action for the current step with weights exp(-coeff * age). None: off.
+    temporal_ensemble: float | None = None
+    # Images (`<camera>_image` keys in obs_keys): one ResNet-18-style GroupNorm trunk per camera.
+    image_size: int = 96  # filled from the dataset; the evaluation camera renders at this size
+    vision_widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
+    vision_features: int = 64
+    vision_pool: str = "spatial_softmax"  # "spatial_softmax" | "avg"
+    vision_keypoints: int = 32
+    crop_ratio: float = 0.9  # random crop while training, centre crop at inference
+    color_jitter: float = 0.1
+    task_embed_dim: int = 32
+    # Augmentation: Gaussian noise (in normalised units) added to state observations and to
+    # the target actions while training.
+    obs_noise: float = 0.0
+    action_noise: float = 0.0
+    # Normalisation.
+    obs_norm: str = "meanstd"
+    action_norm: str = "minmax"
+    # A dimension whose std (or range) is below this is centred, not scaled. 1e-3 was too low:
+    # reach-v3's gripper opening has std 0.0012 in the demos, was scaled x860, and the 0.07 it
+    # drifts by when the hand presses on the goal became a -60 sigma input (reach-v3, mse,
+    # seed 1: 31/50 successes; flow: 36/50).
+    norm_floor: float = 1e-2
+
+    @property
+    def state_dims(self) -> dict[str, int]:
+        return {k: self.obs_dims[k] for k in self.obs_keys if not is_image_key(k)}
+
+    @property
+    def image_keys(self) -> list[str]:
+        return [k for k in self.obs_keys if is_image_key(k)]
+
+    @property
+    def num_tasks(self) -> int:
+        return max(len(self.task_names), 1)
+
+    @property
+    def vision(self) -> dict:
+        return {"out_dim": self.vision_features, "widths": self.vision_widths,
+                "pool": self.vision_pool, "keypoints": self.vision_keypoints,
+                "crop_ratio": self.crop_ratio, "color_jitter": self.color_jitter}
+
+    def validate(self) -> None:
+        if not 1 <= self.n_action_steps <= self.horizon:
+            raise ValueError(f"n_action_steps ({self.n_action_steps}) must be in [1, horizon "
+                             f"({self.horizon})]")
+        if self.temporal_ensemble is not None and self.temporal_ensemble < 0:
+            raise ValueError(f"temporal_ensemble must be >= 0 or None, got {self.temporal_ensemble}")
+        if self.language and self.language_dim < 1:
+            raise ValueError("language conditioning needs language_dim (set from the dataset)")
+
+
+@dataclass
+class ActionHeadConfig(PolicyConfig):
+    """A policy config whose chunk comes from one of the shared heads (blocks.heads.make_head)
+    reading a `cond_dim` condition vector."""
+
+    head: str = "flow"  # "diffusion" | "flow" | "mse"
+    cond_dim: int = 256
+    # Denoiser network for the diffusion/flow heads.
+    denoiser: str = "mlp"  # "unet" | "mlp"
+    unet_dims: list[int] = field(default_factory=lambda: [64, 128, 256])
+    kernel_size: int = 5
+    mlp_width: int = 256
+    mlp_depth: int = 3
+    diffusion_train_steps: int = 100
+    inference_steps: int = 10
+    flow_time_sampling: str = "beta"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.head not in ("diffusion", "flow", "mse"):
+            raise ValueError(f"head must be diffusion, flow or mse, got '{self.head}'")
+
+
+class Policy(nn.Module):
+    """Owns the normaliser; subclasses map normalised inputs to normalised action chunks."""
+
+    def __init__(self, config: PolicyConfig, normalizer: Normalizer):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.normalizer = normalizer
+        if config.language:
+            # Filled by the trainer from the dataset; saved with the weights, so evaluation
+            # needs no text model.
+            self.register_buffer("instruction_embeddings",
+                                 torch.zeros(config.num_tasks, config.language_dim))
+
+    @property
+    def chunk_shape(self) -> tuple[int, int]:
+        return (self.config.horizon, self.config.action_dim)
+
+    def set_instruction_embeddings(self, embeddings: torch.Tensor) -> None:
+        self.instruction_embeddings.copy_(torch.as_tensor(embeddings, dtype=torch.float32))
+
+    def inputs(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None) -> dict:
+        """Normalised model inputs: (B, To, dim) states, raw uint8 (B, To, H, W, 3) images (their
+        encoders scale and augment them), `task_index`, and the instruction embedding."""
+        out = {}
+        for k in self.config.obs_keys:
+            if is_image_key(k):
+                out[k] = obs[k]
+                continue
+            x = self.normalizer.normalize(k, obs[k].float())
+            if self.training and self.config.obs_noise > 0:
+                x = x + self.config.obs_noise * torch.randn_like(x)
+            out[k] = x
+        b = next(iter(obs.values())).shape[0]
+        device = next(iter(obs.values())).device
+        if task_index is None:
+            task_index = torch.zeros(b, dtype=torch.long, device=device)
+        out["task_index"] = task_index
+        if self.config.language:
+            given = obs.get(LANGUAGE_KEY)
+            out[LANGUAGE_KEY] = given.float() if given is not None else \
+                self.instruction_embeddings[task_index]
+        return out
+
+    def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(self, inputs: dict, generator: torch.Generator | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        inputs = self.inputs(batch["obs"], batch.get("task_index"))
+        target = self.normalizer.normalize("action", batch["action"])
+        if self.training and self.config.action_noise > 0:
+            target = target + self.config.action_noise * torch.randn_like(target)
+        loss = self.loss(inputs, target)
+        return loss, {"loss": loss.detach()}
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        # The training step goes through forward() so DistributedDataParallel sees it.
+        return self.compute_loss(batch)
+
+    @torch.no_grad()
+    def predict_chunk(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """Action chunk (B, horizon, action_dim) in the dataset's action units."""
+        chunk = self.sample(self.inputs(obs, task_index), generator)
+        return self.normalizer.unnormalize("action", chunk)
