@@ -50,6 +50,38 @@ def collect(job: dict) -> dict:
     return out
 
 
+def eval_checkpoint(job: dict) -> dict:
+    """job: task, ckpt, episodes, seed. Evaluates on the GPU when there is one."""
+    from vlascope.evaluate.runner import evaluate
+    from vlascope.policies import load_pretrained
+    from vlascope.train.loop import resolve_device
+
+    policy = load_pretrained(job["ckpt"], device=resolve_device("auto"))
+    report = evaluate(policy, job["task"], job["episodes"], seed=job.get("seed", 0), progress=False)
+    return {"task": job["task"], "summary": report.summary, "seconds": report.seconds}
+
+
+def add_common_args(parser, steps: int, batch_size: int, out: str) -> None:
+    parser.add_argument("--demos", type=int, default=50, help="expert demos per task")
+    parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes per task")
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--workers", type=int, default=None, help="parallel processes")
+    parser.add_argument("--out", default=out)
+
+
+def print_results(results: list[dict]) -> None:
+    """One row per (training run, evaluated task): success with its 95% interval, loss, speed."""
+    print(f"\n{'run':32s} {'success':>14s} {'95% CI':>12s} {'loss':>8s} {'train s':>8s} {'samples/s':>10s}")
+    for r in results:
+        for name, s in r["evals"].items():
+            lo, hi = s["success_ci95"]
+            label = r["name"] if len(r["evals"]) == 1 else f"{r['name']} {name}"
+            print(f"{label:32s} {s['successes']:>4d}/{s['episodes']:<3d} ({100 * s['success_rate']:3.0f}%) "
+                  f"[{100 * lo:3.0f},{100 * hi:3.0f}]% {r['final_loss']:8.4f} {r['train_seconds']:8.0f} "
+                  f"{r['samples_per_second']:10.0f}")
+
+
 def run_parallel(fn, jobs: list[dict], workers: int | None = None) -> list[dict]:
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     threads = max(1, (os.cpu_count() or 1) // workers)

@@ -13,7 +13,7 @@ python3 benchmarks/speed.py > "$OUT/speed_gpu.log" 2>&1
 python3 benchmarks/closed_loop.py --steps 20000 --workers 10 --out /tmp/closed_loop \
     > "$OUT/closed_loop.log" 2>&1
 cp /tmp/closed_loop/results.json "$OUT/closed_loop.json"
-python3 benchmarks/mt10_state.py --steps 30000 --workers 10 --out /tmp/mt10_state \
+python3 benchmarks/mt10.py --steps 30000 --workers 10 --out /tmp/mt10_state \
     > "$OUT/mt10_state.log" 2>&1
 cp /tmp/mt10_state/results.json "$OUT/mt10_state.json"
 echo ALL DONE >> "$OUT/machine.txt"

@@ -1,15 +1,19 @@
-"""Training throughput (samples/s) and inference latency (ms per action chunk, batch 1) per head.
+"""Training throughput (samples/s) and inference latency (ms per action chunk, batch 1) per policy.
 
-Measured on whatever device is present (CPU here, `--device cuda` on a GPU machine), on the
-default configs and a reach-v3-shaped state input (`--image 96` adds a 96x96 corner2 camera:
-the ResNet-18-style encoder). Prints a table, with peak GPU memory on CUDA.
+Measured on whatever device is present (CPU here, CUDA on a GPU machine), on the default
+configs and a reach-v3-shaped state input; `--image 96` adds a 96x96 corner2 camera. Policies:
+the chunking heads (diffusion, flow, mse), act, vla (the small backbone: our image tokens) and
+vla-qwen2vl (a randomly initialised Qwen2-VL of 512 wide, 4 layers, built from a config: the
+Hugging Face path with LoRA, timed without a download). Prints a table with peak GPU memory.
 
     python benchmarks/speed.py [--device cpu] [--batch-size 256] [--steps 50] [--image 96]
+                               [--policies flow act ...] [--compile]
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 import numpy as np
@@ -19,21 +23,28 @@ from vlascope.data import Normalizer, compute_stats
 from vlascope.policies import POLICY_NAMES, build_policy, make_config
 
 OBS_DIMS = {"robot_state": 4, "object_state": 14, "goal": 3}
-
-
 IMAGE_KEY = "corner2_image"
+VARIANTS = [*POLICY_NAMES, "vla-qwen2vl"]
 
 
-def make(name: str, device: str, image: int = 0):
+def make(variant: str, device: str, image: int = 0, backbone_dir: str | None = None):
+    name = variant.split("-")[0]
     over = {"obs_dims": OBS_DIMS}
     if image:
         over = {"obs_dims": {**OBS_DIMS, IMAGE_KEY: 3}, "image_size": image,
                 "obs_keys": [*OBS_DIMS, IMAGE_KEY]}
+    if variant == "vla-qwen2vl":
+        from vlascope.policies.vla.random_backbone import build_random_qwen2_vl
+
+        build_random_qwen2_vl(backbone_dir, hidden=512, layers=4, heads=8, vision_width=256,
+                              vision_depth=4)
+        over |= {"backbone": backbone_dir, "backbone_mode": "lora",
+                 "instructions": ["pick the puck and place it at the goal"]}
     cfg = make_config(name, over)
     rng = np.random.default_rng(0)
     stats = {k: compute_stats(rng.normal(size=(100, d))) for k, d in OBS_DIMS.items()}
     stats["action"] = compute_stats(rng.uniform(-1, 1, size=(100, 4)))
-    modes = {k: "meanstd" for k in OBS_DIMS} | {"action": "minmax"}
+    modes = {k: "meanstd" for k in OBS_DIMS} | {"action": cfg.action_norm}
     return build_policy(name, cfg, Normalizer(stats, modes)).to(device), cfg
 
 
@@ -57,23 +68,33 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--chunks", type=int, default=50)
     p.add_argument("--image", type=int, default=0, help="add a camera of this size (pixels)")
+    p.add_argument("--policies", nargs="+", default=VARIANTS, choices=VARIANTS)
+    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
     args = p.parse_args()
-    print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"{'policy':10s} {'params':>9s} {'train samples/s':>16s} {'ms/chunk (b=1)':>15s} {'peak GiB':>9s}")
-    for name in POLICY_NAMES:
-        cuda = args.device.startswith("cuda")
+    print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"image {args.image or 'none'}, batch {args.batch_size}, compile {args.compile}")
+    print(f"{'policy':12s} {'params':>11s} {'trainable':>11s} {'train samples/s':>16s} "
+          f"{'ms/chunk (b=1)':>15s} {'peak GiB':>9s}")
+    cuda = args.device.startswith("cuda")
+    for variant in args.policies:
+        if variant.startswith("vla") and not args.image:
+            continue  # a VLA without a camera is not what it is for
         if cuda:
+            torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
-        policy, cfg = make(name, args.device, args.image)
-        opt = torch.optim.AdamW(policy.parameters(), lr=1e-4)
+        with tempfile.TemporaryDirectory() as tmp:
+            policy, cfg = make(variant, args.device, args.image, tmp)
+        trainable = [q for q in policy.parameters() if q.requires_grad]
+        opt = torch.optim.AdamW(trainable, lr=1e-4)
+        step = torch.compile(policy) if args.compile else policy
         data = batch(args.batch_size, cfg, args.device)
-        amp = args.device.startswith("cuda")
-        for i in range(args.steps + 5):
-            if i == 5:
+        warmup = 20 if args.compile else 5
+        for i in range(args.steps + warmup):
+            if i == warmup:
                 sync(args.device)
                 t0 = time.perf_counter()
-            with torch.autocast("cuda" if amp else "cpu", dtype=torch.bfloat16, enabled=amp):
-                loss, _ = policy.compute_loss(data)
+            with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
+                loss, _ = step(data)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -85,12 +106,15 @@ def main() -> None:
             if i == 3:
                 sync(args.device)
                 t0 = time.perf_counter()
-            policy.predict_chunk(obs)
+            with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
+                policy.predict_chunk(obs)
         sync(args.device)
         ms = 1000 * (time.perf_counter() - t0) / args.chunks
-        n_params = sum(p.numel() for p in policy.parameters())
+        n_params = sum(q.numel() for q in policy.parameters())
         peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
-        print(f"{name:10s} {n_params:9d} {sps:16.0f} {ms:15.2f} {peak:9.2f}")
+        print(f"{variant:12s} {n_params:11d} {sum(q.numel() for q in trainable):11d} {sps:16.0f} "
+              f"{ms:15.2f} {peak:9.2f}", flush=True)
+        del policy, opt, step, data
 
 
 if __name__ == "__main__":

@@ -30,11 +30,18 @@ def pick_place_fixed(tmp_path_factory) -> str:
     return _collect(tmp_path_factory, "pick-place-fixed.hdf5", 3, fixed_init=True)
 
 
-def make_ctx(dataset, out: Path, make_policy=None, policy=None, task=None, quick=True) -> DoctorContext:
+def make_ctx(dataset, out: Path, make_policy=None, policy=None, task=None, quick=True,
+             inputs=None) -> DoctorContext:
     data = read_dataset(dataset) if isinstance(dataset, str) else dataset
     return DoctorContext(dataset=data, out_dir=Path(out), make_policy=make_policy or tiny_pipeline(),
-                         policy=policy, task=task, quick=quick, eval_episodes=20)
+                         policy=policy, task=task, quick=quick, eval_episodes=20, inputs=inputs)
 
 
 def severities(findings, check_id: str) -> set[str]:
     return {f.severity for f in findings if f.id == check_id}
+
+
+@pytest.fixture(scope="session")
+def pick_place_12(tmp_path_factory) -> str:
+    """Enough demos that a neighbour in another demo shares the situation (observability)."""
+    return _collect(tmp_path_factory, "pick-place-12.hdf5", 12)

@@ -166,3 +166,23 @@ def with_blind_head(make_policy):
         policy.head.net = BlindDenoiser(policy.head.net)
         return policy
     return make
+
+
+def vla_pipeline(backbone: str, mode: str = "lora", lora_on_a_copy: bool = False):
+    """A tiny VLA on a Hugging Face backbone. `lora_on_a_copy`: the planted fault — the backbone
+    stays frozen in the forward pass while peft LoRA adapters sit on a copy of it."""
+    from peft import LoraConfig, get_peft_model
+
+    from tests.conftest import TINY_VISION, TINY_VLA
+    from vlascope.data import TaskSet
+
+    def make_policy(episodes):
+        over = {**TINY_VLA, **TINY_VISION, "backbone": str(backbone), "backbone_mode": mode,
+                "obs_keys": ["robot_state", "goal", "corner2_image"]}
+        tasks = TaskSet(["pick-place-v3"], ["pick the puck and place it at the goal"], None)
+        policy = build_for_episodes("vla", over, episodes, tasks)
+        if lora_on_a_copy:
+            policy.backbone.adapted = get_peft_model(copy.deepcopy(policy.backbone.model),
+                                                     LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+        return policy
+    return make_policy

@@ -5,6 +5,7 @@ import numpy as np
 from tests.doctor.conftest import make_ctx, severities
 from tests.doctor.faults import edited, nan_at, pin_action_dim, tiny_pipeline
 from vlascope.doctor.data_checks import (check_action_scale_imbalance, check_initial_state_diversity,
+                                         check_observability,
                                          check_nan_in_data, check_near_constant_action_dim)
 from vlascope.doctor.rollout_checks import check_eval_coverage
 
@@ -61,3 +62,13 @@ def test_scale_imbalance_counts_what_the_loss_sees(pick_place, tmp_path):
     found = check_action_scale_imbalance(make_ctx(edited(pick_place, shrink), tmp_path,
                                                   tiny_pipeline(action_norm="identity")))
     assert found[0].severity == "warning" and found[0].evidence["normalised_std_ratio"] > 10
+
+
+def test_observability_flags_a_hidden_goal_and_names_the_missing_key(pick_place_12, tmp_path):
+    hidden = check_observability(make_ctx(pick_place_12, tmp_path, inputs=["robot_state", "object_state"]))
+    assert [f.severity for f in hidden] == ["error"]
+    assert "inputs + goal" in hidden[0].title and "Add 'goal'" in hidden[0].fix
+    given = check_observability(make_ctx(pick_place_12, tmp_path,
+                                         inputs=["robot_state", "object_state", "goal"]))
+    assert [f.severity for f in given] == ["ok"]
+    assert given[0].evidence["unexplained_share"] < hidden[0].evidence["unexplained_share"] / 2

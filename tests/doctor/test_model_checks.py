@@ -5,7 +5,8 @@ import torch
 from tests.conftest import needs_rendering
 from tests.doctor.conftest import make_ctx, severities
 from tests.doctor.faults import (image_pipeline, pipeline, tiny_pipeline, tiny_std_normaliser,
-                                 with_bad_init, with_blind_head, with_lora_applied, with_lora_on_a_copy,
+                                 vla_pipeline, with_bad_init, with_blind_head, with_lora_applied,
+                                 with_lora_on_a_copy,
                                  with_unused_adapter)
 from vlascope.doctor.model_checks import (check_conditioning, check_dead_parameters,
                                           check_head_isolation, check_init_loss, check_normalization,
@@ -111,3 +112,21 @@ def test_head_isolation_tells_a_head_that_learns_from_one_blind_to_its_condition
     blind = check_head_isolation(make_ctx(pick_place, tmp_path, with_blind_head(wide), quick=False))
     assert blind[0].severity == "error"
     assert blind[0].evidence["relative_error_of_samples"] > 2 * healthy[0].evidence["relative_error_of_samples"]
+
+
+@needs_rendering
+def test_vla_on_a_hugging_face_backbone_passes_and_an_unapplied_lora_is_caught(pick_place_images, tmp_path):
+    from vlascope.policies.vla.random_backbone import build_random_qwen2_vl
+
+    backbone = build_random_qwen2_vl(tmp_path / "vlm")
+    healthy = make_ctx(pick_place_images, tmp_path, vla_pipeline(backbone, "lora"))
+    dead = check_dead_parameters(healthy)
+    assert [f.severity for f in dead] == ["ok"], dead[0].title
+    conditioning = check_conditioning(healthy)
+    assert [f.severity for f in conditioning] == ["ok"], conditioning[0].title
+    assert conditioning[0].evidence["sensitivity_per_input"]["corner2_image"] > 1e-3
+
+    broken = make_ctx(pick_place_images, tmp_path, vla_pipeline(backbone, "frozen", lora_on_a_copy=True))
+    found = check_dead_parameters(broken)
+    assert [f.severity for f in found] == ["error"]
+    assert all(m.startswith("backbone.adapted") for m in found[0].evidence["dead_modules"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tests.conftest import TINY_VISION, TINY_VLA
-from tests.policies.tiny_vlm import build_tiny_qwen2_vl
+from vlascope.policies.vla.random_backbone import build_random_qwen2_vl
 from vlascope.data import Normalizer, compute_stats
 from vlascope.policies import build_policy, load_pretrained, make_config, save_pretrained
 from vlascope.policies.vla.backbones import patchify
@@ -16,7 +16,7 @@ INSTRUCTIONS = ["pick the puck and place it at the goal", "press the button top 
 
 @pytest.fixture(scope="module")
 def tiny_vlm(tmp_path_factory):
-    return build_tiny_qwen2_vl(tmp_path_factory.mktemp("vlm"))
+    return build_random_qwen2_vl(tmp_path_factory.mktemp("vlm"))
 
 
 def vla(backbone="small", **over):

@@ -98,3 +98,22 @@ def test_near_constant_gripper_reading_is_centred_not_scaled(trained_run, reach_
     assert grip.std() < policy.config.norm_floor
     assert policy.normalizer.stat("robot_state", "scale")[3].item() == 1.0
     assert policy.normalizer.stat("robot_state", "scale")[:3].min().item() > 5  # hand xyz scaled
+
+
+def test_batches_from_device_tables_and_pinned_gather_agree(reach_dataset):
+    from vlascope.train.loop import BatchSource
+
+    episodes = read_dataset(reach_dataset).episodes
+    tables = WindowDataset(episodes, ["robot_state", "goal"], 2, 8).tables()
+    windows = WindowDataset(episodes, ["robot_state", "goal"], 2, 8).all_windows()
+    resident = BatchSource(tables, 32, torch.device("cpu"), seed=0, on_device="yes")
+    gathered = BatchSource(tables, 32, torch.device("cpu"), seed=0, on_device="no")
+    gathered.resident = False  # on CPU the staging path is forced, as it runs on a GPU machine
+    idx = torch.randint(0, resident.n, (32,))
+    a, b = resident.gather(idx), gathered.gather(idx)
+    for k in ("robot_state", "goal"):
+        assert torch.equal(a["obs"][k], b["obs"][k])
+        assert torch.equal(a["obs"][k], windows["obs"][k][idx])
+    assert torch.equal(a["action"], windows["action"][idx])
+    # Frames are stored once: two history steps do not double the table.
+    assert len(tables["frames"]["robot_state"]) == sum(len(e) for e in episodes)

@@ -1,9 +1,12 @@
-"""One state policy over MetaWorld's MT10 tasks, conditioned on a learned task embedding.
+"""One policy over MetaWorld's MT10 tasks: 50 expert demos per task, 50 evaluation episodes per
+task from unseen initial states, the expert's own success on those seeds beside ours.
 
-50 expert demos per task, 50 evaluation episodes per task from unseen initial states; the
-expert's own success on those same seeds is reported beside ours.
+`--obs state` (default): object/goal state and a learned task embedding.
+`--obs image`: a 96x96 corner2 camera + hand/gripper state + goal position, conditioned on each
+task's instruction through its cached sentence embedding (all-MiniLM-L6-v2, stored in the
+datasets at collection): one language-conditioned image policy.
 
-    python benchmarks/mt10_state.py [--policy flow] [--steps 30000] [--out outputs/mt10_state]
+    python benchmarks/mt10.py [--obs image] [--policy flow] [--steps 20000] [--out outputs/mt10]
 """
 
 from __future__ import annotations
@@ -15,37 +18,42 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _jobs import collect, ensure_dir, run_parallel, train_and_eval  # noqa: E402
+from _jobs import add_common_args, collect, ensure_dir, eval_checkpoint, run_parallel, train_and_eval  # noqa: E402
 
 from vlascope.envs.metaworld import MT10_TASKS  # noqa: E402
+
+IMAGE_KEYS = ["robot_state", "goal", "corner2_image"]
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--policy", default="flow")
-    p.add_argument("--demos", type=int, default=50)
-    p.add_argument("--episodes", type=int, default=50)
-    p.add_argument("--steps", type=int, default=30000)
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--out", default="outputs/mt10_state")
+    p.add_argument("--obs", choices=["state", "image"], default="state")
+    p.add_argument("--image-size", type=int, default=96)
+    add_common_args(p, steps=30000, batch_size=512, out="outputs/mt10")
     args = p.parse_args()
     out = ensure_dir(args.out)
+    image = args.obs == "image"
     t0 = time.time()
     collected = run_parallel(collect, [
         {"task": t, "episodes": args.demos, "out": str(out / f"{t}.hdf5"),
-         "expert_episodes": args.episodes} for t in MT10_TASKS], args.workers)
+         "expert_episodes": args.episodes, "camera": "corner2" if image else None,
+         "image_size": args.image_size} for t in MT10_TASKS], args.workers)
     t_collect = time.time() - t0
     expert = {c["task"]: c["expert_eval_success"] for c in collected}
+    print(f"collected in {t_collect:.0f}s", flush=True)
 
     # One training job; evaluation of the ten tasks is spread over processes afterwards.
+    overrides = {"obs_keys": IMAGE_KEYS, "language": True} if image else {}
     [trained] = run_parallel(train_and_eval, [{
         "name": f"mt10/{args.policy}", "datasets": [str(out / f"{t}.hdf5") for t in MT10_TASKS],
         "policy": args.policy, "out": str(out / "run"), "steps": args.steps, "eval_tasks": [],
-        "episodes": args.episodes, "train": {"batch_size": args.batch_size}}], 1)
+        "episodes": args.episodes, "overrides": overrides,
+        "train": {"batch_size": args.batch_size}}], 1)
     t_train = time.time() - t0 - t_collect
-    evals = run_parallel(_eval_task, [{"task": t, "ckpt": str(out / "run" / "checkpoints" / "last"),
-                                        "episodes": args.episodes} for t in MT10_TASKS], args.workers)
+    print(f"trained in {t_train:.0f}s ({trained['samples_per_second']:.0f} samples/s)", flush=True)
+    evals = run_parallel(eval_checkpoint, [{"task": t, "ckpt": str(out / "run" / "checkpoints" / "last"),
+                                            "episodes": args.episodes} for t in MT10_TASKS], args.workers)
     t_eval = time.time() - t0 - t_collect - t_train
 
     print(f"\n{'task':26s} {'ours':>14s} {'expert':>8s}")
@@ -65,15 +73,6 @@ def main() -> None:
                                                   "evals": evals, "average": avg,
                                                   "expert_average": avg_expert,
                                                   "args": vars(args)}, indent=2))
-
-
-def _eval_task(job: dict) -> dict:
-    from vlascope.evaluate.runner import evaluate
-    from vlascope.policies import load_pretrained
-
-    policy = load_pretrained(job["ckpt"])
-    report = evaluate(policy, job["task"], job["episodes"], progress=False)
-    return {"task": job["task"], "summary": report.summary}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import TINY_POLICY
+from vlascope.data import TaskSet, read_dataset
+from vlascope.data.language import embed_instructions
+
+
+def test_sentence_embeddings_are_unit_vectors_that_carry_meaning():
+    e = embed_instructions(["pick the puck and place it at the goal",
+                            "pick up the puck and put it on the goal",
+                            "open the drawer"])
+    assert e.shape == (3, 384) and e.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.2  # a paraphrase is closer than another task
+
+
+def test_collected_dataset_caches_its_instruction_embedding(reach_dataset):
+    data = read_dataset(reach_dataset)
+    cached = data.instruction_embedding
+    assert cached.shape == (384,)
+    np.testing.assert_allclose(cached, embed_instructions([data.attrs["instruction"]])[0], atol=1e-5)
+    assert data.attrs["instruction_encoder"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="module")
+def button_dataset(tmp_path_factory):
+    from vlascope.envs.collect import collect_demos
+
+    path = tmp_path_factory.mktemp("lang") / "button.hdf5"
+    collect_demos("button-press-v3", 1, str(path), progress=False)
+    return str(path)
+
+
+def test_language_conditioned_multi_task_training(reach_dataset, button_dataset, tmp_path):
+    from vlascope.policies import load_pretrained
+    from vlascope.train import TrainConfig, train
+
+    result = train([reach_dataset, button_dataset], "flow", tmp_path,
+                   TrainConfig(steps=5, batch_size=16, warmup_steps=1, ckpt_every=0),
+                   {**TINY_POLICY, "language": True}, progress=False)
+    policy = load_pretrained(result.last_checkpoint)
+    tasks = TaskSet.of([read_dataset(reach_dataset), read_dataset(button_dataset)])
+    assert policy.config.task_names == ["reach-v3", "button-press-v3"]
+    assert policy.config.language_dim == 384
+    # The embeddings travel in the checkpoint: evaluation needs no text model.
+    torch.testing.assert_close(policy.instruction_embeddings, torch.from_numpy(tasks.embeddings))
+    assert policy.encoder.task.project.weight.shape == (TINY_POLICY.get("task_embed_dim", 32), 384)
