@@ -1,5 +1,6 @@
 """The command line: real subprocesses, checking exit codes and one-line errors."""
 
+import json
 import subprocess
 import sys
 
@@ -102,3 +103,20 @@ def test_sweep_then_doctor_reads_it(trained_run, reach_dataset, tmp_path):
 
 def test_sweep_without_checkpoints_is_one_line(tmp_path):
     assert_one_line_error(run("sweep", str(tmp_path), "--task", "reach-v3"), "no checkpoints")
+
+
+def test_act_with_temporal_ensembling_from_the_command_line(tmp_path, reach_dataset):
+    cfg = tmp_path / "act.yaml"
+    cfg.write_text("train:\n  batch_size: 8\npolicy:\n  dim: 32\n  heads: 4\n  ff_dim: 64\n"
+                   "  encoder_layers: 1\n  cvae_layers: 1\n  horizon: 8\n  n_action_steps: 4\n")
+    p = run("train", "--dataset", reach_dataset, "--policy", "act", "--out", str(tmp_path / "run"),
+            "--steps", "3", "--config", str(cfg))
+    assert p.returncode == 0, p.stderr
+    ckpt = str(tmp_path / "run" / "checkpoints" / "last")
+    p = run("eval", ckpt, "--task", "reach-v3", "--episodes", "1", "--max-steps", "12",
+            "--action-steps", "1", "--temporal-ensemble", "0.01", "--json", str(tmp_path / "m.json"))
+    assert p.returncode == 0, p.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["episodes"][0]["length"] == 12
+    p = run("eval", ckpt, "--task", "reach-v3", "--episodes", "1", "--action-steps", "99")
+    assert p.returncode != 0 and "n_action_steps (99) must be in [1, horizon (8)]" in p.stderr
+    assert "Traceback" not in p.stderr

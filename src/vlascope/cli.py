@@ -37,12 +37,22 @@ def _train(args) -> None:
 
 def _eval(args) -> None:
     from vlascope.evaluate.metrics import format_summary_table
+    from vlascope.errors import VlascopeError
     from vlascope.evaluate.runner import evaluate
     from vlascope.fileio import write_json
     from vlascope.policies import load_pretrained
     from vlascope.train.loop import resolve_device
 
     policy = load_pretrained(args.checkpoint, device=resolve_device(args.device))
+    # Execution is an inference-time choice: the same weights, replanned or ensembled differently.
+    if args.action_steps is not None:
+        policy.config.n_action_steps = args.action_steps
+    if args.temporal_ensemble is not None:
+        policy.config.temporal_ensemble = args.temporal_ensemble
+    try:
+        policy.config.validate()
+    except ValueError as exc:
+        raise VlascopeError(f"{args.checkpoint}: {exc}") from None
     report = evaluate(policy, args.task, args.episodes, seed=args.seed,
                       fixed_init=args.fixed_init, max_steps=args.max_steps,
                       video_path=args.video)
@@ -137,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="write per-episode and overall metrics as JSON")
     e.add_argument("--per-episode", action="store_true")
     e.add_argument("--device", default="auto")
+    e.add_argument("--action-steps", type=int,
+                   help="actions executed per predicted chunk (the query frequency); default: the config's")
+    e.add_argument("--temporal-ensemble", type=float,
+                   help="ACT-style ensembling of overlapping chunks with weights exp(-k * age)")
     e.set_defaults(func=_eval)
 
     q = sub.add_parser("quickstart", help="collect, train, evaluate: the whole loop in one go")

@@ -47,3 +47,19 @@ def test_language_conditioned_multi_task_training(reach_dataset, button_dataset,
     # The embeddings travel in the checkpoint: evaluation needs no text model.
     torch.testing.assert_close(policy.instruction_embeddings, torch.from_numpy(tasks.embeddings))
     assert policy.encoder.task.project.weight.shape == (TINY_POLICY.get("task_embed_dim", 32), 384)
+
+
+def test_embeddings_come_from_the_cache_when_it_has_them(tmp_path, monkeypatch):
+    import json
+
+    from vlascope.data import language
+
+    monkeypatch.setenv("VLASCOPE_CACHE", str(tmp_path))
+    first = embed_instructions(["open the drawer"])
+    stored = json.loads((tmp_path / "instruction_embeddings.json").read_text())
+    np.testing.assert_allclose(stored[language.ENCODER_NAME]["open the drawer"], first[0], atol=1e-6)
+    # A machine without the text model reuses what was computed elsewhere.
+    monkeypatch.setattr(language, "_encoder", lambda: (_ for _ in ()).throw(AssertionError("no model")))
+    np.testing.assert_allclose(embed_instructions(["open the drawer"]), first)
+    with pytest.raises(AssertionError, match="no model"):
+        embed_instructions(["close the window"])

@@ -9,13 +9,24 @@ and never load a text model.
 
 from __future__ import annotations
 
+import json
+import os
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from vlascope.errors import VlascopeError
+from vlascope.fileio import write_json
 
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def cache_path() -> Path:
+    """Embeddings already computed, by text: a machine without the text model (a GPU box that
+    collects demos) reuses those computed elsewhere. $VLASCOPE_CACHE or ~/.cache/vlascope."""
+    root = Path(os.environ.get("VLASCOPE_CACHE", Path.home() / ".cache" / "vlascope"))
+    return root / "instruction_embeddings.json"
 
 
 @lru_cache(maxsize=1)
@@ -32,7 +43,23 @@ def _encoder():
 
 
 def embed_instructions(texts: list[str]) -> np.ndarray:
-    """(len(texts), 384) float32 unit vectors."""
+    """(len(texts), 384) float32 unit vectors, from the cache where it has them."""
+    path = cache_path()
+    try:
+        cache = json.loads(path.read_text()).get(ENCODER_NAME, {}) if path.exists() else {}
+    except (json.JSONDecodeError, AttributeError):
+        cache = {}  # a damaged cache is only a cache: recompute
+    missing = [t for t in dict.fromkeys(texts) if t not in cache]
+    if missing:
+        cache.update(zip(missing, _embed(missing).tolist()))
+        try:
+            write_json(path, {ENCODER_NAME: cache})
+        except OSError:
+            pass  # a read-only home: embeddings are still returned
+    return np.asarray([cache[t] for t in texts], dtype=np.float32)
+
+
+def _embed(texts: list[str]) -> np.ndarray:
     import torch
 
     tokenizer, model = _encoder()
