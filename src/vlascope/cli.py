@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--fixed-init", action="store_true",
                    help="start every demo from one initial state (reproduces memorisation)")
-    c.add_argument("--camera", default=None, help="also store images from this camera, e.g. corner2")
+    c.add_argument("--camera", nargs="+", default=None,
+                   help="also store images from these cameras, e.g. corner2 (or corner2 gripperPOV)")
     c.add_argument("--image-size", type=int, default=96)
     c.add_argument("--max-steps", type=int, default=None)
     c.set_defaults(func=_collect)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from tests.conftest import needs_rendering
 from vlascope.envs import MetaWorldEnv, check_task, episode_seed, instruction_for, make_expert
 from vlascope.errors import VlascopeError
 
@@ -60,3 +61,15 @@ def test_unknown_task_suggests_close_names():
 def test_instructions():
     assert instruction_for("pick-place-v3") == "pick the puck and place it at the goal"
     assert instruction_for("hammer-v3") == "hammer"
+
+
+@needs_rendering
+def test_several_cameras_render_their_own_views():
+    env = MetaWorldEnv("pick-place-v3", camera=["corner2", "gripperPOV"], image_size=24)
+    obs = env.reset(1)
+    assert obs["corner2_image"].shape == obs["gripperPOV_image"].shape == (24, 24, 3)
+    assert not np.array_equal(obs["corner2_image"], obs["gripperPOV_image"])
+    single = MetaWorldEnv("pick-place-v3", camera="corner2", image_size=24)
+    assert np.array_equal(single.reset(1)["corner2_image"], obs["corner2_image"])
+    with pytest.raises(VlascopeError, match="no camera 'nope'"):
+        MetaWorldEnv("pick-place-v3", camera=["corner2", "nope"], image_size=24)

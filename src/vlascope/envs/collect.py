@@ -65,7 +65,7 @@ def run_expert_episode(env: MetaWorldEnv, expert, seed: int,
 
 
 def collect_demos(task: str, episodes: int, out: str, seed: int = 0, fixed_init: bool = False,
-                  camera: str | None = None, image_size: int = 96, max_steps: int | None = None,
+                  camera: str | list[str] | None = None, image_size: int = 96, max_steps: int | None = None,
                   max_attempts: int | None = None, progress: bool = True) -> CollectReport:
     """Collect `episodes` successful expert demos of `task`; failed expert episodes are dropped.
 
@@ -111,7 +111,7 @@ def collect_demos(task: str, episodes: int, out: str, seed: int = 0, fixed_init:
             "source": "metaworld.policies scripted expert",
             "seed": seed,
             "fixed_init": fixed_init,
-            "camera": camera,
+            "cameras": env.cameras,
             "image_size": image_size if camera else None,
             "max_steps": env.max_steps,
             "settle_steps_after_success": SETTLE_STEPS,

@@ -120,19 +120,20 @@ class MetaWorldEnv:
     collection and evaluation seeds can be kept disjoint.
     """
 
-    def __init__(self, task: str, camera: str | None = None, image_size: int = 96,
+    def __init__(self, task: str, camera: str | list[str] | None = None, image_size: int = 96,
                  max_steps: int | None = None, image_obs: bool = True):
         import gymnasium as gym
         import metaworld  # noqa: F401  (registers the Meta-World/* ids)
         from metaworld.wrappers import RandomTaskSelectWrapper
 
         self.task = check_task(task)
-        self.camera = camera
-        self.image_obs = image_obs and camera is not None  # else the camera is for video only
+        self.cameras = [camera] if isinstance(camera, str) else list(camera or [])
+        self.camera = self.cameras[0] if self.cameras else None  # the one videos show
+        self.image_obs = image_obs and bool(self.cameras)  # else the camera is for video only
         kwargs = {}
-        if camera is not None:
+        if self.cameras:
             _check_rendering()
-            kwargs = dict(render_mode="rgb_array", camera_name=camera,
+            kwargs = dict(render_mode="rgb_array", camera_name=self.camera,
                           width=image_size, height=image_size)
         try:
             self.env = gym.make("Meta-World/MT1", env_name=task, seed=0,
@@ -146,6 +147,16 @@ class MetaWorldEnv:
                 wrapper.toggle_sample_tasks_on_reset(False)
             wrapper = getattr(wrapper, "env", None)
         self.max_steps = max_steps or self.env.unwrapped.max_path_length
+        self.camera_ids = {}
+        if self.cameras:
+            import mujoco
+
+            model = self.env.unwrapped.model
+            for name in self.cameras:
+                cid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, name)
+                if cid < 0:
+                    raise VlascopeError(f"MetaWorld env '{task}' has no camera '{name}'")
+                self.camera_ids[name] = cid
         self.initial_state: np.ndarray | None = None
         self.last_flat_obs: np.ndarray | None = None
 
@@ -200,15 +211,18 @@ class MetaWorldEnv:
         except KeyError:  # some tasks (peg-insert-side) name their object geom differently
             return bool(info.get("grasp_success", 0.0))
 
-    def render(self) -> np.ndarray:
+    def render(self, camera: str | None = None) -> np.ndarray:
         if self.camera is None:
             raise VlascopeError("this env was built without a camera; pass --camera to render")
+        # One renderer serves every camera: point it at the one asked for.
+        self.env.unwrapped.mujoco_renderer.camera_id = self.camera_ids[camera or self.camera]
         return np.ascontiguousarray(self.env.render())
 
     def _observation(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         obs = split_observation(flat)
         if self.image_obs:
-            obs[f"{self.camera}_image"] = self.render()
+            for name in self.cameras:
+                obs[f"{name}_image"] = self.render(name)
         return obs
 
     def close(self) -> None:

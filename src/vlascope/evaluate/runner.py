@@ -114,10 +114,8 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
     task_index = policy_task_index(policy, task)
     device = next(policy.parameters()).device
     cameras = [k.removesuffix("_image") for k in policy.config.obs_keys if k.endswith("_image")]
-    if len(cameras) > 1:
-        raise VlascopeError(f"evaluation renders one camera; the policy wants {cameras}")
-    if cameras:  # an image policy sees what it was trained on; the video shows the same view
-        env = MetaWorldEnv(task, camera=cameras[0], image_size=policy.config.image_size,
+    if cameras:  # an image policy sees what it was trained on; the video shows its first camera
+        env = MetaWorldEnv(task, camera=cameras, image_size=policy.config.image_size,
                            max_steps=max_steps, image_obs=True)
     else:
         env = MetaWorldEnv(task, camera=camera if video_path else None, image_size=256,
