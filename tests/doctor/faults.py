@@ -186,3 +186,13 @@ def vla_pipeline(backbone: str, mode: str = "lora", lora_on_a_copy: bool = False
                                                      LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
         return policy
     return make_policy
+
+
+def with_constant_backbone_features(make_policy, offset: float = 100.0):
+    """What a frozen VLM often does to robot frames: one shared direction swamps the per-sample
+    differences of its pooled output (cosine ~0.997 between samples)."""
+    def make(episodes):
+        policy = make_policy(episodes)
+        policy.backbone.register_forward_hook(lambda m, args, out: (out[0] + offset, out[1]))
+        return policy
+    return make

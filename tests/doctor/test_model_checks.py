@@ -5,9 +5,9 @@ import torch
 from tests.conftest import needs_rendering
 from tests.doctor.conftest import make_ctx, severities
 from tests.doctor.faults import (image_pipeline, pipeline, tiny_pipeline, tiny_std_normaliser,
-                                 vla_pipeline, with_bad_init, with_blind_head, with_lora_applied,
-                                 with_lora_on_a_copy,
-                                 with_unused_adapter)
+                                 vla_pipeline, with_bad_init, with_blind_head,
+                                 with_constant_backbone_features, with_lora_applied,
+                                 with_lora_on_a_copy, with_unused_adapter)
 from vlascope.doctor.model_checks import (check_conditioning, check_dead_parameters,
                                           check_head_isolation, check_init_loss, check_normalization,
                                           check_open_loop, check_overfit)
@@ -125,6 +125,12 @@ def test_vla_on_a_hugging_face_backbone_passes_and_an_unapplied_lora_is_caught(p
     conditioning = check_conditioning(healthy)
     assert [f.severity for f in conditioning] == ["ok"], conditioning[0].title
     assert conditioning[0].evidence["sensitivity_per_input"]["corner2_image"] > 1e-3
+
+    frozen_flat = make_ctx(pick_place_images, tmp_path,
+                           with_constant_backbone_features(vla_pipeline(backbone, "frozen")))
+    found = check_conditioning(frozen_flat)
+    assert [f.severity for f in found] == ["warning"] and "frozen backbone" in found[0].title
+    assert found[0].evidence["backbone"]["mean_pairwise_cosine_of_pooled_tokens"] > 0.99
 
     broken = make_ctx(pick_place_images, tmp_path, vla_pipeline(backbone, "frozen", lora_on_a_copy=True))
     found = check_dead_parameters(broken)

@@ -1,15 +1,15 @@
 """The image encoder and an image-conditioned policy, on real rendered MetaWorld frames."""
 
 import numpy as np
+import pytest
 import torch
 
-from tests.conftest import TINY_POLICY, needs_rendering
+from tests.conftest import TINY_VISION, needs_rendering, tiny
 from vlascope.policies import load_pretrained
 from vlascope.policies.blocks.vision import ImageAugment, ImageEncoder, SpatialSoftmax
 
 # 32-px test images leave a 1x1 map after the ResNet's 32x downsampling, where spatial softmax
 # says nothing: average pooling for them.
-TINY_VISION = {"vision_widths": [8, 8, 16, 16], "vision_features": 16, "vision_pool": "avg"}
 
 
 def test_spatial_softmax_finds_the_bright_spot():
@@ -42,23 +42,25 @@ def test_resnet18_layout_and_output_shape():
 
 
 @needs_rendering
-def test_image_policy_trains_saves_loads_and_runs_closed_loop(pick_place_images, tmp_path):
+@pytest.mark.parametrize("name,extra", [("flow", {}), ("act", {}), ("vla", {"language": True})])
+def test_image_policy_trains_saves_loads_and_runs_closed_loop(pick_place_images, tmp_path, name, extra):
     from vlascope.evaluate.runner import evaluate
     from vlascope.train import TrainConfig, train
 
-    over = {**TINY_POLICY, **TINY_VISION, "obs_keys": ["robot_state", "goal", "corner2_image"]}
-    result = train([pick_place_images], "flow", tmp_path / "run",
+    over = {**tiny(name), **TINY_VISION, "obs_keys": ["robot_state", "goal", "corner2_image"], **extra}
+    result = train([pick_place_images], name, tmp_path / "run",
                    TrainConfig(steps=5, batch_size=8, warmup_steps=2, log_every=1), over, progress=False)
     policy = load_pretrained(result.last_checkpoint)
     assert policy.config.image_size == 32 and "corner2_image" not in policy.normalizer.keys
     from vlascope.data import read_dataset
     ep = read_dataset(pick_place_images).episodes[0]
-    obs = {k: torch.from_numpy(np.stack([ep.obs[k][0]] * 2))[None] for k in policy.config.obs_keys}
+    n = policy.config.n_obs_steps
+    obs = {k: torch.from_numpy(np.stack([ep.obs[k][0]] * n))[None] for k in policy.config.obs_keys}
     a = policy.predict_chunk(obs, None, torch.Generator().manual_seed(0))
     again = load_pretrained(result.last_checkpoint)
     assert torch.equal(a, again.predict_chunk(obs, None, torch.Generator().manual_seed(0)))
     # The image reaches the condition: another frame, same state, another condition vector.
-    other = dict(obs, corner2_image=torch.from_numpy(np.stack([ep.obs["corner2_image"][-1]] * 2))[None])
+    other = dict(obs, corner2_image=torch.from_numpy(np.stack([ep.obs["corner2_image"][-1]] * n))[None])
     with torch.no_grad():
         assert not torch.allclose(again.encode(obs), again.encode(other))
     report = evaluate(policy, "pick-place-v3", 1, max_steps=12, progress=False)

@@ -323,6 +323,9 @@ def _conditioning(ctx: DoctorContext, policy, which: str) -> list[Finding]:
                      threshold=1e-3)
     ignored = [k for k in sensitivity if varies[k] and sensitivity[k] < 1e-3]
     findings = []
+    backbone = getattr(policy, "backbone", None)
+    if backbone is not None:
+        findings += _backbone_spread(policy, backbone, batch, evidence, plot)
     if ignored:
         findings.append(Finding(
             "conditioning", "error",
@@ -345,6 +348,36 @@ def _conditioning(ctx: DoctorContext, policy, which: str) -> list[Finding]:
     return findings or [ok("conditioning", f"every varying input moves the condition vector "
                            f"(smallest effect {min(sensitivity.values()):.3f} of its spread)",
                            evidence, [plot])]
+
+
+# A frozen backbone whose pooled output barely differs between samples conditions nothing:
+# the action expert can only read the proprio token (the "99.7% identical VLM embeddings" case).
+BACKBONE_COSINE = 0.99
+
+
+def _backbone_spread(policy, backbone, batch: dict, evidence: dict, plot: str) -> list[Finding]:
+    inputs = policy.inputs(batch["obs"], batch["task_index"])
+    tokens, padding = backbone(inputs)
+    if tokens.shape[1] == 0:
+        return []
+    keep = torch.ones(tokens.shape[:2], device=tokens.device) if padding is None else (~padding).float()
+    pooled = (tokens.float() * keep[..., None]).sum(1) / keep.sum(1, keepdim=True)
+    unit = torch.nn.functional.normalize(pooled, dim=-1)
+    cos = unit @ unit.T
+    offdiag = cos[~torch.eye(len(cos), dtype=torch.bool, device=cos.device)]
+    frozen = not any(p.requires_grad for p in backbone.parameters())
+    evidence["backbone"] = {"frozen": frozen, "mean_pairwise_cosine_of_pooled_tokens":
+                            round(float(offdiag.mean()), 4), "tokens": int(tokens.shape[1])}
+    if frozen and float(offdiag.mean()) > BACKBONE_COSINE:
+        return [Finding(
+            "conditioning", "warning",
+            f"the frozen backbone gives nearly the same features for every sample (mean cosine "
+            f"{float(offdiag.mean()):.4f} of its pooled tokens): the action expert is left with "
+            "the proprio input", evidence,
+            "Let the backbone adapt (backbone_mode: lora or full), or read its per-token outputs "
+            "through a trained projector with LayerNorm rather than a pooled vector; check the "
+            "images reach it at a resolution where the scene differences survive.", [plot])]
+    return []
 
 
 def check_head_isolation(ctx: DoctorContext) -> list[Finding]:
