@@ -117,3 +117,12 @@ def test_batches_from_device_tables_and_pinned_gather_agree(reach_dataset):
     assert torch.equal(a["action"], windows["action"][idx])
     # Frames are stored once: two history steps do not double the table.
     assert len(tables["frames"]["robot_state"]) == sum(len(e) for e in episodes)
+
+
+def test_compiled_training_step_trains_and_saves(reach_dataset, tmp_path):
+    result = train([reach_dataset], "flow", tmp_path, TrainConfig(
+        steps=3, batch_size=16, warmup_steps=1, log_every=1, ckpt_every=0, compile=True),
+        dict(TINY_POLICY), progress=False)
+    assert np.isfinite(result.final_loss)
+    policy = load_pretrained(result.last_checkpoint)  # plain weights: no "_orig_mod." prefixes
+    assert not any("_orig_mod" in k for k in policy.state_dict())
