@@ -19,7 +19,18 @@ def _collect(args) -> None:
 
 
 def _train(args) -> None:
-    from vlascope.train.loop import load_config_file, make_train_config, train
+    from vlascope.errors import VlascopeError
+    from vlascope.train.loop import load_config_file, make_train_config, resume, train
+
+    if args.resume:
+        result = resume(args.resume, steps=args.steps)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"resumed {args.resume}: {result.seconds:.0f}s more, final loss "
+                  f"{result.final_loss:.4f}; checkpoint: {result.last_checkpoint}")
+        return
+    missing = [f"--{k}" for k in ("dataset", "policy", "out") if not getattr(args, k)]
+    if missing:
+        raise VlascopeError(f"train needs {', '.join(missing)} (or --resume RUN_DIR)")
 
     file_cfg = load_config_file(args.config)
     train_over = dict(file_cfg.get("train") or {})
@@ -123,10 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_collect)
 
     t = sub.add_parser("train", help="train a policy on one or more datasets")
-    t.add_argument("--dataset", required=True, action="append",
+    t.add_argument("--dataset", action="append",
                    help="HDF5 dataset; repeat for multi-task training")
-    t.add_argument("--policy", required=True, help=f"one of {', '.join(POLICY_NAMES)}")
-    t.add_argument("--out", required=True)
+    t.add_argument("--policy", help=f"one of {', '.join(POLICY_NAMES)}")
+    t.add_argument("--out")
+    t.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a run from its newest checkpoint (--steps to extend it)")
     t.add_argument("--steps", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)

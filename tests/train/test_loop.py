@@ -126,3 +126,29 @@ def test_compiled_training_step_trains_and_saves(reach_dataset, tmp_path):
     assert np.isfinite(result.final_loss)
     policy = load_pretrained(result.last_checkpoint)  # plain weights: no "_orig_mod." prefixes
     assert not any("_orig_mod" in k for k in policy.state_dict())
+
+
+def _losses(run) -> dict[int, float]:
+    return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(open(run / "loss.csv"))}
+
+
+def test_resume_continues_the_loss_curve_of_an_uninterrupted_run(reach_dataset, tmp_path):
+    from vlascope.train.loop import resume
+
+    cfg = dict(steps=10, batch_size=16, warmup_steps=2, log_every=1, ckpt_every=4)
+    over = {**TINY_POLICY, "obs_noise": 0.1}  # one more random draw to keep in step
+    whole = train([reach_dataset], "flow", tmp_path / "whole", TrainConfig(**cfg), over, progress=False)
+    part = train([reach_dataset], "flow", tmp_path / "part", TrainConfig(**cfg), over, progress=False)
+    # Lose everything after step 4, as a crash between checkpoints would.
+    import shutil
+    for step in ("step_0000008", "step_0000010"):
+        shutil.rmtree(part.run_dir / "checkpoints" / step)
+    resumed = resume(part.run_dir, progress=False)
+    a, b = _losses(whole.run_dir), _losses(resumed.run_dir)
+    assert sorted(b) == list(range(1, 11))
+    assert max(abs(a[s] - b[s]) for s in a) == 0.0
+    ema_a = load_file(whole.run_dir / "checkpoints" / "last" / "ema.safetensors")
+    ema_b = load_file(resumed.run_dir / "checkpoints" / "last" / "ema.safetensors")
+    assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
+    with pytest.raises(VlascopeError, match="already reached step 10"):
+        resume(part.run_dir, progress=False)

@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,10 +247,38 @@ def train(dataset_paths: list[str], policy_name: str, out_dir: str | Path,
     return fit(policy, policy_name, episodes, task_indices, out_dir, cfg, extra, progress)
 
 
+def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True) -> TrainResult:
+    """Continue a run from its newest complete checkpoint: weights, EMA, optimiser, scheduler,
+    step, and every random generator, so the loss curve continues as if never interrupted."""
+    from vlascope.policies import load_pretrained
+    from vlascope.train.checkpoint import latest_checkpoint
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").exists():
+        raise VlascopeError(f"{run_dir}: not a training run (no config.yaml)")
+    ckpt = latest_checkpoint(run_dir)
+    for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # saves a crash interrupted
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg = make_train_config({**saved["train"], **({"steps": steps} if steps else {})})
+    paths = saved["data"]["paths"]
+    policy = load_pretrained(ckpt, weights="model")
+    ema = load_pretrained(ckpt, weights="ema")
+    _, episodes, task_indices, _ = prepare_data(paths, policy.config.obs_keys)
+    state = torch.load(ckpt / "train_state.pt", weights_only=True)
+    if state["step"] >= cfg.steps:
+        raise VlascopeError(f"{ckpt}: the run already reached step {state['step']} of {cfg.steps}; "
+                            "pass --steps to train further")
+    extra = {k: v for k, v in saved.items() if k not in ("policy_name", "policy", "train")}
+    return fit(policy, saved["policy_name"], episodes, task_indices, run_dir, cfg, extra, progress,
+               resume_state={**state, "ema": ema})
+
+
 def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices: list[int] | None,
         out_dir: str | Path, cfg: TrainConfig, extra: dict | None = None,
-        progress: bool = True) -> TrainResult:
-    """Train `policy` on every window of `episodes`; logs and checkpoints go to `out_dir`."""
+        progress: bool = True, resume_state: dict | None = None) -> TrainResult:
+    """Train `policy` on every window of `episodes`; logs and checkpoints go to `out_dir`.
+    `resume_state` (see `resume`) continues a run from one of its checkpoints."""
     run_dir = Path(out_dir)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     accelerator = None
@@ -264,7 +293,8 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     main = rank == 0
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     policy = policy.to(device)
-    ema = copy.deepcopy(policy).eval().requires_grad_(False)
+    ema = (resume_state["ema"] if resume_state else copy.deepcopy(policy)).to(device)
+    ema.eval().requires_grad_(False)
     cfg_ = policy.config
     tables = WindowDataset(episodes, cfg_.obs_keys, cfg_.n_obs_steps, cfg_.horizon,
                            task_indices).tables()
@@ -275,6 +305,15 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.warmup_steps, cfg.steps))
     amp = cfg.amp and device.type == "cuda"
+    first_step = 0
+    if resume_state is not None:
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        first_step = int(resume_state["step"])
+        torch.set_rng_state(resume_state["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in resume_state:
+            torch.cuda.set_rng_state(resume_state["cuda_rng"], device)
+        data.generator.set_state(resume_state["batch_rng"].to(data.generator.get_state().device))
     model = accelerator.prepare_model(policy) if accelerator else policy
     step_fn = torch.compile(model) if cfg.compile else model
 
@@ -287,15 +326,23 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         with atomic_path(run_dir / "config.yaml") as tmp:
             tmp.write_text(yaml.safe_dump({"policy_name": policy_name,
                                            "policy": dataclasses.asdict(policy.config), **extra}))
-        log_file = open(run_dir / "loss.csv", "w", newline="")
+        header = ["step", "loss", "grad_norm", "lr", "samples_per_s"]
+        kept = []
+        if resume_state is not None and (run_dir / "loss.csv").exists():
+            # Rows logged after the checkpoint belong to the lost tail: they are redone.
+            with open(run_dir / "loss.csv", newline="") as f:
+                kept = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= first_step]
+        with atomic_path(run_dir / "loss.csv") as tmp:
+            with open(tmp, "w", newline="") as f:
+                csv.writer(f).writerows([header, *kept])
+        log_file = open(run_dir / "loss.csv", "a", newline="")
         log = csv.writer(log_file)
-        log.writerow(["step", "loss", "grad_norm", "lr", "samples_per_s"])
 
     start = time.time()
-    last_log = (start, 0)
+    last_log = (start, first_step)
     running = None
-    bar = tqdm(range(cfg.steps), desc=f"train {policy_name}", disable=not (progress and main),
-               mininterval=0.5)
+    bar = tqdm(range(first_step, cfg.steps), desc=f"train {policy_name}",
+               disable=not (progress and main), mininterval=0.5, initial=first_step, total=cfg.steps)
     policy.train()
     for step in bar:
         batch = data.sample()
@@ -327,7 +374,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
             extra["distributed"]["replicas_in_sync"] = replicas_in_sync(policy, accelerator)
         if main and ((cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps):
             save_checkpoint(run_dir, done, policy, ema, policy_name, optimizer, scheduler,
-                            {**extra, "train_loss": running})
+                            {**extra, "train_loss": running}, data.generator.get_state())
     bar.close()
     if accelerator is not None:
         accelerator.wait_for_everyone()
@@ -335,7 +382,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         log_file.close()
     seconds = time.time() - start
     return TrainResult(run_dir, run_dir / "checkpoints" / "last", float(running), seconds,
-                       world * cfg.steps * cfg.batch_size / seconds, ema)
+                       world * (cfg.steps - first_step) * cfg.batch_size / seconds, ema)
 
 
 def replicas_in_sync(policy: torch.nn.Module, accelerator) -> bool:
