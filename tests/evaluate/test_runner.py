@@ -41,3 +41,27 @@ def test_video_is_written(trained_run, tmp_path):
     path = tmp_path / "eval.mp4"
     evaluate(policy, "reach-v3", 1, max_steps=8, video_path=str(path), progress=False)
     assert path.stat().st_size > 1000
+
+
+def test_a_simulator_failure_fails_that_episode_and_the_run_goes_on(trained_run, monkeypatch):
+    import mujoco
+
+    from vlascope.envs import MetaWorldEnv
+
+    policy = load_pretrained(trained_run.last_checkpoint)
+    clean = evaluate(policy, "reach-v3", 3, seed=5, max_steps=16, progress=False)
+    real_step, calls = MetaWorldEnv.step, {"n": 0}
+
+    def step(self, action):  # the real simulator, failing once in the second episode
+        calls["n"] += 1
+        if calls["n"] == 16 + 5:
+            raise mujoco.FatalError("mj_stackAlloc: insufficient memory")
+        return real_step(self, action)
+
+    monkeypatch.setattr(MetaWorldEnv, "step", step)
+    report = evaluate(policy, "reach-v3", 3, seed=5, max_steps=16, progress=False)
+    assert [e.error is not None for e in report.episodes] == [False, True, False]
+    assert "FatalError: mj_stackAlloc" in report.episodes[1].error
+    assert not report.episodes[1].success and report.summary["errors"] == 1
+    assert report.episodes[0].episode_return == clean.episodes[0].episode_return
+    assert report.episodes[2].length == 16  # a fresh env ran the next episode

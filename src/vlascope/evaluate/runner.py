@@ -58,11 +58,22 @@ def policy_task_index(policy, task: str) -> int:
     return names.index(task)
 
 
+class SimulatorError(RuntimeError):
+    """The environment, not the policy, failed during an episode."""
+
+
+def _simulate(call, *args):
+    try:
+        return call(*args)
+    except Exception as exc:  # MuJoCo / renderer failures surface as many exception types
+        raise SimulatorError(f"{type(exc).__name__}: {exc}") from exc
+
+
 def run_episode(policy, env: MetaWorldEnv, seed: int, task_index: int, device,
                 initial_state: np.ndarray | None = None, frames: list | None = None,
                 generator: torch.Generator | None = None) -> EpisodeResult:
     cfg = policy.config
-    obs = env.reset(seed, initial_state)
+    obs = _simulate(env.reset, seed, initial_state)
     history = deque([obs] * cfg.n_obs_steps, maxlen=cfg.n_obs_steps)
     task_tensor = torch.tensor([task_index], device=device)
     total, length, success = 0.0, 0, False
@@ -75,7 +86,7 @@ def run_episode(policy, env: MetaWorldEnv, seed: int, task_index: int, device,
             window = {k: torch.from_numpy(np.stack([h[k] for h in history]))[None].to(device)
                       for k in cfg.obs_keys}
             executor.push(policy.predict_chunk(window, task_tensor, generator)[0].float().cpu().numpy())
-        obs, last, over = env.step(executor.pop())
+        obs, last, over = _simulate(env.step, executor.pop())
         history.append(obs)
         if frames is not None:
             frames.append(env.render())
@@ -114,12 +125,15 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
     task_index = policy_task_index(policy, task)
     device = next(policy.parameters()).device
     cameras = [k.removesuffix("_image") for k in policy.config.obs_keys if k.endswith("_image")]
-    if cameras:  # an image policy sees what it was trained on; the video shows its first camera
-        env = MetaWorldEnv(task, camera=cameras, image_size=policy.config.image_size,
-                           max_steps=max_steps, image_obs=True)
-    else:
-        env = MetaWorldEnv(task, camera=camera if video_path else None, image_size=256,
-                           max_steps=max_steps, image_obs=False)
+
+    def make_env() -> MetaWorldEnv:
+        if cameras:  # an image policy sees what it was trained on; the video its first camera
+            return MetaWorldEnv(task, camera=cameras, image_size=policy.config.image_size,
+                                max_steps=max_steps, image_obs=True)
+        return MetaWorldEnv(task, camera=camera if video_path else None, image_size=256,
+                            max_steps=max_steps, image_obs=False)
+
+    env = make_env()
     if fixed_init:
         initial_states = [fixed_initial_state(task, seed)]
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -130,8 +144,17 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
     for i in bar:
         record = frames if video_path and i < video_episodes else None
         state = initial_states[i % len(initial_states)] if initial_states else None
-        results.append(run_episode(policy, env, episode_seed(seed, i, "eval"), task_index,
-                                   device, state, record, generator))
+        episode_seed_i = episode_seed(seed, i, "eval")
+        try:
+            results.append(run_episode(policy, env, episode_seed_i, task_index, device, state,
+                                       record, generator))
+        except SimulatorError as exc:
+            # Recorded as a failure with its reason; a fresh env serves the next episode.
+            results.append(EpisodeResult(seed=episode_seed_i, success=False, length=0,
+                                         episode_return=0.0, reached=None, grasped=None,
+                                         final_object_to_goal=float("nan"), error=str(exc)))
+            env.close()
+            env = make_env()
         bar.set_postfix(success=f"{sum(r.success for r in results)}/{len(results)}")
     bar.close()
     env.close()
