@@ -39,8 +39,11 @@ def _train(args) -> None:
             train_over[key] = getattr(args, key)
     if args.compile:
         train_over["compile"] = True
+    policy_over = dict(file_cfg.get("policy") or {})
+    if args.obs_keys:
+        policy_over["obs_keys"] = args.obs_keys
     result = train(args.dataset, args.policy, args.out, make_train_config(train_over),
-                   file_cfg.get("policy") or {})
+                   policy_over, skip_bad_demos=args.skip_bad_demos)
     if int(os.environ.get("RANK", "0")) == 0:  # one line, not one per `accelerate launch` process
         print(f"trained {args.policy} in {result.seconds:.0f}s ({result.samples_per_second:.0f} "
               f"samples/s), final loss {result.final_loss:.4f}; checkpoint: {result.last_checkpoint}")
@@ -97,6 +100,18 @@ def _doctor(args) -> None:
     run_doctor(ctx)
 
 
+def _data_inspect(args) -> None:
+    import dataclasses
+
+    from vlascope.doctor.inspect import format_inspection, inspect_dataset
+    from vlascope.fileio import write_json
+
+    info = inspect_dataset(args.path, args.key_map, args.plots, args.obs_keys)
+    print(format_inspection(info))
+    if args.json:
+        write_json(args.json, {**info, "findings": [dataclasses.asdict(f) for f in info["findings"]]})
+
+
 def _sweep(args) -> None:
     from vlascope.evaluate.sweep import sweep_run
 
@@ -147,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device")
     t.add_argument("--config", help="YAML with 'train:' and 'policy:' sections")
     t.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    t.add_argument("--obs-keys", nargs="+", help="the policy's inputs, e.g. robot_state goal corner2_image")
+    t.add_argument("--skip-bad-demos", action="store_true",
+                   help="train without demos holding NaN/inf values (each is named in a warning)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint closed-loop in MetaWorld")
@@ -204,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", default=None, help="folder for sweep.json/sweep.csv (default: RUN_DIR)")
     w.add_argument("--device", default="auto")
     w.set_defaults(func=_sweep)
+
+    data = sub.add_parser("data", help="look into datasets").add_subparsers(dest="data_command", required=True)
+    i = data.add_parser("inspect", help="demos, keys and shapes, per-dimension statistics, warnings")
+    i.add_argument("path")
+    i.add_argument("--key-map", help="YAML/JSON mapping the file's keys to vlascope's")
+    i.add_argument("--plots", help="write the data checks' plots into this folder")
+    i.add_argument("--obs-keys", nargs="+", help="a policy's inputs: also check their observability")
+    i.add_argument("--json", help="write the inspection as JSON")
+    i.set_defaults(func=_data_inspect)
 
     k = sub.add_parser("tasks", help="list MetaWorld tasks and their instructions")
     k.set_defaults(func=_tasks)

@@ -156,47 +156,78 @@ def read_dataset(path: str | Path, obs_keys: list[str] | None = None,
     except OSError as exc:
         raise VlascopeError(f"{path}: not a readable HDF5 file ({exc.__class__.__name__}: "
                             f"{str(exc).splitlines()[0]})") from None
-    with f:
-        if "data" not in f:
-            raise VlascopeError(f"{path}: no 'data' group; expected the robomimic layout "
-                                "data/demo_<i>/{actions,obs/<key>}")
-        data = f["data"]
-        attrs = {k: _read_attr(v) for k, v in data.attrs.items()}
-        names = sorted((n for n in data if _DEMO_RE.match(n)), key=lambda n: int(n[5:]))
-        if not names:
-            raise VlascopeError(f"{path}: 'data' holds no demo_<i> groups")
-        episodes = []
-        for name in names:
-            g = data[name]
-            where = f"{path}: data/{name}"
-            if action_key not in g:
-                raise VlascopeError(f"{where}: missing '{action_key}' dataset"
-                                    + ("" if key_map else "; name it with --key-map"))
-            actions = np.asarray(g[action_key], dtype=np.float32)
-            if actions.ndim != 2 or len(actions) == 0:
-                raise VlascopeError(f"{where}/actions: expected a non-empty (T, action_dim) "
-                                    f"array, got shape {actions.shape}")
-            if "obs" not in g:
-                raise VlascopeError(f"{where}: missing 'obs' group")
-            keys = list(g["obs"]) if obs_keys is None or mapping["obs"] else obs_keys
-            obs = {}
-            for k in keys:
-                if k not in g["obs"]:
-                    raise VlascopeError(f"{where}/obs: missing key '{k}' "
-                                        f"(has: {', '.join(sorted(g['obs']))})")
-                arr = np.asarray(g["obs"][k])
-                if len(arr) != len(actions):
-                    raise VlascopeError(f"{where}/obs/{k}: {len(arr)} steps but actions has "
-                                        f"{len(actions)}; they must be the same length")
-                obs[k] = arr if arr.dtype == np.uint8 else arr.astype(np.float32)
-            if mapping["obs"]:
-                obs = apply_obs_map(obs, mapping["obs"], where)
-                if obs_keys is not None:
-                    obs = {k: obs[k] for k in obs_keys if k in obs}
-            rewards = np.asarray(g["rewards"], dtype=np.float32) if "rewards" in g else None
-            ep_attrs = {k: _read_attr(v) for k, v in g.attrs.items()}
-            episodes.append(Episode(actions, obs, rewards, ep_attrs, name))
+    place = [f"{path}"]  # where reading is, for an error raised deep inside h5py
+    try:
+        with f:
+            attrs, episodes = _read_demos(f, path, obs_keys, mapping, key_map, place)
+    except VlascopeError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise VlascopeError(f"{place[0]}: unreadable ({type(exc).__name__}: {first}); the file may "
+                            "be truncated or damaged") from None
     dims = {e.actions.shape[1] for e in episodes}
     if len(dims) > 1:
         raise VlascopeError(f"{path}: demos disagree on the action dimension: {sorted(dims)}")
     return EpisodeDataset(path, episodes, attrs)
+
+
+def _read_demos(f, path: str, obs_keys, mapping: dict, key_map, place: list) -> tuple[dict, list]:
+    action_key = mapping["actions"]
+    if "data" not in f:
+        raise VlascopeError(f"{path}: no 'data' group; expected the robomimic layout "
+                            "data/demo_<i>/{actions,obs/<key>}")
+    data = f["data"]
+    attrs = {k: _read_attr(v) for k, v in data.attrs.items()}
+    names = sorted((n for n in data if _DEMO_RE.match(n)), key=lambda n: int(n[5:]))
+    if not names:
+        raise VlascopeError(f"{path}: 'data' holds no demo_<i> groups")
+    episodes = []
+    for name in names:
+        where = place[0] = f"{path}: data/{name}"
+        g = data[name]
+        if not hasattr(g, "keys"):
+            raise VlascopeError(f"{where}: expected a group holding '{action_key}' and 'obs', "
+                                "found a dataset")
+        if action_key not in g:
+            raise VlascopeError(f"{where}: missing '{action_key}' dataset"
+                                + ("" if key_map else "; name it with --key-map"))
+        place[0] = f"{where}/{action_key}"
+        actions = _numeric(g[action_key], place[0])
+        if actions.ndim != 2 or len(actions) == 0:
+            raise VlascopeError(f"{where}/actions: expected a non-empty (T, action_dim) "
+                                f"array, got shape {actions.shape}")
+        if "obs" not in g:
+            raise VlascopeError(f"{where}: missing 'obs' group")
+        keys = list(g["obs"]) if obs_keys is None or mapping["obs"] else obs_keys
+        obs = {}
+        for k in keys:
+            if k not in g["obs"]:
+                raise VlascopeError(f"{where}/obs: missing key '{k}' "
+                                    f"(has: {', '.join(sorted(g['obs']))})")
+            place[0] = f"{where}/obs/{k}"
+            arr = np.asarray(g["obs"][k])
+            if arr.dtype != np.uint8:
+                arr = _numeric(arr, place[0])
+            if arr.ndim < 2:
+                raise VlascopeError(f"{place[0]}: expected (T, dim) or (T, H, W, 3) images, got shape "
+                                    f"{arr.shape}")
+            if len(arr) != len(actions):
+                raise VlascopeError(f"{where}/obs/{k}: {len(arr)} steps but actions has "
+                                    f"{len(actions)}; they must be the same length")
+            obs[k] = arr if arr.dtype == np.uint8 else arr.astype(np.float32)
+        if mapping["obs"]:
+            obs = apply_obs_map(obs, mapping["obs"], where)
+            if obs_keys is not None:
+                obs = {k: obs[k] for k in obs_keys if k in obs}
+        rewards = _numeric(g["rewards"], f"{where}/rewards") if "rewards" in g else None
+        ep_attrs = {k: _read_attr(v) for k, v in g.attrs.items()}
+        episodes.append(Episode(actions, obs, rewards, ep_attrs, name))
+    return attrs, episodes
+
+
+def _numeric(dataset, where: str) -> np.ndarray:
+    arr = np.asarray(dataset)
+    if arr.dtype.kind not in "fiub":
+        raise VlascopeError(f"{where}: expected numbers, found {arr.dtype} values")
+    return arr.astype(np.float32)

@@ -19,6 +19,7 @@ import dataclasses
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,8 +112,35 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, max_deca
         e.lerp_(p.detach(), 1 - decay)
 
 
-def prepare_data(dataset_paths: list[str], obs_keys: list[str]):
+def first_non_finite(ep, keys: list[str]) -> str | None:
+    """'obs/<key>: nan at step s, dim d' for the first NaN/inf among the actions and `keys`."""
+    arrays = {"actions": ep.actions} | {f"obs/{k}": ep.obs[k] for k in keys if ep.obs[k].dtype != np.uint8}
+    for name, arr in arrays.items():
+        flat = arr.reshape(len(arr), -1)
+        bad = ~np.isfinite(flat)
+        if bad.any():
+            step, dim = map(int, np.argwhere(bad)[0])
+            return f"{name}: {flat[step, dim]} at step {step}, dim {dim}"
+    return None
+
+
+def prepare_data(dataset_paths: list[str], obs_keys: list[str], skip_bad_demos: bool = False):
     datasets = [read_dataset(p) for p in dataset_paths]
+    for d in datasets:
+        kept = []
+        for ep in d.episodes:
+            problem = first_non_finite(ep, [k for k in obs_keys if k in ep.obs])
+            if problem is None:
+                kept.append(ep)
+            elif skip_bad_demos:
+                print(f"warning: {d.path}: skipping data/{ep.name} ({problem})", file=sys.stderr)
+            else:
+                raise VlascopeError(f"{d.path}: data/{ep.name}/{problem}; one NaN poisons every "
+                                    "gradient: repair it, or pass --skip-bad-demos to train without "
+                                    "such demos")
+        if not kept:
+            raise VlascopeError(f"{d.path}: every demo holds NaN or inf values; nothing to train on")
+        d.episodes = kept
     for d in datasets:
         missing = [k for k in obs_keys if k not in d.obs_shapes]
         if missing:
@@ -236,10 +264,11 @@ def make_windows(policy, episodes: list, task_indices: list[int] | None, device)
 
 def train(dataset_paths: list[str], policy_name: str, out_dir: str | Path,
           train_config: TrainConfig | None = None, policy_overrides: dict | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, skip_bad_demos: bool = False) -> TrainResult:
     cfg = train_config or TrainConfig()
     config = make_config(policy_name, policy_overrides)
-    datasets, episodes, task_indices, tasks = prepare_data(dataset_paths, config.obs_keys)
+    datasets, episodes, task_indices, tasks = prepare_data(dataset_paths, config.obs_keys,
+                                                           skip_bad_demos)
     torch.manual_seed(cfg.seed)
     policy = build_for_episodes(policy_name, policy_overrides, episodes, tasks)
     extra = {"data": {"paths": [str(p) for p in dataset_paths], "tasks": tasks.names,
