@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vlascope.errors import VlascopeError
-from vlascope.data.keymap import apply_obs_map, load_key_map
+from vlascope.data.keymap import apply_obs_map, load_key_map, obs_path, read_instruction
 from vlascope.fileio import atomic_path
 
 _DEMO_RE = re.compile(r"^demo_(\d+)$")
@@ -147,7 +147,6 @@ def read_dataset(path: str | Path, obs_keys: list[str] | None = None,
     import h5py
 
     mapping = load_key_map(key_map)
-    action_key = mapping["actions"]
     path = str(path)
     if not Path(path).exists():
         raise VlascopeError(f"{path}: no such dataset file")
@@ -172,20 +171,38 @@ def read_dataset(path: str | Path, obs_keys: list[str] | None = None,
     return EpisodeDataset(path, episodes, attrs)
 
 
+def _demo_groups(f, pattern: str) -> list[str]:
+    """Group paths matching the key map's `demos` glob, in natural order (demo_2 before demo_10)."""
+    import fnmatch
+
+    if pattern in ("", "/", "."):
+        return ["/"]
+    names = []
+    f.visit(names.append)  # datasets too: a demo that is not a group is an error, not a skip
+    pattern = pattern.strip("/")
+    depth = pattern.count("/")  # "*" stays within one level of the hierarchy
+    hits = [n for n in names if n.count("/") == depth and fnmatch.fnmatchcase(n, pattern)]
+    return sorted(hits, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
+
+
 def _read_demos(f, path: str, obs_keys, mapping: dict, key_map, place: list) -> tuple[dict, list]:
     action_key = mapping["actions"]
-    if "data" not in f:
+    pattern = mapping["demos"]
+    default_layout = pattern == "data/demo_*"
+    if default_layout and "data" not in f:
         raise VlascopeError(f"{path}: no 'data' group; expected the robomimic layout "
-                            "data/demo_<i>/{actions,obs/<key>}")
-    data = f["data"]
-    attrs = {k: _read_attr(v) for k, v in data.attrs.items()}
-    names = sorted((n for n in data if _DEMO_RE.match(n)), key=lambda n: int(n[5:]))
+                            "data/demo_<i>/{actions,obs/<key>} (or name the layout with --key-map)")
+    attrs = {k: _read_attr(v) for k, v in (f["data"].attrs if "data" in f else f.attrs).items()}
+    names = _demo_groups(f, pattern)
+    if default_layout:
+        names = [n for n in names if _DEMO_RE.match(n.split("/")[-1])]
     if not names:
-        raise VlascopeError(f"{path}: 'data' holds no demo_<i> groups")
-    episodes = []
+        raise VlascopeError(f"{path}: 'data' holds no demo_<i> groups" if default_layout else
+                            f"{path}: no group matches the key map's demos pattern '{pattern}'")
+    episodes, instructions = [], []
     for name in names:
-        where = place[0] = f"{path}: data/{name}"
-        g = data[name]
+        where = place[0] = f"{path}: {name.strip('/')}" if name != "/" else f"{path}: /"
+        g = f[name]
         if not hasattr(g, "keys"):
             raise VlascopeError(f"{where}: expected a group holding '{action_key}' and 'obs', "
                                 "found a dataset")
@@ -195,34 +212,54 @@ def _read_demos(f, path: str, obs_keys, mapping: dict, key_map, place: list) -> 
         place[0] = f"{where}/{action_key}"
         actions = _numeric(g[action_key], place[0])
         if actions.ndim != 2 or len(actions) == 0:
-            raise VlascopeError(f"{where}/actions: expected a non-empty (T, action_dim) "
+            raise VlascopeError(f"{where}/{action_key}: expected a non-empty (T, action_dim) "
                                 f"array, got shape {actions.shape}")
-        if "obs" not in g:
+        if "obs" not in g and not mapping["obs"]:
             raise VlascopeError(f"{where}: missing 'obs' group")
-        keys = list(g["obs"]) if obs_keys is None or mapping["obs"] else obs_keys
-        obs = {}
-        for k in keys:
-            if k not in g["obs"]:
-                raise VlascopeError(f"{where}/obs: missing key '{k}' "
-                                    f"(has: {', '.join(sorted(g['obs']))})")
-            place[0] = f"{where}/obs/{k}"
-            arr = np.asarray(g["obs"][k])
+
+        def read(rel: str, g=g, where=where, actions=actions):
+            if rel not in g:
+                return None
+            place[0] = f"{where}/{rel}"
+            arr = np.asarray(g[rel])
             if arr.dtype != np.uint8:
                 arr = _numeric(arr, place[0])
             if arr.ndim < 2:
-                raise VlascopeError(f"{place[0]}: expected (T, dim) or (T, H, W, 3) images, got shape "
-                                    f"{arr.shape}")
+                raise VlascopeError(f"{place[0]}: expected (T, dim) or (T, H, W, 3) images, got "
+                                    f"shape {arr.shape}")
             if len(arr) != len(actions):
-                raise VlascopeError(f"{where}/obs/{k}: {len(arr)} steps but actions has "
+                raise VlascopeError(f"{place[0]}: {len(arr)} steps but actions has "
                                     f"{len(actions)}; they must be the same length")
-            obs[k] = arr if arr.dtype == np.uint8 else arr.astype(np.float32)
+            return arr
+
+        present = sorted(g["obs"]) if "obs" in g and hasattr(g["obs"], "keys") else []
+        mapped_sources = {obs_path(p) for paths in mapping["obs"].values() for p in paths}
+        wanted = obs_keys if obs_keys is not None and not mapping["obs"] else present
+        obs = {}
+        for k in wanted:
+            if f"obs/{k}" in mapped_sources and obs_keys is not None and k not in obs_keys:
+                continue
+            arr = read(f"obs/{k}")
+            if arr is None:
+                raise VlascopeError(f"{where}/obs: missing key '{k}' (has: {', '.join(present)})")
+            obs[k] = arr
         if mapping["obs"]:
-            obs = apply_obs_map(obs, mapping["obs"], where)
+            obs = apply_obs_map(read, obs, mapping["obs"], f"{where}/obs")
             if obs_keys is not None:
-                obs = {k: obs[k] for k in obs_keys if k in obs}
+                missing = [k for k in obs_keys if k not in obs]
+                if missing:
+                    raise VlascopeError(f"{where}/obs: missing key(s) {missing} after the key map "
+                                        f"(has: {', '.join(sorted(obs))})")
+                obs = {k: obs[k] for k in obs_keys}
         rewards = _numeric(g["rewards"], f"{where}/rewards") if "rewards" in g else None
         ep_attrs = {k: _read_attr(v) for k, v in g.attrs.items()}
-        episodes.append(Episode(actions, obs, rewards, ep_attrs, name))
+        instruction = read_instruction(g, mapping["instruction"], where)
+        if instruction is not None:
+            ep_attrs["instruction"] = instruction
+            instructions.append(instruction)
+        episodes.append(Episode(actions, obs, rewards, ep_attrs, name.split("/")[-1] or "demo"))
+    if instructions and len(set(instructions)) == 1:
+        attrs.setdefault("instruction", instructions[0])
     return attrs, episodes
 
 

@@ -1,17 +1,25 @@
-"""Key maps: read datasets whose keys are named differently from vlascope's.
+"""Key maps: read HDF5 files of other layouts as vlascope datasets.
 
-A key map is a YAML (or JSON) file:
+A key map is a JSON (or YAML) file. Every field is optional:
 
-    actions: action                 # the per-demo dataset holding actions (default "actions")
-    obs:                            # vlascope key: the file's obs key, or a list concatenated
-      robot_state: [robot0_eef_pos, robot0_gripper_qpos]
-      object_state: object
+    {
+      "demos": "data/demo_*",              # where the demos are: a glob over group paths
+      "actions": "actions",                # the actions' path inside a demo group
+      "obs": {                             # vlascope key: path(s) inside the demo, concatenated
+        "robot_state": ["obs/robot0_eef_pos", "obs/robot0_gripper_qpos"],
+        "agentview_image": "obs/agentview_image"
+      },
+      "instruction": "@ep_meta.lang"       # a demo attribute (JSON fields after the dot), or a
+    }                                      # path to a string dataset in the demo
 
-Observation keys the map does not name keep their own names.
+A bare name (no "/") in `obs` means "obs/<name>", as in robomimic; observation keys the map
+does not name keep their own names. Maps for the robomimic and RoboCasa/Cosmos-Policy layouts
+ship in configs/key_mappings/.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +27,13 @@ import yaml
 
 from vlascope.errors import VlascopeError
 
+DEFAULT = {"demos": "data/demo_*", "actions": "actions", "obs": {}, "instruction": None}
+FIELDS = set(DEFAULT)
+
 
 def load_key_map(source: str | Path | dict | None) -> dict:
     if source is None:
-        return {"actions": "actions", "obs": {}}
+        return dict(DEFAULT)
     if isinstance(source, dict):
         spec, where = source, "key map"
     else:
@@ -30,11 +41,11 @@ def load_key_map(source: str | Path | dict | None) -> dict:
         if not Path(source).exists():
             raise VlascopeError(f"{where}: no such key-map file")
         try:
-            spec = yaml.safe_load(Path(source).read_text()) or {}
+            spec = yaml.safe_load(Path(source).read_text()) or {}  # JSON is YAML
         except yaml.YAMLError as exc:
-            raise VlascopeError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(spec, dict) or set(spec) - {"actions", "obs"}:
-        raise VlascopeError(f"{where}: expected a mapping with 'actions' and/or 'obs' keys")
+            raise VlascopeError(f"{where}: not valid JSON/YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(spec, dict) or set(spec) - FIELDS:
+        raise VlascopeError(f"{where}: expected a mapping with keys among {', '.join(sorted(FIELDS))}")
     obs = spec.get("obs") or {}
     if not isinstance(obs, dict):
         raise VlascopeError(f"{where}: 'obs' must map vlascope keys to the file's keys")
@@ -42,20 +53,52 @@ def load_key_map(source: str | Path | dict | None) -> dict:
         names = [theirs] if isinstance(theirs, str) else theirs
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise VlascopeError(f"{where}: obs key '{ours}' must map to a key name or a list of names")
-    actions = spec.get("actions", "actions")
-    if not isinstance(actions, str):
-        raise VlascopeError(f"{where}: 'actions' must be the name of a dataset")
-    return {"actions": actions,
-            "obs": {k: [v] if isinstance(v, str) else list(v) for k, v in obs.items()}}
+    for field in ("demos", "actions", "instruction"):
+        value = spec.get(field, DEFAULT[field])
+        if value is not None and not isinstance(value, str):
+            raise VlascopeError(f"{where}: '{field}' must be a path string, got {value!r}")
+    return {"demos": spec.get("demos", DEFAULT["demos"]), "actions": spec.get("actions", "actions"),
+            "obs": {k: [v] if isinstance(v, str) else list(v) for k, v in obs.items()},
+            "instruction": spec.get("instruction")}
 
 
-def apply_obs_map(obs: dict[str, np.ndarray], obs_map: dict[str, list[str]], where: str) -> dict:
+def obs_path(name: str) -> str:
+    return name if "/" in name else f"obs/{name}"
+
+
+def apply_obs_map(read, obs: dict[str, np.ndarray], obs_map: dict[str, list[str]], where: str) -> dict:
+    """Add each mapped key to `obs`, concatenating its paths; `read(path)` returns an array or
+    None when the demo has no such path."""
     out = dict(obs)
-    for ours, names in obs_map.items():
-        missing = [n for n in names if n not in obs]
+    for ours, paths in obs_map.items():
+        parts = {p: read(obs_path(p)) for p in paths}
+        missing = [p for p, v in parts.items() if v is None]
         if missing:
-            raise VlascopeError(f"{where}/obs: the key map names {missing} for '{ours}', not in the "
-                                f"file (has: {', '.join(sorted(obs))})")
-        parts = [obs[n].reshape(len(obs[n]), -1) if obs[n].dtype != np.uint8 else obs[n] for n in names]
-        out[ours] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
+            raise VlascopeError(f"{where}: the key map names {missing} for '{ours}', not in the "
+                                f"file (has: {', '.join(sorted(obs)) or 'no obs'})")
+        arrays = [v.reshape(len(v), -1) if v.dtype != np.uint8 else v for v in parts.values()]
+        out[ours] = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=-1)
     return out
+
+
+def read_instruction(group, spec: str | None, where: str) -> str | None:
+    """The instruction a key map points to in a demo group: '@attr[.json.path]' or a dataset path."""
+    if spec is None:
+        return None
+    if spec.startswith("@"):
+        name, *fields = spec[1:].split(".")
+        if name not in group.attrs:
+            raise VlascopeError(f"{where}: no attribute '{name}' for the instruction")
+        value = group.attrs[name]
+        value = value.decode() if isinstance(value, bytes) else value
+        for field in fields:
+            try:
+                value = (json.loads(value) if isinstance(value, str) else value)[field]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise VlascopeError(f"{where}: attribute '{name}' has no JSON field '{field}' for "
+                                    "the instruction") from None
+        return str(value)
+    if spec not in group:
+        raise VlascopeError(f"{where}: no '{spec}' for the instruction")
+    value = np.asarray(group[spec]).reshape(-1)[0]
+    return value.decode() if isinstance(value, bytes) else str(value)
