@@ -112,6 +112,22 @@ def _data_inspect(args) -> None:
         write_json(args.json, {**info, "findings": [dataclasses.asdict(f) for f in info["findings"]]})
 
 
+def _data_convert(args) -> None:
+    from pathlib import Path
+
+    from vlascope.data import read_dataset, write_dataset
+    from vlascope.data.lerobot import write_lerobot
+
+    data = read_dataset(args.source, key_map=args.key_map)
+    if Path(args.dest).suffix in (".hdf5", ".h5"):
+        write_dataset(args.dest, data.episodes, data.attrs)
+        kind = "HDF5"
+    else:
+        write_lerobot(args.dest, data, fps=args.fps)
+        kind = "LeRobot v3.0"
+    print(f"wrote {len(data.episodes)} demos ({data.num_frames} frames) to {args.dest} as {kind}")
+
+
 def _sweep(args) -> None:
     from vlascope.evaluate.sweep import sweep_run
 
@@ -231,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--obs-keys", nargs="+", help="a policy's inputs: also check their observability")
     i.add_argument("--json", help="write the inspection as JSON")
     i.set_defaults(func=_data_inspect)
+
+    v = data.add_parser("convert", help="HDF5 (any layout, with --key-map) <-> LeRobot v3 folder")
+    v.add_argument("source")
+    v.add_argument("dest", help="a .hdf5 file, or a folder for the LeRobot layout")
+    v.add_argument("--key-map", help="YAML/JSON mapping the source HDF5's keys to vlascope's")
+    v.add_argument("--fps", type=int, default=80, help="frame rate written to a LeRobot dataset")
+    v.set_defaults(func=_data_convert)
 
     k = sub.add_parser("tasks", help="list MetaWorld tasks and their instructions")
     k.set_defaults(func=_tasks)

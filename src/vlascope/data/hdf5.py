@@ -142,14 +142,21 @@ def write_dataset(path: str | Path, episodes: list[Episode], attrs: dict) -> Non
 
 def read_dataset(path: str | Path, obs_keys: list[str] | None = None,
                  key_map: str | Path | dict | None = None) -> EpisodeDataset:
-    """Read a robomimic-layout HDF5 file; `obs_keys` limits which observations are loaded, and
-    `key_map` (see data.keymap) renames the file's keys to vlascope's."""
+    """Read a robomimic-layout HDF5 file (or a LeRobot v3 folder, see data.lerobot); `obs_keys`
+    limits which observations are loaded, and `key_map` (see data.keymap) maps other HDF5
+    layouts to vlascope's keys."""
     import h5py
 
     mapping = load_key_map(key_map)
     path = str(path)
     if not Path(path).exists():
         raise VlascopeError(f"{path}: no such dataset file")
+    if Path(path).is_dir():
+        from vlascope.data.lerobot import is_lerobot, read_lerobot
+
+        if not is_lerobot(path):
+            raise VlascopeError(f"{path}: a folder but not a LeRobot dataset (no meta/info.json)")
+        return read_lerobot(path, obs_keys)
     try:
         f = h5py.File(path, "r")
     except OSError as exc:

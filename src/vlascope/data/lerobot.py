@@ -1,0 +1,249 @@
+"""LeRobot datasets (the v3.0 layout), read and written without the `lerobot` package.
+
+    meta/info.json                              fps, features (dtype, shape, names), paths
+    meta/stats.json                             per-feature min/max/mean/std/count
+    meta/tasks.parquet                          task text (index) -> task_index
+    meta/episodes/chunk-000/file-000.parquet    per episode: length, tasks, where its rows and
+                                                video segment live
+    data/chunk-000/file-000.parquet             one row per frame: action, observation.*,
+                                                timestamp, frame_index, episode_index, index,
+                                                task_index
+    videos/<image key>/chunk-000/file-000.mp4   each camera's episodes, one after another
+
+Keys: vlascope's `robot_state` is `observation.state`, `<camera>_image` is
+`observation.images.<camera>`, any other state key `<k>` is `observation.<k>`; the task text
+is the instruction. Parquet goes through pyarrow; video through imageio's ffmpeg (H.264,
+yuv420p, the encoding every LeRobot decoder reads: lossy, so images come back within a few
+grey levels, not bit for bit).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from vlascope.data.hdf5 import Episode, EpisodeDataset
+from vlascope.errors import VlascopeError
+from vlascope.fileio import atomic_dir
+
+CODEBASE_VERSION = "v3.0"
+DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
+
+
+def feature_name(key: str) -> str:
+    if key == "robot_state":
+        return "observation.state"
+    if key.endswith("_image"):
+        return f"observation.images.{key.removesuffix('_image')}"
+    return f"observation.{key}"
+
+
+def vlascope_key(feature: str) -> str | None:
+    if feature == "observation.state":
+        return "robot_state"
+    if feature == "observation.environment_state":
+        return "object_state"
+    if feature.startswith("observation.images."):
+        return feature.removeprefix("observation.images.") + "_image"
+    if feature.startswith("observation.image"):  # single-camera datasets (pusht): observation.image
+        return "image"
+    if feature.startswith("observation."):
+        return feature.removeprefix("observation.")
+    return None
+
+
+def _pyarrow():
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise VlascopeError("LeRobot datasets need pyarrow (pip install pyarrow)") from None
+    return pa, pq
+
+
+def _stats(x: np.ndarray) -> dict:
+    x = x.reshape(len(x), -1).astype(np.float64)
+    return {"min": x.min(0).tolist(), "max": x.max(0).tolist(), "mean": x.mean(0).tolist(),
+            "std": x.std(0).tolist(), "count": [len(x)]}
+
+
+def write_lerobot(folder: str | Path, dataset: EpisodeDataset, fps: int = 80,
+                  robot_type: str = "sawyer") -> Path:
+    """Export `dataset` as a LeRobot v3.0 folder (written beside, renamed into place)."""
+    pa, pq = _pyarrow()
+    import imageio.v2 as imageio
+
+    episodes = dataset.episodes
+    first = episodes[0]
+    image_keys = [k for k, v in first.obs.items() if v.dtype == np.uint8 and v.ndim == 4]
+    state_keys = [k for k in first.obs if k not in image_keys]
+    task = str(dataset.attrs.get("instruction") or dataset.task or "")
+    folder = Path(folder)
+    with atomic_dir(folder) as tmp:
+        columns: dict[str, list] = {"action": [], "timestamp": [], "frame_index": [],
+                                    "episode_index": [], "index": [], "task_index": []}
+        columns |= {feature_name(k): [] for k in state_keys}
+        ep_rows, start = [], 0
+        writers = {}
+        for k in image_keys:
+            path = tmp / VIDEO_PATH.format(video_key=feature_name(k), chunk_index=0, file_index=0)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writers[k] = imageio.get_writer(path, fps=fps, codec="libx264", format="FFMPEG",
+                                            pixelformat="yuv420p", macro_block_size=1,
+                                            output_params=["-crf", "10"])
+        for e, ep in enumerate(episodes):
+            n = len(ep)
+            columns["action"] += list(ep.actions.astype(np.float32))
+            for k in state_keys:
+                columns[feature_name(k)] += list(ep.obs[k].astype(np.float32))
+            columns["timestamp"] += list(np.arange(n, dtype=np.float32) / fps)
+            columns["frame_index"] += list(range(n))
+            columns["episode_index"] += [e] * n
+            columns["index"] += list(range(start, start + n))
+            columns["task_index"] += [0] * n
+            row = {"episode_index": e, "tasks": [task], "length": n,
+                   "data/chunk_index": 0, "data/file_index": 0,
+                   "dataset_from_index": start, "dataset_to_index": start + n,
+                   "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
+            for k in image_keys:
+                for frame in ep.obs[k]:
+                    writers[k].append_data(frame)
+                name = feature_name(k)
+                row |= {f"videos/{name}/chunk_index": 0, f"videos/{name}/file_index": 0,
+                        f"videos/{name}/from_timestamp": start / fps,
+                        f"videos/{name}/to_timestamp": (start + n) / fps}
+            ep_rows.append(row)
+            start += n
+        for w in writers.values():
+            w.close()
+        table = pa.table({k: (pa.array([list(map(float, v)) for v in vals], pa.list_(pa.float32()))
+                              if k in ("action",) or k.startswith("observation.") else pa.array(vals))
+                          for k, vals in columns.items()})
+        data_path = tmp / DATA_PATH.format(chunk_index=0, file_index=0)
+        data_path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, data_path)
+        (tmp / EPISODES_PATH).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(ep_rows), tmp / EPISODES_PATH)
+        pq.write_table(pa.table({"task_index": [0], "task": [task]}), tmp / "meta/tasks.parquet")
+
+        features = {"action": {"dtype": "float32", "shape": [first.actions.shape[1]], "names": None}}
+        for k in state_keys:
+            features[feature_name(k)] = {"dtype": "float32", "shape": [first.obs[k].shape[1]], "names": None}
+        for k in image_keys:
+            h, w, c = first.obs[k].shape[1:]
+            features[feature_name(k)] = {
+                "dtype": "video", "shape": [h, w, c], "names": ["height", "width", "channels"],
+                "info": {"video.height": h, "video.width": w, "video.codec": "h264",
+                         "video.pix_fmt": "yuv420p", "video.is_depth_map": False,
+                         "video.fps": fps, "video.channels": c, "has_audio": False}}
+        for k, dtype in (("timestamp", "float32"), ("frame_index", "int64"), ("episode_index", "int64"),
+                         ("index", "int64"), ("task_index", "int64")):
+            features[k] = {"dtype": dtype, "shape": [1], "names": None}
+        info = {"codebase_version": CODEBASE_VERSION, "robot_type": robot_type,
+                "total_episodes": len(episodes), "total_frames": start, "total_tasks": 1,
+                "chunks_size": 1000, "data_files_size_in_mb": 100, "video_files_size_in_mb": 500,
+                "fps": fps, "splits": {"train": f"0:{len(episodes)}"}, "data_path": DATA_PATH,
+                "video_path": VIDEO_PATH if image_keys else None, "features": features,
+                "vlascope": {"task": dataset.task, "attrs": _jsonable(dataset.attrs)}}
+        (tmp / "meta").mkdir(exist_ok=True)
+        (tmp / "meta/info.json").write_text(json.dumps(info, indent=2) + "\n")
+        stats = {"action": _stats(np.concatenate([e.actions for e in episodes]))}
+        stats |= {feature_name(k): _stats(np.concatenate([e.obs[k] for e in episodes])) for k in state_keys}
+        for k in image_keys:  # per channel, in [0, 1], as LeRobot keeps them
+            pixels = np.concatenate([e.obs[k][::10] for e in episodes]).reshape(-1, 3) / 255.0
+            s = _stats(pixels)
+            stats[feature_name(k)] = {m: [[[v]] for v in s[m]] if m != "count" else s[m] for m in s}
+        (tmp / "meta/stats.json").write_text(json.dumps(stats) + "\n")
+    return folder
+
+
+def _jsonable(attrs: dict) -> dict:
+    out = {}
+    for k, v in attrs.items():
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        try:
+            json.dumps(v)
+        except TypeError:
+            continue
+        out[k] = v
+    return out
+
+
+def is_lerobot(path: str | Path) -> bool:
+    return (Path(path) / "meta" / "info.json").exists()
+
+
+def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None) -> EpisodeDataset:
+    """Read a LeRobot v3.0 folder as episodes with vlascope's keys."""
+    pa, pq = _pyarrow()
+    folder = Path(folder)
+    where = str(folder)
+    try:
+        info = json.loads((folder / "meta/info.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise VlascopeError(f"{where}/meta/info.json: unreadable ({type(exc).__name__}: {exc})") from None
+    version = str(info.get("codebase_version", ""))
+    if not version.startswith("v3"):
+        raise VlascopeError(f"{where}/meta/info.json: codebase_version {version!r}; vlascope reads "
+                            "LeRobot v3.x datasets (convert older ones with lerobot's converter)")
+    features = info.get("features") or {}
+    if "action" not in features:
+        raise VlascopeError(f"{where}/meta/info.json: no 'action' feature")
+    fps = float(info["fps"])
+    keys = {f: vlascope_key(f) for f in features if vlascope_key(f)}
+    if obs_keys is not None:
+        keys = {f: k for f, k in keys.items() if k in obs_keys}
+        missing = sorted(set(obs_keys) - set(keys.values()))
+        if missing:
+            raise VlascopeError(f"{where}: observation key(s) {missing} not among its features "
+                                f"({', '.join(sorted(features))})")
+    try:
+        episodes_meta = pq.read_table(folder / "meta/episodes").to_pylist()
+        data = pq.read_table(folder / "data").to_pydict()
+        tasks = pq.read_table(folder / "meta/tasks.parquet").to_pydict()
+    except (OSError, pa.ArrowException) as exc:
+        raise VlascopeError(f"{where}: unreadable parquet ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    task_text = tasks.get("task") or tasks.get("__index_level_0__") or [""]
+    order = np.argsort(np.asarray(data["index"]))
+    column = {name: np.asarray(data[name], dtype=object)[order] for name in data}
+    videos = {f: _decode(folder / info["video_path"].format(video_key=f, chunk_index=0, file_index=0))
+              for f, k in keys.items() if features[f]["dtype"] == "video"}
+    out = []
+    for ep in sorted(episodes_meta, key=lambda r: r["episode_index"]):
+        lo, hi = int(ep["dataset_from_index"]), int(ep["dataset_to_index"])
+        actions = np.stack(column["action"][lo:hi]).astype(np.float32)
+        obs = {}
+        for f, k in keys.items():
+            if features[f]["dtype"] == "video":
+                first = int(round(float(ep[f"videos/{f}/from_timestamp"]) * fps))
+                frames = videos[f][first:first + (hi - lo)]
+                if len(frames) != hi - lo:
+                    raise VlascopeError(f"{where}: episode {ep['episode_index']}: video {f} has "
+                                        f"{len(frames)} frames for {hi - lo} rows")
+                obs[k] = frames
+            elif f in column:
+                obs[k] = np.stack(column[f][lo:hi]).astype(np.float32).reshape(hi - lo, -1)
+        out.append(Episode(actions, obs, None, {"episode_index": int(ep["episode_index"]),
+                                                "instruction": (ep.get("tasks") or [""])[0]},
+                           f"episode_{int(ep['episode_index'])}"))
+    saved = info.get("vlascope", {})
+    attrs = {**saved.get("attrs", {}), "task": saved.get("task") or (task_text[0] if task_text else ""),
+             "instruction": task_text[0] if task_text else ""}
+    return EpisodeDataset(where, out, attrs)
+
+
+def _decode(path: Path) -> np.ndarray:
+    import imageio.v2 as imageio
+
+    if not path.exists():
+        raise VlascopeError(f"{path}: missing video file")
+    reader = imageio.get_reader(path, format="FFMPEG")
+    try:
+        return np.stack([np.asarray(f) for f in reader])
+    finally:
+        reader.close()

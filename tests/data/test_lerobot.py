@@ -1,0 +1,81 @@
+"""LeRobot v3.0 export and import. The real `lerobot` package cannot be installed on the CPU
+machines this suite runs on (it needs torchvision), so these tests check the layout against the
+v3.0 specification (paths, info.json features, episode index ranges, video segments) and the
+round trip through our reader."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import needs_rendering
+from vlascope.data import read_dataset
+from vlascope.data.lerobot import write_lerobot
+
+pytest.importorskip("pyarrow")
+
+
+def test_state_dataset_round_trip(reach_dataset, tmp_path):
+    import pyarrow.parquet as pq
+
+    ours = read_dataset(reach_dataset)
+    folder = write_lerobot(tmp_path / "reach_lerobot", ours)
+    info = json.loads((folder / "meta/info.json").read_text())
+    assert info["codebase_version"] == "v3.0" and info["total_episodes"] == len(ours.episodes)
+    assert info["features"]["observation.state"]["shape"] == [4]
+    assert info["features"]["action"]["shape"] == [4]
+    rows = pq.read_table(folder / "data/chunk-000/file-000.parquet").to_pydict()
+    assert rows["index"] == list(range(ours.num_frames))
+    episodes = pq.read_table(folder / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert [e["dataset_to_index"] - e["dataset_from_index"] for e in episodes] == [len(e) for e in ours.episodes]
+    assert episodes[0]["tasks"] == [ours.attrs["instruction"]]
+    stats = json.loads((folder / "meta/stats.json").read_text())
+    np.testing.assert_allclose(stats["action"]["mean"], np.concatenate([e.actions for e in ours.episodes]).mean(0), rtol=1e-5)
+
+    back = read_dataset(folder)
+    assert back.task == "reach-v3" and back.attrs["instruction"] == ours.attrs["instruction"]
+    np.testing.assert_allclose(back.instruction_embedding, ours.instruction_embedding)
+    for a, b in zip(ours.episodes, back.episodes):
+        np.testing.assert_array_equal(a.actions, b.actions)
+        for k in ("robot_state", "object_state", "goal"):
+            np.testing.assert_array_equal(a.obs[k], b.obs[k])
+
+
+@needs_rendering
+def test_image_dataset_round_trip_through_video(pick_place_images, tmp_path):
+    ours = read_dataset(pick_place_images)
+    folder = write_lerobot(tmp_path / "pp", ours)
+    info = json.loads((folder / "meta/info.json").read_text())
+    assert info["features"]["observation.images.corner2"]["dtype"] == "video"
+    assert (folder / "videos/observation.images.corner2/chunk-000/file-000.mp4").exists()
+    back = read_dataset(folder)
+    for a, b in zip(ours.episodes, back.episodes):
+        assert b.obs["corner2_image"].shape == a.obs["corner2_image"].shape
+        x, y = a.obs["corner2_image"].astype(int), b.obs["corner2_image"].astype(int)
+        # H.264 in yuv420p is lossy (chroma at half resolution hurts 32-px frames most) ...
+        assert np.abs(x - y).mean() < 4.0
+        # ... but every frame lands on its own row: one frame off would be further away.
+        assert np.abs(x - y).mean() < np.abs(x[1:] - y[:-1]).mean()
+
+
+def test_a_folder_that_is_not_lerobot(tmp_path):
+    from vlascope.errors import VlascopeError
+
+    with pytest.raises(VlascopeError, match="not a LeRobot dataset"):
+        read_dataset(tmp_path)
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta/info.json").write_text('{"codebase_version": "v2.1", "features": {}}')
+    with pytest.raises(VlascopeError, match="codebase_version 'v2.1'"):
+        read_dataset(tmp_path)
+
+
+def test_convert_both_ways_from_the_command_line(reach_dataset, tmp_path, capsys):
+    from vlascope.cli import main
+
+    assert main(["data", "convert", reach_dataset, str(tmp_path / "lr")]) == 0
+    assert main(["data", "convert", str(tmp_path / "lr"), str(tmp_path / "back.hdf5")]) == 0
+    assert "as HDF5" in capsys.readouterr().out
+    a, b = read_dataset(reach_dataset), read_dataset(tmp_path / "back.hdf5")
+    assert [len(e) for e in a.episodes] == [len(e) for e in b.episodes]
+    np.testing.assert_array_equal(a.episodes[1].obs["goal"], b.episodes[1].obs["goal"])
+    assert main(["data", "inspect", str(tmp_path / "lr")]) == 0
