@@ -152,3 +152,23 @@ def test_resume_continues_the_loss_curve_of_an_uninterrupted_run(reach_dataset, 
     assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
     with pytest.raises(VlascopeError, match="already reached step 10"):
         resume(part.run_dir, progress=False)
+
+
+class _Payload:
+    def __reduce__(self):
+        import os
+        return (os.system, ("touch /tmp/vlascope-pwned",))
+
+
+def test_resume_refuses_a_train_state_that_carries_code(reach_dataset, tmp_path):
+    from pathlib import Path
+
+    from vlascope.train.loop import resume
+
+    run = train([reach_dataset], "flow", tmp_path, TrainConfig(steps=4, batch_size=8, ckpt_every=2),
+                dict(TINY_POLICY), progress=False).run_dir
+    torch.save({"step": 2, "evil": _Payload()}, run / "checkpoints" / "step_0000004" / "train_state.pt")
+    Path("/tmp/vlascope-pwned").unlink(missing_ok=True)
+    with pytest.raises(VlascopeError, match="train_state.pt: not loaded .*only reads tensors"):
+        resume(run, steps=6, progress=False)
+    assert not Path("/tmp/vlascope-pwned").exists()

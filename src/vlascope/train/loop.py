@@ -294,7 +294,13 @@ def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True)
     policy = load_pretrained(ckpt, weights="model")
     ema = load_pretrained(ckpt, weights="ema")
     _, episodes, task_indices, _ = prepare_data(paths, policy.config.obs_keys)
-    state = torch.load(ckpt / "train_state.pt", weights_only=True)
+    try:
+        # weights_only: tensors and plain values; a pickled object (code) is refused, not run.
+        state = torch.load(ckpt / "train_state.pt", weights_only=True)
+    except Exception as exc:  # UnpicklingError, or a truncated file
+        raise VlascopeError(f"{ckpt / 'train_state.pt'}: not loaded ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:160]}); vlascope only reads tensors and "
+                            "plain values from it") from None
     if state["step"] >= cfg.steps:
         raise VlascopeError(f"{ckpt}: the run already reached step {state['step']} of {cfg.steps}; "
                             "pass --steps to train further")
