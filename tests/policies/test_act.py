@@ -96,3 +96,17 @@ def test_act_on_images_reads_feature_map_tokens():
     policy.eval()
     other = {**obs, "corner2_image": 255 - images}
     assert not torch.allclose(policy.predict_chunk(obs), policy.predict_chunk(other))
+
+
+def test_kl_term_is_computed_in_float32_under_bf16_autocast():
+    policy = _policy("act")
+    batch = _batch(b=16, to=1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inputs = policy.inputs(batch["obs"], None)
+        target = policy.normalizer.normalize("action", batch["action"])
+        with torch.no_grad():
+            policy.to_latent.weight.normal_(0, 0.5)
+        mu, logvar = policy.posterior(inputs, target)
+    assert mu.dtype == logvar.dtype == torch.float32
+    kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp())).sum(-1)
+    assert (kl >= 0).all()

@@ -42,6 +42,10 @@ class PolicyConfig:
     # Images (`<camera>_image` keys in obs_keys): one ResNet-18-style GroupNorm trunk per camera.
     image_size: int = 96  # filled from the dataset; the evaluation camera renders at this size
     vision_widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
+    # Token-reading policies (act, vla's small backbone) take the feature map after this many
+    # stages: 3 gives stride 16, a 6x6 grid of tokens from a 96-px frame (4 stages: 3x3, too
+    # coarse to place an object).
+    vision_token_stages: int = 3
     vision_features: int = 64
     vision_pool: str = "spatial_softmax"  # "spatial_softmax" | "avg"
     vision_keypoints: int = 32

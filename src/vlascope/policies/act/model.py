@@ -32,7 +32,7 @@ class ActPolicy(Policy):
         self.tokens = ObservationTokens(
             {k: config.obs_dims[k] for k in config.obs_keys}, config.n_obs_steps, d,
             config.image_size, config.num_tasks, config.vision,
-            config.language_dim if config.language else 0)
+            config.language_dim if config.language else 0, config.vision_token_stages)
         # CVAE encoder: only used in training, to compress the true chunk into z.
         proprio_dim = sum(config.state_dims.values())
         self.cvae_cls = nn.Parameter(torch.zeros(1, 1, d))
@@ -65,8 +65,10 @@ class ActPolicy(Policy):
                    else torch.zeros_like(seq[0]))
         seq.append(self.cvae_action(target))
         h = self.cvae(torch.cat(seq, dim=1) + self.cvae_pos)
-        mu, logvar = self.to_latent(h[:, 0]).chunk(2, dim=-1)
-        return mu, logvar
+        # In float32: under bf16 autocast the KL below came out negative (-0.005 per sample on
+        # pick-place images), so it no longer kept z from carrying the answer to the decoder.
+        mu, logvar = self.to_latent(h[:, 0]).float().chunk(2, dim=-1)
+        return mu, logvar.clamp(-10, 10)
 
     def memory(self, inputs: dict, z: torch.Tensor) -> torch.Tensor:
         obs_tokens = self.tokens(inputs)
@@ -86,10 +88,10 @@ class ActPolicy(Policy):
     def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
         mu, logvar = self.posterior(inputs, target)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        pred = self.decode(self.memory(inputs, z))
+        pred = self.decode(self.memory(inputs, z.to(mu.dtype)))
         l1 = F.l1_loss(pred, target.float())
         kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp())).sum(-1).mean()
-        return l1 + self.config.kl_weight * kl.float()
+        return l1 + self.config.kl_weight * kl
 
     def sample(self, inputs: dict, generator: torch.Generator | None) -> torch.Tensor:
         z = torch.zeros(len(inputs["task_index"]), self.config.latent_dim,

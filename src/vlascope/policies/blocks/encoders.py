@@ -78,7 +78,8 @@ class ObservationTokens(nn.Module):
     transformer can tell them apart."""
 
     def __init__(self, obs_dims: dict[str, int], n_obs_steps: int, dim: int, image_size: int,
-                 num_tasks: int = 1, vision: dict | None = None, language_dim: int = 0):
+                 num_tasks: int = 1, vision: dict | None = None, language_dim: int = 0,
+                 token_stages: int | None = None):
         super().__init__()
         self.keys = sorted(k for k in obs_dims if not is_image_key(k))
         self.image_keys = sorted(k for k in obs_dims if is_image_key(k))
@@ -86,6 +87,8 @@ class ObservationTokens(nn.Module):
         self.state_pos = nn.Parameter(torch.zeros(len(self.keys), n_obs_steps, dim)) \
             if self.keys else None
         vision = {**(vision or {}), "pool": "none"}
+        if token_stages:
+            vision["widths"] = list(vision.get("widths", [64, 128, 256, 512]))[:token_stages]
         if self.image_keys:
             self.cameras = nn.ModuleDict({k: ImageEncoder(**vision) for k in self.image_keys})
             trunk = self.cameras[self.image_keys[0]]

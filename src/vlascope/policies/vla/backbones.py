@@ -24,7 +24,8 @@ class SmallBackbone(nn.Module):
         image_dims = {k: config.obs_dims[k] for k in config.image_keys}
         self.tokens = ObservationTokens(image_dims, config.n_obs_steps, config.dim, config.image_size,
                                         config.num_tasks, config.vision,
-                                        config.language_dim if config.language else 0)
+                                        config.language_dim if config.language else 0,
+                                        config.vision_token_stages)
         self.width = config.dim
 
     def forward(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
