@@ -79,3 +79,29 @@ def test_convert_both_ways_from_the_command_line(reach_dataset, tmp_path, capsys
     assert [len(e) for e in a.episodes] == [len(e) for e in b.episodes]
     np.testing.assert_array_equal(a.episodes[1].obs["goal"], b.episodes[1].obs["goal"])
     assert main(["data", "inspect", str(tmp_path / "lr")]) == 0
+
+
+def test_tasks_parquet_keeps_the_task_text_as_its_pandas_index(reach_dataset, tmp_path):
+    # LeRobot reads meta/tasks.parquet with pandas and takes the task text from the index;
+    # a plain "task" column came back as task 0 when the real lerobot loaded our export.
+    import pyarrow.parquet as pq
+
+    folder = write_lerobot(tmp_path / "lr", read_dataset(reach_dataset))
+    table = pq.read_table(folder / "meta/tasks.parquet")
+    assert json.loads(table.schema.metadata[b"pandas"])["index_columns"] == ["__index_level_0__"]
+    assert table.to_pydict()["__index_level_0__"] == ["reach the goal position"]
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VLASCOPE_LEROBOT_PYTHON"),
+                    reason="set VLASCOPE_LEROBOT_PYTHON to a Python with `lerobot` installed")
+def test_round_trip_with_the_real_lerobot(reach_dataset, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[2] / "benchmarks" / "lerobot_roundtrip.py"
+    proc = subprocess.run([sys.executable, str(script), "--dataset", reach_dataset, "--work",
+                           str(tmp_path / "rt"), "--lerobot-python", os.environ["VLASCOPE_LEROBOT_PYTHON"]],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "round trip: OK" in proc.stdout, proc.stdout + proc.stderr[-2000:]

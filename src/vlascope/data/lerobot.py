@@ -128,7 +128,7 @@ def write_lerobot(folder: str | Path, dataset: EpisodeDataset, fps: int = 80,
         pq.write_table(table, data_path)
         (tmp / EPISODES_PATH).parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(ep_rows), tmp / EPISODES_PATH)
-        pq.write_table(pa.table({"task_index": [0], "task": [task]}), tmp / "meta/tasks.parquet")
+        pq.write_table(_tasks_table(pa, [task]), tmp / "meta/tasks.parquet")
 
         features = {"action": {"dtype": "float32", "shape": [first.actions.shape[1]], "names": None}}
         for k in state_keys:
@@ -159,6 +159,23 @@ def write_lerobot(folder: str | Path, dataset: EpisodeDataset, fps: int = 80,
             stats[feature_name(k)] = {m: [[[v]] for v in s[m]] if m != "count" else s[m] for m in s}
         (tmp / "meta/stats.json").write_text(json.dumps(stats) + "\n")
     return folder
+
+
+def _tasks_table(pa, tasks: list[str]):
+    """meta/tasks.parquet as LeRobot writes it: a pandas frame whose index is the task text."""
+    pandas_meta = {
+        "index_columns": ["__index_level_0__"],
+        "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode",
+                            "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
+        "columns": [{"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
+                     "numpy_type": "int64", "metadata": None},
+                    {"name": None, "field_name": "__index_level_0__", "pandas_type": "unicode",
+                     "numpy_type": "object", "metadata": None}],
+        "attributes": {}, "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": "2.2.0"}
+    table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()),
+                      "__index_level_0__": pa.array(tasks, pa.string())})
+    return table.replace_schema_metadata({"pandas": json.dumps(pandas_meta)})
 
 
 def _jsonable(attrs: dict) -> dict:
