@@ -158,3 +158,17 @@ def test_fuzzed_files_give_a_clear_error_or_read(tmp_path_factory, mutation, whe
         assert "\n" not in str(exc) and str(path) in str(exc)
         return
     assert ds.episodes and all(len(e.actions) == len(v) for e in ds.episodes for v in e.obs.values())
+
+
+def test_resume_after_the_dataset_changed_shape(tmp_path, capsys):
+    data = valid(tmp_path / "d.hdf5")
+    assert main(["train", "--dataset", str(data), "--policy", "mse", "--out", str(tmp_path / "run"),
+                 "--steps", "4", "--obs-keys", "robot_state", "goal"]) == 0
+    rng = np.random.default_rng(1)
+    write_dataset(data, [Episode(actions=rng.uniform(-1, 1, (6, 5)).astype(np.float32),
+                                 obs={"robot_state": rng.normal(size=(6, 4)), "goal": rng.normal(size=(6, 3))})],
+                  {"task": "reach-v3"})
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "run"), "--steps", "8"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "actions have 5 dims in the dataset but the checkpoint predicts 4" in err

@@ -18,26 +18,12 @@ from vlascope.doctor.model_checks import MODEL_CHECKS
 from vlascope.doctor.report import summary_text, write_report
 from vlascope.doctor.rollout_checks import ROLLOUT_CHECKS, check_eval_coverage, collect_held_out
 from vlascope.errors import VlascopeError
-from vlascope.policies import load_pretrained, make_config
+from vlascope.policies import check_fits, load_pretrained, make_config
 from vlascope.train.loop import build_for_episodes, resolve_device
 
 CHECKS = [*DATA_CHECKS, check_eval_coverage, *MODEL_CHECKS, *ROLLOUT_CHECKS]
 # Fields of a policy config that come from the data, not from the user's choices.
 DATA_FIELDS = ("obs_dims", "action_dim", "task_names", "language_dim", "instructions", "image_size")
-
-
-def check_fits(config, data, dataset: str) -> None:
-    """A checkpoint's input and output sizes against a dataset's."""
-    for k in config.obs_keys:
-        if k.endswith("_image"):
-            continue
-        have, want = data.obs_shapes[k][-1], config.obs_dims.get(k)
-        if want is not None and have != want:
-            raise VlascopeError(f"{dataset}: obs '{k}' has {have} dims in the dataset but the "
-                                f"checkpoint expects {want}")
-    if data.action_dim != config.action_dim:
-        raise VlascopeError(f"{dataset}: actions have {data.action_dim} dims in the dataset but the "
-                            f"checkpoint predicts {config.action_dim}")
 
 
 def check_id(check) -> str:
@@ -60,7 +46,7 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
             raise VlascopeError(f"{dataset}: the checkpoint's observation key(s) {missing} are not in "
                                 f"the dataset (has: {', '.join(sorted(data.obs_shapes))}); map them "
                                 "with --key-map")
-        check_fits(policy.config, data, dataset)
+        check_fits(policy.config, data.obs_shapes, data.action_dim, dataset)
         ckpt = Path(checkpoint)
         if ckpt.parent.name == "checkpoints":
             run_dir = ckpt.parent.parent

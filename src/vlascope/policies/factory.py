@@ -129,3 +129,20 @@ def load_pretrained(folder: str | Path, weights: str = "ema", device: str | torc
     policy.to(device).eval()
     policy.checkpoint_config = config
     return policy
+
+
+def check_fits(config, obs_shapes: dict, action_dim: int, where: str) -> None:
+    """A policy config's input and output sizes against a dataset's (`where` names it)."""
+    for k in config.obs_keys:
+        if k not in obs_shapes:
+            raise VlascopeError(f"{where}: the checkpoint's observation key '{k}' is not in the "
+                                f"dataset (has: {', '.join(sorted(obs_shapes))})")
+        if k.endswith("_image"):
+            continue
+        have, want = obs_shapes[k][-1], config.obs_dims.get(k)
+        if want is not None and have != want:
+            raise VlascopeError(f"{where}: obs '{k}' has {have} dims in the dataset but the "
+                                f"checkpoint expects {want}")
+    if action_dim != config.action_dim:
+        raise VlascopeError(f"{where}: actions have {action_dim} dims in the dataset but the "
+                            f"checkpoint predicts {config.action_dim}")

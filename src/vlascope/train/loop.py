@@ -32,7 +32,7 @@ from tqdm import tqdm
 from vlascope.data import Normalizer, TaskSet, WindowDataset, compute_stats, read_dataset
 from vlascope.errors import VlascopeError
 from vlascope.fileio import atomic_path
-from vlascope.policies import build_policy, make_config
+from vlascope.policies import build_policy, check_fits, make_config
 from vlascope.policies.blocks.encoders import is_image_key
 from vlascope.train.checkpoint import save_checkpoint
 
@@ -293,7 +293,9 @@ def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True)
     paths = saved["data"]["paths"]
     policy = load_pretrained(ckpt, weights="model")
     ema = load_pretrained(ckpt, weights="ema")
-    _, episodes, task_indices, _ = prepare_data(paths, policy.config.obs_keys)
+    datasets, episodes, task_indices, _ = prepare_data(paths, policy.config.obs_keys)
+    for d in datasets:  # the data may have changed since the run started
+        check_fits(policy.config, d.obs_shapes, d.action_dim, d.path)
     try:
         # weights_only: tensors and plain values; a pickled object (code) is refused, not run.
         state = torch.load(ckpt / "train_state.pt", weights_only=True)
