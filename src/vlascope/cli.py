@@ -69,7 +69,7 @@ def _eval(args) -> None:
         raise VlascopeError(f"{args.checkpoint}: {exc}") from None
     report = evaluate(policy, args.task, args.episodes, seed=args.seed,
                       fixed_init=args.fixed_init, max_steps=args.max_steps,
-                      video_path=args.video)
+                      video_path=args.video, workers=args.workers)
     if args.per_episode:
         for e in report.episodes:
             print(f"  seed {e.seed}: {'success' if e.success else 'fail'} in {e.length} steps, "
@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="write per-episode and overall metrics as JSON")
     e.add_argument("--per-episode", action="store_true")
     e.add_argument("--device", default="auto")
+    e.add_argument("--workers", type=int, default=0,
+                   help="envs in parallel worker processes, one batched policy call for all "
+                        "(0: one env in this process; --video forces 0)")
     e.add_argument("--action-steps", type=int,
                    help="actions executed per predicted chunk (the query frequency); default: the config's")
     e.add_argument("--temporal-ensemble", type=float,

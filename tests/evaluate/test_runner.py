@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from tests.conftest import needs_rendering
 from vlascope.envs import episode_seed
@@ -65,3 +66,46 @@ def test_a_simulator_failure_fails_that_episode_and_the_run_goes_on(trained_run,
     assert not report.episodes[1].success and report.summary["errors"] == 1
     assert report.episodes[0].episode_return == clean.episodes[0].episode_return
     assert report.episodes[2].length == 16  # a fresh env ran the next episode
+
+
+def _mse_run(reach_dataset, tmp_path):
+    from tests.conftest import TINY_POLICY
+    from vlascope.train import TrainConfig, train
+
+    return train([reach_dataset], "mse", tmp_path / "mse", TrainConfig(steps=20, batch_size=16),
+                 dict(TINY_POLICY), progress=False)
+
+
+def test_worker_envs_batch_inference_and_match_the_in_process_run(reach_dataset, tmp_path):
+    # mse samples no noise, so batching several envs into one policy call must change nothing.
+    policy = load_pretrained(_mse_run(reach_dataset, tmp_path).last_checkpoint)
+    alone = evaluate(policy, "reach-v3", 5, seed=2, max_steps=30, progress=False)
+    pooled = evaluate(policy, "reach-v3", 5, seed=2, max_steps=30, progress=False, workers=3)
+    assert [e.seed for e in pooled.episodes] == [e.seed for e in alone.episodes]
+    for a, b in zip(alone.episodes, pooled.episodes):
+        assert (a.length, a.success) == (b.length, b.success)
+        assert a.episode_return == pytest.approx(b.episode_return, rel=1e-5)
+
+
+def test_a_crashed_worker_fails_its_episode_and_is_replaced(reach_dataset, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from vlascope.evaluate import pool
+
+    policy = load_pretrained(_mse_run(reach_dataset, tmp_path).last_checkpoint)
+    real_step, calls = pool.WorkerEnvs.step, {"n": 0}
+
+    def step(self, actions):
+        calls["n"] += 1
+        if calls["n"] == 5:  # the simulator process of slot 1 dies mid-episode
+            os.kill(self.procs[1].pid, signal.SIGKILL)
+            self.procs[1].join(5)
+        return real_step(self, actions)
+
+    monkeypatch.setattr(pool.WorkerEnvs, "step", step)
+    report = evaluate(policy, "reach-v3", 4, seed=2, max_steps=20, progress=False, workers=2)
+    errors = [e.error for e in report.episodes]
+    assert sum(e is not None for e in errors) == 1
+    assert "env worker crashed (exit code -9)" in next(e for e in errors if e)
+    assert all(e.length == 20 or e.success for e, err in zip(report.episodes, errors) if err is None)

@@ -1,0 +1,87 @@
+"""Closed-loop evaluation speed against the simulator's own limit, on the same cores.
+
+The limit: N processes each stepping MetaWorld with its scripted expert, as fast as they go
+(no policy). Ours: `evaluate(..., workers=N)` with a trained policy (N env worker processes
+stepping in parallel, one batched policy call per replanning step). Prints env steps/s of both
+and the ratio.
+
+    python benchmarks/eval_speed.py [--task reach-v3] [--workers 2] [--episodes 20] [--checkpoint C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def expert_steps(job: dict) -> int:
+    import numpy as np
+    import torch
+
+    from vlascope.envs import MetaWorldEnv, episode_seed, make_expert
+
+    torch.set_num_threads(1)
+    env, expert = MetaWorldEnv(job["task"], max_steps=job["max_steps"]), make_expert(job["task"])
+    steps, i, end = 0, 0, time.time() + job["seconds"]
+    while time.time() < end:
+        env.reset(episode_seed(0, job["worker"] * 1000 + i, "eval"))
+        over = False
+        while not over and time.time() < end:
+            action = np.clip(expert.get_action(env.last_flat_obs), -1, 1)
+            _, _, over = env.step(action)
+            steps += 1
+        i += 1
+    return steps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--task", default="reach-v3")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--max-steps", type=int, default=200)
+    p.add_argument("--seconds", type=float, default=20.0, help="how long the expert runs")
+    p.add_argument("--checkpoint", help="a trained policy; default: a flow policy trained here briefly")
+    args = p.parse_args()
+
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
+        jobs = [{"task": args.task, "max_steps": args.max_steps, "seconds": args.seconds, "worker": w}
+                for w in range(args.workers)]
+        limit = sum(pool.map(expert_steps, jobs)) / args.seconds
+    print(f"simulator limit: {args.workers} processes x scripted expert = {limit:.0f} env steps/s", flush=True)
+
+    import torch
+
+    from vlascope.evaluate.runner import evaluate
+    from vlascope.policies import load_pretrained
+
+    torch.set_num_threads(1)  # the workers have the other cores
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        from vlascope.envs.collect import collect_demos
+        from vlascope.train import TrainConfig, train
+
+        tmp = Path(tempfile.mkdtemp())
+        collect_demos(args.task, 10, str(tmp / "d.hdf5"), progress=False)
+        checkpoint = train([str(tmp / "d.hdf5")], "flow", tmp / "run",
+                           TrainConfig(steps=500, batch_size=128), progress=False).last_checkpoint
+    policy = load_pretrained(checkpoint)
+    for workers in sorted({0, args.workers}):
+        report = evaluate(policy, args.task, args.episodes, max_steps=args.max_steps,
+                          progress=False, workers=workers)
+        print(f"evaluate(workers={workers}): {report.env_steps_per_second:.0f} env steps/s "
+              f"({100 * report.env_steps_per_second / limit:.0f}% of the limit), "
+              f"{report.summary['successes']}/{args.episodes} successes", flush=True)
+
+
+if __name__ == "__main__":
+    main()
