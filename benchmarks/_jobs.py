@@ -18,7 +18,8 @@ def train_and_eval(job: dict) -> dict:
     """job: datasets, policy, out, steps, eval_tasks, episodes, seed, fixed_init, overrides."""
     from vlascope.evaluate.runner import evaluate
     from vlascope.policies import load_pretrained
-    from vlascope.train.loop import TrainConfig, resolve_device, train
+    from vlascope.devices import resolve_device
+    from vlascope.train.loop import TrainConfig, train
 
     t0 = time.time()
     result = train(job["datasets"], job["policy"], job["out"],
@@ -54,7 +55,7 @@ def eval_checkpoint(job: dict) -> dict:
     """job: task, ckpt, episodes, seed. Evaluates on the GPU when there is one."""
     from vlascope.evaluate.runner import evaluate
     from vlascope.policies import load_pretrained
-    from vlascope.train.loop import resolve_device
+    from vlascope.devices import resolve_device
 
     policy = load_pretrained(job["ckpt"], device=resolve_device("auto"))
     report = evaluate(policy, job["task"], job["episodes"], seed=job.get("seed", 0), progress=False)

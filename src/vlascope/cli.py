@@ -55,7 +55,7 @@ def _eval(args) -> None:
     from vlascope.evaluate.runner import evaluate
     from vlascope.fileio import write_json
     from vlascope.policies import load_pretrained
-    from vlascope.train.loop import resolve_device
+    from vlascope.devices import resolve_device
 
     policy = load_pretrained(args.checkpoint, device=resolve_device(args.device))
     # Execution is an inference-time choice: the same weights, replanned or ensembled differently.

@@ -11,6 +11,7 @@ import traceback
 from pathlib import Path
 
 from vlascope.data import TaskSet, read_dataset
+from vlascope.devices import resolve_device
 from vlascope.doctor.context import DoctorContext, float_obs_keys
 from vlascope.doctor.data_checks import DATA_CHECKS, dataset_statistics
 from vlascope.doctor.findings import Finding
@@ -19,7 +20,7 @@ from vlascope.doctor.report import summary_text, write_report
 from vlascope.doctor.rollout_checks import ROLLOUT_CHECKS, check_eval_coverage, collect_held_out
 from vlascope.errors import VlascopeError
 from vlascope.policies import check_fits, load_pretrained, make_config
-from vlascope.train.loop import build_for_episodes, resolve_device
+from vlascope.train.loop import build_for_episodes
 
 CHECKS = [*DATA_CHECKS, check_eval_coverage, *MODEL_CHECKS, *ROLLOUT_CHECKS]
 # Fields of a policy config that come from the data, not from the user's choices.

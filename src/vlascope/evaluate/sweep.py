@@ -20,7 +20,7 @@ from vlascope.evaluate.runner import evaluate
 from vlascope.fileio import atomic_path, write_json
 from vlascope.policies import load_pretrained
 from vlascope.train.checkpoint import list_checkpoints
-from vlascope.train.loop import resolve_device
+from vlascope.devices import resolve_device
 
 CSV_COLUMNS = ["step", "train_loss", "avg_reward", "success_rate", "success_ci_low",
                "success_ci_high", "reached_rate", "grasped_rate", "episodes", "successes",

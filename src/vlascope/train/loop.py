@@ -30,6 +30,7 @@ import yaml
 from tqdm import tqdm
 
 from vlascope.data import Normalizer, TaskSet, WindowDataset, compute_stats, read_dataset
+from vlascope.devices import resolve_device
 from vlascope.errors import VlascopeError
 from vlascope.fileio import atomic_path
 from vlascope.policies import build_policy, check_fits, make_config
@@ -63,12 +64,6 @@ class TrainResult:
     seconds: float
     samples_per_second: float
     ema: torch.nn.Module | None = None  # the trained (EMA) policy, in memory
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def load_config_file(path: str | None) -> dict:
