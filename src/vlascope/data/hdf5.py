@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vlascope.errors import VlascopeError
-from vlascope.data.keymap import apply_obs_map, load_key_map, obs_path, read_instruction
+from vlascope.data.keymap import apply_obs_map, load_key_map, read_instruction
 from vlascope.fileio import atomic_path
 
 _DEMO_RE = re.compile(r"^demo_(\d+)$")
@@ -240,24 +240,21 @@ def _read_demos(f, path: str, obs_keys, mapping: dict, key_map, place: list) -> 
             return arr
 
         present = sorted(g["obs"]) if "obs" in g and hasattr(g["obs"], "keys") else []
-        mapped_sources = {obs_path(p) for paths in mapping["obs"].values() for p in paths}
-        wanted = obs_keys if obs_keys is not None and not mapping["obs"] else present
+        obs_map = mapping["obs"]
+        # Keys the map builds come from their paths; any other key is obs/<key>. Only what is
+        # asked for is read (an unrequested camera costs nothing).
+        wanted = list(obs_keys) if obs_keys is not None else (
+            [k for k in present if k not in obs_map] + list(obs_map))
+        direct = [k for k in wanted if k not in obs_map]
         obs = {}
-        for k in wanted:
-            if f"obs/{k}" in mapped_sources and obs_keys is not None and k not in obs_keys:
-                continue
+        for k in direct:
             arr = read(f"obs/{k}")
             if arr is None:
                 raise VlascopeError(f"{where}/obs: missing key '{k}' (has: {', '.join(present)})")
             obs[k] = arr
-        if mapping["obs"]:
-            obs = apply_obs_map(read, obs, mapping["obs"], f"{where}/obs")
-            if obs_keys is not None:
-                missing = [k for k in obs_keys if k not in obs]
-                if missing:
-                    raise VlascopeError(f"{where}/obs: missing key(s) {missing} after the key map "
-                                        f"(has: {', '.join(sorted(obs))})")
-                obs = {k: obs[k] for k in obs_keys}
+        if obs_map:
+            needed = {k: obs_map[k] for k in wanted if k in obs_map}
+            obs = apply_obs_map(read, obs, needed, f"{where}/obs", present)
         rewards = _numeric(g["rewards"], f"{where}/rewards") if "rewards" in g else None
         ep_attrs = {k: _read_attr(v) for k, v in g.attrs.items()}
         instruction = read_instruction(g, mapping["instruction"], where)

@@ -66,16 +66,17 @@ def obs_path(name: str) -> str:
     return name if "/" in name else f"obs/{name}"
 
 
-def apply_obs_map(read, obs: dict[str, np.ndarray], obs_map: dict[str, list[str]], where: str) -> dict:
+def apply_obs_map(read, obs: dict[str, np.ndarray], obs_map: dict[str, list[str]], where: str,
+                  present: list[str] = ()) -> dict:
     """Add each mapped key to `obs`, concatenating its paths; `read(path)` returns an array or
-    None when the demo has no such path."""
+    None when the demo has no such path (`present`: the demo's obs keys, for the message)."""
     out = dict(obs)
     for ours, paths in obs_map.items():
         parts = {p: read(obs_path(p)) for p in paths}
         missing = [p for p, v in parts.items() if v is None]
         if missing:
             raise VlascopeError(f"{where}: the key map names {missing} for '{ours}', not in the "
-                                f"file (has: {', '.join(sorted(obs)) or 'no obs'})")
+                                f"file (has: {', '.join(sorted(present)) or 'no obs'})")
         arrays = [v.reshape(len(v), -1) if v.dtype != np.uint8 else v for v in parts.values()]
         out[ours] = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=-1)
     return out
