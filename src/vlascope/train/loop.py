@@ -345,7 +345,10 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         torch.set_rng_state(resume_state["torch_rng"])
         if device.type == "cuda" and "cuda_rng" in resume_state:
             torch.cuda.set_rng_state(resume_state["cuda_rng"], device)
-        data.generator.set_state(resume_state["batch_rng"].to(data.generator.get_state().device))
+        if world == 1:
+            data.generator.set_state(resume_state["batch_rng"].to(data.generator.get_state().device))
+        else:  # the checkpoint holds process 0's sampler; every process needs batches of its own
+            data.generator.manual_seed(cfg.seed + rank + 1_000_003 * first_step)
     model = accelerator.prepare_model(policy) if accelerator else policy
     step_fn = torch.compile(model) if cfg.compile else model
 
