@@ -112,3 +112,17 @@ def test_observation_noise_only_while_training():
     assert not torch.equal(policy.encode(obs), policy.encode(obs))
     policy.eval()
     assert torch.equal(policy.encode(obs), policy.encode(obs))
+
+
+def test_action_noise_perturbs_training_targets_only():
+    noisy, clean = _policy("mse", action_noise=0.5), _policy("mse")
+    clean.load_state_dict(noisy.state_dict())
+    batch = _batch()
+    noisy.train(), clean.train()
+    torch.manual_seed(0)
+    a = noisy.compute_loss(batch)[0]
+    torch.manual_seed(0)
+    b = clean.compute_loss(batch)[0]
+    assert not torch.isclose(a, b)
+    noisy.eval(), clean.eval()
+    assert torch.isclose(noisy.compute_loss(batch)[0], clean.compute_loss(batch)[0])
