@@ -1,0 +1,181 @@
+"""vlascope against LeRobot's DiffusionPolicy and ACT: training samples/s and inference ms per
+action chunk, same input shapes, matched sizes, same batch, same hardware, one invocation.
+
+LeRobot runs in its own Python (it needs torchvision; `python -m venv lr && lr/bin/pip install
+lerobot`), in a subprocess of this script, one after the other with vlascope's timings, on the
+same device. Inputs are reach-shaped synthetic tensors (4-dim robot state, 17-dim environment
+state: object + goal), optionally a camera; LeRobot's models are sized like ours (U-Net
+64/128/256 and kernel 5; ACT 256 wide, 4+1 layers, feed-forward 1024, chunks of 16).
+
+    python benchmarks/vs_lerobot.py --lerobot-python lr/bin/python [--device cuda] [--image 96]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+STATE, ENV, ACTION = 4, 17, 4
+
+
+def timed(step, sync, steps: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        step()
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return (time.perf_counter() - start) / steps
+
+
+def lerobot_side(args) -> dict:
+    from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.policies.act.configuration_act import ACTConfig
+    from lerobot.policies.act.modeling_act import ACTPolicy
+    from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+    from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
+
+    device, b = torch.device(args.device), args.batch_size
+    inputs = {"observation.state": PolicyFeature(FeatureType.STATE, (STATE,)),
+              "observation.environment_state": PolicyFeature(FeatureType.ENV, (ENV,))}
+    if args.image:
+        inputs["observation.images.corner2"] = PolicyFeature(FeatureType.VISUAL, (3, args.image, args.image))
+    outputs = {"action": PolicyFeature(FeatureType.ACTION, (ACTION,))}
+    sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
+    out = {}
+    for name in ("diffusion", "act"):
+        if name == "diffusion":
+            cfg = DiffusionConfig(input_features=inputs, output_features=outputs, down_dims=(64, 128, 256),
+                                  crop_shape=(round(0.9 * args.image),) * 2 if args.image else None,
+                                  num_inference_steps=10, device=args.device)
+            policy, to = DiffusionPolicy(cfg), cfg.n_obs_steps
+        else:
+            cfg = ACTConfig(input_features=inputs, output_features=outputs, dim_model=256, dim_feedforward=1024,
+                            chunk_size=16, n_action_steps=8, pretrained_backbone_weights=None, device=args.device)
+            policy, to = ACTPolicy(cfg), 1
+        policy.to(device).train()
+
+        def obs(n):
+            shape = (n, to) if name == "diffusion" else (n,)
+            o = {"observation.state": torch.randn(*shape, STATE, device=device),
+                 "observation.environment_state": torch.randn(*shape, ENV, device=device)}
+            if args.image:
+                o["observation.images.corner2"] = torch.rand(*shape, 3, args.image, args.image, device=device)
+            return o
+
+        horizon = cfg.horizon if name == "diffusion" else cfg.chunk_size
+        batch = {**obs(b), "action": torch.rand(b, horizon, ACTION, device=device) * 2 - 1,
+                 "action_is_pad": torch.zeros(b, horizon, dtype=torch.bool, device=device)}
+        opt = torch.optim.AdamW(policy.parameters(), lr=1e-4)
+
+        def train_step():
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss, _ = policy.forward(batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        train_s = timed(train_step, sync, args.steps)
+        policy.eval()
+        one = obs(1)
+        if name == "diffusion":
+            one["observation.images"] = torch.stack([one[k] for k in cfg.image_features], dim=-4) \
+                if args.image else None
+            one = {k: v for k, v in one.items() if v is not None}
+            infer = lambda: policy.diffusion.generate_actions(one)  # noqa: E731
+        else:
+            infer = lambda: policy.predict_action_chunk(one)  # noqa: E731
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            chunk_s = timed(infer, sync, args.chunks)
+        out[name] = {"params": sum(p.numel() for p in policy.parameters()),
+                     "samples_per_s": b / train_s, "ms_per_chunk": 1000 * chunk_s}
+    return out
+
+
+def vlascope_side(args) -> dict:
+    from vlascope.data import Normalizer, compute_stats
+    from vlascope.policies import build_policy, make_config
+
+    device, b = torch.device(args.device), args.batch_size
+    dims = {"robot_state": STATE, "env_state": ENV}
+    keys = list(dims) + (["corner2_image"] if args.image else [])
+    sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
+    out = {}
+    for name in ("diffusion", "act"):
+        over = {"obs_keys": keys, "obs_dims": {**dims, "corner2_image": 3}, "image_size": args.image or 96,
+                "action_dim": ACTION}
+        cfg = make_config(name, over)
+        stats = {k: compute_stats(torch.randn(100, d).numpy()) for k, d in dims.items()}
+        stats["action"] = compute_stats((torch.rand(100, ACTION) * 2 - 1).numpy())
+        policy = build_policy(name, cfg, Normalizer(stats, {**{k: "meanstd" for k in dims},
+                                                            "action": cfg.action_norm})).to(device)
+
+        def obs(n):
+            o = {k: torch.randn(n, cfg.n_obs_steps, d, device=device) for k, d in dims.items()}
+            if args.image:
+                o["corner2_image"] = torch.randint(0, 256, (n, cfg.n_obs_steps, args.image, args.image, 3),
+                                                   dtype=torch.uint8, device=device)
+            return o
+
+        batch = {"obs": obs(b), "action": torch.rand(b, cfg.horizon, ACTION, device=device) * 2 - 1}
+        opt = torch.optim.AdamW(policy.parameters(), lr=1e-4)
+        policy.train()
+
+        def train_step():
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss, _ = policy(batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        train_s = timed(train_step, sync, args.steps)
+        policy.eval()
+        one = obs(1)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            chunk_s = timed(lambda: policy.predict_chunk(one), sync, args.chunks)
+        out[name] = {"params": sum(p.numel() for p in policy.parameters()),
+                     "samples_per_s": b / train_s, "ms_per_chunk": 1000 * chunk_s}
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--lerobot-python", required=True)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--chunks", type=int, default=10)
+    p.add_argument("--image", type=int, default=0)
+    p.add_argument("--side", choices=["vlascope", "lerobot"], default="vlascope", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.side == "lerobot":
+        print(json.dumps(lerobot_side(args)))
+        return
+    ours = vlascope_side(args)
+    cmd = [args.lerobot_python, __file__, "--side", "lerobot", *sys.argv[1:]]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"lerobot side failed:\n{proc.stderr[-3000:]}")
+    theirs = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"device {args.device}, batch {args.batch_size}, image {args.image or 'none'}")
+    print(f"{'policy':10s} {'params ours/lerobot':>22s} {'train samples/s ours/lerobot':>30s} {'ratio':>6s} "
+          f"{'ms/chunk ours/lerobot':>22s} {'speed-up':>8s}")
+    for name in ("diffusion", "act"):
+        o, t = ours[name], theirs[name]
+        print(f"{name:10s} {o['params'] / 1e6:9.2f}M / {t['params'] / 1e6:6.2f}M "
+              f"{o['samples_per_s']:14.0f} / {t['samples_per_s']:8.0f} {o['samples_per_s'] / t['samples_per_s']:6.2f} "
+              f"{o['ms_per_chunk']:10.2f} / {t['ms_per_chunk']:8.2f} {t['ms_per_chunk'] / o['ms_per_chunk']:8.2f}")
+    (Path("outputs") / "vs_lerobot.json").parent.mkdir(exist_ok=True)
+    (Path("outputs") / "vs_lerobot.json").write_text(json.dumps({"ours": ours, "lerobot": theirs,
+                                                                 "args": vars(args)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
