@@ -60,6 +60,7 @@ def main() -> None:
     p.add_argument("--policies", nargs="+", default=POLICIES)
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--observability", action="store_true")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: TrainConfig's 1e-3)")
     add_common_args(p, steps=10000, batch_size=256, out="outputs/image_policies")
     args = p.parse_args()
     out = ensure_dir(args.out)
@@ -74,7 +75,7 @@ def main() -> None:
     jobs = [{"name": f"{t}/{label}", "datasets": [str(out / f"{t}.hdf5")], "policy": name,
              "out": str(out / "runs" / f"{t}-{label}"), "steps": args.steps, "eval_tasks": [t],
              "episodes": args.episodes, "overrides": {"obs_keys": OBS_KEYS, **over},
-             "train": {"batch_size": args.batch_size}}
+             "train": {"batch_size": args.batch_size, **({"lr": args.lr} if args.lr else {})}}
             for t in args.tasks for label, name, over in map(parse_policy, args.policies)]
     results = run_parallel(train_and_eval, jobs, args.workers)
     print_results(results)
