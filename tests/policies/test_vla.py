@@ -103,3 +103,17 @@ def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
 
     with pytest.raises(VlascopeError, match="not a Hugging Face model folder"):
         vla(tmp_path)
+
+
+def test_checkpoint_leaves_the_frozen_backbone_at_its_source(tiny_vlm, tmp_path):
+    from safetensors.torch import load_file
+
+    policy = vla(tiny_vlm, backbone_mode="lora")
+    save_pretrained(policy, "vla", tmp_path)
+    saved = load_file(tmp_path / "model.safetensors")
+    lora = [k for k in saved if "lora_" in k]
+    base = [k for k in saved if k.startswith("backbone.model.") and "lora_" not in k]
+    assert lora and not base  # adapters saved, the pretrained weights reloaded from the folder
+    again = load_pretrained(tmp_path, weights="model")
+    for k, v in policy.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k

@@ -61,9 +61,17 @@ def build_policy(name: str, config, normalizer: Normalizer) -> torch.nn.Module:
         raise VlascopeError(f"invalid {name} policy config: {exc}") from None
 
 
+def _external(module: torch.nn.Module) -> set[str]:
+    """Weights a policy reloads from their source rather than its checkpoint (a frozen
+    pretrained backbone: gigabytes that never change)."""
+    external = getattr(module, "external_weights", None)
+    return set(external()) if external else set()
+
+
 def _weights_without_normalizer(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    skip = _external(module)
     return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()
-            if not k.startswith("normalizer.")}
+            if not k.startswith("normalizer.") and k not in skip}
 
 
 def save_pretrained(policy: torch.nn.Module, name: str, folder: str | Path,
@@ -122,7 +130,8 @@ def load_pretrained(folder: str | Path, weights: str = "ema", device: str | torc
         weight_file = folder / "model.safetensors"
     state = load_file(weight_file)
     missing, unexpected = policy.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("normalizer.")]
+    external = _external(policy)
+    missing = [k for k in missing if not k.startswith("normalizer.") and k not in external]
     if missing or unexpected:
         raise VlascopeError(f"{weight_file}: weights do not match the config "
                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")

@@ -38,6 +38,14 @@ class VlaPolicy(Policy):
         self.to_cond = nn.Linear(config.queries * d, config.cond_dim)
         self.head = make_head(config, config.cond_dim)
 
+    def external_weights(self) -> list[str]:
+        """A Hugging Face backbone's frozen weights (all of them when frozen, the base model
+        under LoRA) come back from `config.backbone` at load time, not from the checkpoint."""
+        if self.config.backbone == "small" or self.config.backbone_mode == "full":
+            return []
+        trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        return [k for k in self.state_dict() if k.startswith("backbone.model.") and k not in trainable]
+
     def condition(self, inputs: dict) -> torch.Tensor:
         tokens, padding = self.backbone(inputs)
         memory = self.projector(tokens)
