@@ -35,6 +35,22 @@ def timed(step, sync, steps: int, warmup: int = 3) -> float:
     return (time.perf_counter() - start) / steps
 
 
+def seconds_per_train_step(policy, batch: dict, device, steps: int, sync) -> float:
+    """AdamW steps on one fixed batch (bf16 autocast on CUDA); both libraries' policies return
+    (loss, extra) from forward()."""
+    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4)
+    policy.train()
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss, _ = policy(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return timed(step, sync, steps)
+
+
 def lerobot_side(args) -> dict:
     from lerobot.configs.types import FeatureType, PolicyFeature
     from lerobot.policies.act.configuration_act import ACTConfig
@@ -60,7 +76,7 @@ def lerobot_side(args) -> dict:
             cfg = ACTConfig(input_features=inputs, output_features=outputs, dim_model=256, dim_feedforward=1024,
                             chunk_size=16, n_action_steps=8, pretrained_backbone_weights=None, device=args.device)
             policy, to = ACTPolicy(cfg), 1
-        policy.to(device).train()
+        policy.to(device)
 
         def obs(n):
             shape = (n, to) if name == "diffusion" else (n,)
@@ -73,16 +89,7 @@ def lerobot_side(args) -> dict:
         horizon = cfg.horizon if name == "diffusion" else cfg.chunk_size
         batch = {**obs(b), "action": torch.rand(b, horizon, ACTION, device=device) * 2 - 1,
                  "action_is_pad": torch.zeros(b, horizon, dtype=torch.bool, device=device)}
-        opt = torch.optim.AdamW(policy.parameters(), lr=1e-4)
-
-        def train_step():
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss, _ = policy.forward(batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-        train_s = timed(train_step, sync, args.steps)
+        train_s = seconds_per_train_step(policy, batch, device, args.steps, sync)
         policy.eval()
         one = obs(1)
         if name == "diffusion":
@@ -125,17 +132,7 @@ def vlascope_side(args) -> dict:
             return o
 
         batch = {"obs": obs(b), "action": torch.rand(b, cfg.horizon, ACTION, device=device) * 2 - 1}
-        opt = torch.optim.AdamW(policy.parameters(), lr=1e-4)
-        policy.train()
-
-        def train_step():
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss, _ = policy(batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-        train_s = timed(train_step, sync, args.steps)
+        train_s = seconds_per_train_step(policy, batch, device, args.steps, sync)
         policy.eval()
         one = obs(1)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
