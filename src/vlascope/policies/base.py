@@ -184,3 +184,22 @@ class Policy(nn.Module):
         """Action chunk (B, horizon, action_dim) in the dataset's action units."""
         chunk = self.sample(self.inputs(obs, task_index), generator)
         return self.normalizer.unnormalize("action", chunk)
+
+
+class HeadPolicy(Policy):
+    """A policy whose chunk comes from `self.head` (blocks.heads) reading one condition vector;
+    a subclass writes `condition(inputs)` and gets the loss, the sampler and `encode` (the
+    vector the doctor's conditioning check shuffles inputs against)."""
+
+    def condition(self, inputs: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None) -> torch.Tensor:
+        """Condition vector for raw (unnormalised) observation windows."""
+        return self.condition(self.inputs(obs, task_index))
+
+    def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
+        return self.head.loss(self.condition(inputs), target).mean()
+
+    def sample(self, inputs: dict, generator: torch.Generator | None) -> torch.Tensor:
+        return self.head.sample(self.condition(inputs), self.chunk_shape, generator)

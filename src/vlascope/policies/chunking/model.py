@@ -6,13 +6,13 @@ from __future__ import annotations
 import torch
 
 from vlascope.data.normalizer import Normalizer
-from vlascope.policies.base import Policy
+from vlascope.policies.base import HeadPolicy
 from vlascope.policies.blocks.encoders import ObservationEncoder
 from vlascope.policies.blocks.heads import make_head
 from vlascope.policies.chunking.config import ChunkingPolicyConfig
 
 
-class ChunkingPolicy(Policy):
+class ChunkingPolicy(HeadPolicy):
     def __init__(self, config: ChunkingPolicyConfig, normalizer: Normalizer):
         super().__init__(config, normalizer)
         self.encoder = ObservationEncoder(
@@ -22,12 +22,5 @@ class ChunkingPolicy(Policy):
             language_dim=config.language_dim if config.language else 0)
         self.head = make_head(config, config.cond_dim)
 
-    def encode(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None) -> torch.Tensor:
-        """Condition vector for raw (unnormalised) observation windows."""
-        return self.encoder(self.inputs(obs, task_index))
-
-    def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
-        return self.head.loss(self.encoder(inputs), target).mean()
-
-    def sample(self, inputs: dict, generator: torch.Generator | None) -> torch.Tensor:
-        return self.head.sample(self.encoder(inputs), self.chunk_shape, generator)
+    def condition(self, inputs: dict) -> torch.Tensor:
+        return self.encoder(inputs)

@@ -15,13 +15,13 @@ import torch
 from torch import nn
 
 from vlascope.data.normalizer import Normalizer
-from vlascope.policies.base import Policy
+from vlascope.policies.base import HeadPolicy
 from vlascope.policies.blocks.heads import make_head
 from vlascope.policies.vla.backbones import make_backbone
 from vlascope.policies.vla.config import VlaConfig
 
 
-class VlaPolicy(Policy):
+class VlaPolicy(HeadPolicy):
     def __init__(self, config: VlaConfig, normalizer: Normalizer):
         super().__init__(config, normalizer)
         d = config.dim
@@ -58,12 +58,3 @@ class VlaPolicy(Policy):
         queries = self.queries.expand(memory.shape[0], -1, -1)
         out = self.expert(queries, memory, memory_key_padding_mask=padding)
         return self.to_cond(out.flatten(1))
-
-    def encode(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None) -> torch.Tensor:
-        return self.condition(self.inputs(obs, task_index))
-
-    def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
-        return self.head.loss(self.condition(inputs), target).mean()
-
-    def sample(self, inputs: dict, generator: torch.Generator | None) -> torch.Tensor:
-        return self.head.sample(self.condition(inputs), self.chunk_shape, generator)
