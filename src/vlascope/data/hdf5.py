@@ -38,6 +38,18 @@ class Episode:
     def __len__(self) -> int:
         return len(self.actions)
 
+    def first_non_finite(self, keys: list[str] | None = None) -> str | None:
+        """'obs/<key>: nan at step s, dim d' for the first NaN/inf among the actions and the
+        observations `keys` (default: every non-image one); None when all are finite."""
+        keys = [k for k in (self.obs if keys is None else keys) if self.obs[k].dtype != np.uint8]
+        for name, arr in {"actions": self.actions, **{f"obs/{k}": self.obs[k] for k in keys}}.items():
+            flat = arr.reshape(len(arr), -1)
+            bad = ~np.isfinite(flat)
+            if bad.any():
+                step, dim = map(int, np.argwhere(bad)[0])
+                return f"{name}: {flat[step, dim]} at step {step}, dim {dim}"
+        return None
+
 
 @dataclass
 class EpisodeDataset:

@@ -20,8 +20,7 @@ def float_obs_keys(episodes: list[Episode]) -> list[str]:
 
 
 def finite_episode(ep: Episode) -> bool:
-    return bool(np.isfinite(ep.actions).all() and all(
-        np.isfinite(v).all() for v in ep.obs.values() if v.dtype != np.uint8))
+    return ep.first_non_finite() is None
 
 
 @dataclass

@@ -107,24 +107,12 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, max_deca
         e.lerp_(p.detach(), 1 - decay)
 
 
-def first_non_finite(ep, keys: list[str]) -> str | None:
-    """'obs/<key>: nan at step s, dim d' for the first NaN/inf among the actions and `keys`."""
-    arrays = {"actions": ep.actions} | {f"obs/{k}": ep.obs[k] for k in keys if ep.obs[k].dtype != np.uint8}
-    for name, arr in arrays.items():
-        flat = arr.reshape(len(arr), -1)
-        bad = ~np.isfinite(flat)
-        if bad.any():
-            step, dim = map(int, np.argwhere(bad)[0])
-            return f"{name}: {flat[step, dim]} at step {step}, dim {dim}"
-    return None
-
-
 def prepare_data(dataset_paths: list[str], obs_keys: list[str], skip_bad_demos: bool = False):
     datasets = [read_dataset(p) for p in dataset_paths]
     for d in datasets:
         kept = []
         for ep in d.episodes:
-            problem = first_non_finite(ep, [k for k in obs_keys if k in ep.obs])
+            problem = ep.first_non_finite([k for k in obs_keys if k in ep.obs])
             if problem is None:
                 kept.append(ep)
             elif skip_bad_demos:
