@@ -18,13 +18,18 @@ def _collect(args) -> None:
           f"(expert success {100 * report.expert_success_rate:.0f}%)")
 
 
+def _main_process() -> bool:
+    """False in the extra processes `accelerate launch` starts: one report, not one each."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _train(args) -> None:
     from vlascope.errors import VlascopeError
     from vlascope.train.loop import load_config_file, make_train_config, resume, train
 
     if args.resume:
         result = resume(args.resume, steps=args.steps)
-        if int(os.environ.get("RANK", "0")) == 0:
+        if _main_process():
             print(f"resumed {args.resume}: {result.seconds:.0f}s more, final loss "
                   f"{result.final_loss:.4f}; checkpoint: {result.last_checkpoint}")
         return
@@ -44,7 +49,7 @@ def _train(args) -> None:
         policy_over["obs_keys"] = args.obs_keys
     result = train(args.dataset, args.policy, args.out, make_train_config(train_over),
                    policy_over, skip_bad_demos=args.skip_bad_demos)
-    if int(os.environ.get("RANK", "0")) == 0:  # one line, not one per `accelerate launch` process
+    if _main_process():
         print(f"trained {args.policy} in {result.seconds:.0f}s ({result.samples_per_second:.0f} "
               f"samples/s), final loss {result.final_loss:.4f}; checkpoint: {result.last_checkpoint}")
 

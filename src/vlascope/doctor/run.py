@@ -42,11 +42,6 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
         policy_name = policy.checkpoint_config["policy"]
         overrides = {k: v for k, v in policy.checkpoint_config["policy_config"].items()
                      if k not in DATA_FIELDS}
-        missing = [k for k in policy.config.obs_keys if k not in data.obs_shapes]
-        if missing:
-            raise VlascopeError(f"{dataset}: the checkpoint's observation key(s) {missing} are not in "
-                                f"the dataset (has: {', '.join(sorted(data.obs_shapes))}); map them "
-                                "with --key-map")
         check_fits(policy.config, data.obs_shapes, data.action_dim, dataset)
         ckpt = Path(checkpoint)
         if ckpt.parent.name == "checkpoints":

@@ -30,9 +30,9 @@ def _describe(exc: BaseException) -> str:
 
 
 class InProcessEnvs:
-    def __init__(self, spec: dict, slots: int = 1):
+    def __init__(self, spec: dict):
         self.spec = spec
-        self.envs = [MetaWorldEnv(**spec) for _ in range(slots)]
+        self.envs = [MetaWorldEnv(**spec)]  # one slot: episodes run one after another
 
     def reset(self, slot: int, seed: int, initial_state=None):
         try:

@@ -67,9 +67,9 @@ class Episode:
         self.index, self.seed = index, seed
         self.obs_keys = cfg.obs_keys
         self.history = deque([obs] * cfg.n_obs_steps, maxlen=cfg.n_obs_steps)
-        self.executor = ChunkExecutor(cfg.n_action_steps, getattr(cfg, "temporal_ensemble", None))
+        self.executor = ChunkExecutor(cfg.n_action_steps, cfg.temporal_ensemble)
         self.initial_state = initial_state
-        self.total, self.length, self.success, self.over = 0.0, 0, False, False
+        self.total, self.length, self.success = 0.0, 0, False
         self.reached, self.grasped, self.last = [], [], None
 
     def window(self) -> dict[str, np.ndarray]:
@@ -83,7 +83,7 @@ class Episode:
         self.reached.append(info.reached)
         self.grasped.append(info.grasped)
         self.success = self.success or info.success
-        self.over, self.last = over, info
+        self.last = info
         return self.success or over
 
     def result(self, error: str | None = None) -> EpisodeResult:
@@ -130,7 +130,7 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
     task_index = policy_task_index(policy, task)
     device = next(policy.parameters()).device
     cfg = policy.config
-    cameras = [k.removesuffix("_image") for k in cfg.obs_keys if k.endswith("_image")]
+    cameras = [k.removesuffix("_image") for k in cfg.image_keys]
     if cameras:  # an image policy sees what it was trained on; the video its first camera
         spec = dict(task=task, camera=cameras, image_size=cfg.image_size, max_steps=max_steps,
                     image_obs=True)
@@ -139,8 +139,8 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
                     max_steps=max_steps, image_obs=False)
     if video_path:
         workers = 0
-    envs = WorkerEnvs(spec, min(workers, episodes)) if workers > 0 else InProcessEnvs(spec)
     slots = min(workers, episodes) if workers > 0 else 1
+    envs = WorkerEnvs(spec, slots) if workers > 0 else InProcessEnvs(spec)
     if fixed_init:
         initial_states = [fixed_initial_state(task, seed)]
     generator = torch.Generator(device=device).manual_seed(seed)

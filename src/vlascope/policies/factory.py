@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from vlascope.data.normalizer import Normalizer
 from vlascope.errors import VlascopeError
 from vlascope.policies.act import ActConfig, ActPolicy
+from vlascope.policies.blocks.encoders import is_image_key
 from vlascope.policies.chunking import ChunkingPolicy, ChunkingPolicyConfig
 from vlascope.policies.vla import VlaConfig, VlaPolicy
 
@@ -145,8 +146,8 @@ def check_fits(config, obs_shapes: dict, action_dim: int, where: str) -> None:
     for k in config.obs_keys:
         if k not in obs_shapes:
             raise VlascopeError(f"{where}: the checkpoint's observation key '{k}' is not in the "
-                                f"dataset (has: {', '.join(sorted(obs_shapes))})")
-        if k.endswith("_image"):
+                                f"dataset (has: {', '.join(sorted(obs_shapes))}); map it with --key-map")
+        if is_image_key(k):
             continue
         have, want = obs_shapes[k][-1], config.obs_dims.get(k)
         if want is not None and have != want:
