@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vlascope.data.hdf5 import Episode, EpisodeDataset
+from vlascope.data.normalizer import compute_stats
 from vlascope.errors import VlascopeError
 from vlascope.fileio import atomic_dir
 
@@ -66,9 +67,9 @@ def _pyarrow():
 
 
 def _stats(x: np.ndarray) -> dict:
-    x = x.reshape(len(x), -1).astype(np.float64)
-    return {"min": x.min(0).tolist(), "max": x.max(0).tolist(), "mean": x.mean(0).tolist(),
-            "std": x.std(0).tolist(), "count": [len(x)]}
+    """LeRobot's stats.json entry: the normaliser's statistics as lists, and the frame count."""
+    stats = compute_stats(x.reshape(len(x), -1))
+    return {k: v.tolist() for k, v in stats.items()} | {"count": [len(x)]}
 
 
 def write_lerobot(folder: str | Path, dataset: EpisodeDataset, fps: int = 80,
