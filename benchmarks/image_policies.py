@@ -11,7 +11,8 @@ Rendering: MUJOCO_GL=egl on the GPU machine (osmesa on CPU is ~5 frames/s: too s
 
     python benchmarks/image_policies.py [--tasks ...] [--policies flow diffusion act] [--steps 10000]
 
-A policy may carry options: `diffusion:denoiser=mlp` is the diffusion head on the MLP denoiser.
+A policy may carry options: `diffusion:denoiser=mlp` is the diffusion head on the MLP denoiser;
+`lr`, `batch_size` and `ema_decay` go to that run's training config (`act:use_vae=false,lr=1e-4`).
 """
 
 from __future__ import annotations
@@ -45,13 +46,17 @@ def observability(path: str) -> dict:
     return out
 
 
-def parse_policy(spec: str) -> tuple[str, str, dict]:
-    """'name[:key=value,...]' -> (label, policy name, option overrides)."""
+TRAIN_OPTIONS = ("lr", "batch_size", "ema_decay")
+
+
+def parse_policy(spec: str) -> tuple[str, str, dict, dict]:
+    """'name[:key=value,...]' -> (label, policy name, policy overrides, training overrides)."""
     import yaml
 
     name, _, options = spec.partition(":")
     over = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in options.split(",") if o)}
-    return spec.replace(":", "-").replace(",", "-").replace("=", ""), name, over
+    train = {k: over.pop(k) for k in TRAIN_OPTIONS if k in over}
+    return spec.replace(":", "-").replace(",", "-").replace("=", ""), name, over, train
 
 
 def main() -> None:
@@ -75,8 +80,8 @@ def main() -> None:
     jobs = [{"name": f"{t}/{label}", "datasets": [str(out / f"{t}.hdf5")], "policy": name,
              "out": str(out / "runs" / f"{t}-{label}"), "steps": args.steps, "eval_tasks": [t],
              "episodes": args.episodes, "overrides": {"obs_keys": OBS_KEYS, **over},
-             "train": {"batch_size": args.batch_size, **({"lr": args.lr} if args.lr else {})}}
-            for t in args.tasks for label, name, over in map(parse_policy, args.policies)]
+             "train": {"batch_size": args.batch_size, **({"lr": args.lr} if args.lr else {}), **train}}
+            for t in args.tasks for label, name, over, train in map(parse_policy, args.policies)]
     results = run_parallel(train_and_eval, jobs, args.workers)
     print_results(results)
     print(f"\ntotal wall time {time.time() - t0:.0f}s")

@@ -6,7 +6,7 @@ import torch
 from tests.doctor.faults import BlindDenoiser
 from vlascope.doctor.head_isolation import fit_synthetic, synthetic_pairs
 from vlascope.policies.blocks.denoisers import MLPDenoiser
-from vlascope.policies.blocks.heads import FlowHead, RegressionHead
+from vlascope.policies.blocks.heads import DiffusionHead, FlowHead, RegressionHead
 
 COND_DIM, CHUNK = 64, (4, 2)
 
@@ -67,3 +67,23 @@ def test_sample_prediction_converts_a_perfect_x1_to_the_exact_velocity():
     torch.manual_seed(0)
     assert head.loss(cond, x1).max() < 1e-6
     assert torch.allclose(head.sample(cond, CHUNK, torch.Generator().manual_seed(0)), x1, atol=1e-5)
+
+
+def test_diffusion_sample_prediction_of_a_perfect_x0_samples_it_exactly():
+    # Clean-chunk prediction: a net that outputs the true x0 scores zero and DDIM lands on x0
+    # (inside the [-1, 1] clip, which synthetic chunks respect).
+    cond, x0 = synthetic_pairs(COND_DIM, CHUNK, 10)
+    x0 = x0.clamp(-1, 1)
+    head = DiffusionHead(lambda x, t, c: x0, 100, 10, prediction="sample")
+    torch.manual_seed(0)
+    assert head.loss(cond, x0).max() < 1e-10
+    assert torch.allclose(head.sample(cond, CHUNK, torch.Generator().manual_seed(0)), x0, atol=1e-5)
+
+
+def test_diffusion_heads_learn_the_map_with_either_prediction():
+    for prediction in ("epsilon", "sample"):
+        torch.manual_seed(0)
+        net = MLPDenoiser(CHUNK[1], CHUNK[0], COND_DIM, width=32, depth=1)
+        r = fit(DiffusionHead(net, 100, 10, prediction=prediction), steps=1500)
+        assert r["final_loss"] < 0.5 * r["first_loss"], (prediction, r)
+        assert r["relative_error"] < 0.3, (prediction, r)

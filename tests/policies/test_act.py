@@ -84,6 +84,17 @@ def test_act_uses_z_in_training_and_zero_at_inference():
     assert a.shape == (32, TINY_ACT["horizon"], 4)
 
 
+def test_act_without_the_vae_is_a_plain_l1_regressor():
+    policy = _policy("act", use_vae=False, dropout=0.0)
+    assert not any(n.startswith(("cvae", "to_latent")) for n, _ in policy.named_parameters())
+    batch = _batch(b=16, to=1)
+    target = policy.normalizer.normalize("action", batch["action"])
+    policy.eval()
+    loss, _ = policy.compute_loss(batch)
+    pred = policy.sample(policy.inputs(batch["obs"], None), None)
+    assert loss.item() == pytest.approx((pred - target).abs().mean().item(), rel=1e-5)
+
+
 def test_act_on_images_reads_feature_map_tokens():
     obs_dims = {**OBS_DIMS, "corner2_image": 3}
     policy = _policy("act", obs_keys=list(obs_dims), obs_dims=obs_dims, image_size=32,

@@ -42,14 +42,15 @@ def test_forward_backward_and_chunk_shape(name):
     assert chunk.shape == (6, 8, 4) and torch.isfinite(chunk).all()
 
 
-@pytest.mark.parametrize("name", ["diffusion", "flow"])
-def test_initial_loss_matches_the_objective(name):
-    # Zero-initialised outputs: noise prediction starts at E[eps^2] = 1; the flow velocity
-    # target (x1 - noise) at 1 + E[x1^2] (x1 uniform on [-1, 1] has E[x1^2] = 1/3).
-    policy = _policy(name)
+@pytest.mark.parametrize("name,prediction,expected", [
+    ("diffusion", None, 1.0), ("diffusion", "sample", 1 / 3), ("flow", None, 1 + 1 / 3)])
+def test_initial_loss_matches_the_objective(name, prediction, expected):
+    # Zero-initialised outputs: noise prediction starts at E[eps^2] = 1, clean-chunk prediction
+    # at E[x0^2]; the flow velocity target (x1 - noise) at 1 + E[x1^2] (x1 uniform on [-1, 1]
+    # has E[x1^2] = 1/3).
+    policy = _policy(name, prediction=prediction)
     torch.manual_seed(0)
     losses = [policy.compute_loss(_batch(b=256))[0].item() for _ in range(5)]
-    expected = 1.0 if name == "diffusion" else 1 + 1 / 3
     assert np.mean(losses) == pytest.approx(expected, rel=0.1)
 
 

@@ -112,8 +112,8 @@ def expected_initial_loss(policy, batch: dict) -> float:
     """What the objective scores for a zero output: where a well-initialised net starts."""
     target = policy.normalizer.normalize("action", batch["action"]).float()
     head = getattr(policy, "head", None)
-    if isinstance(head, DiffusionHead):
-        return 1.0  # predicting zero for unit Gaussian noise
+    if isinstance(head, DiffusionHead):  # zero for unit Gaussian noise, or for the chunk
+        return 1.0 if head.prediction == "epsilon" else float((target ** 2).mean())
     if isinstance(head, FlowHead):
         return 1.0 + float((target ** 2).mean())  # velocity x1 - noise
     if getattr(policy.config, "kl_weight", None) is not None:

@@ -109,6 +109,9 @@ class ActionHeadConfig(PolicyConfig):
     diffusion_train_steps: int = 100
     inference_steps: int = 10
     flow_time_sampling: str = "beta"
+    # What the denoiser outputs: diffusion "epsilon" (default) | "sample"; flow "velocity"
+    # (default) | "sample". None takes the head's default.
+    prediction: str | None = None
 
     def validate(self) -> None:
         super().validate()

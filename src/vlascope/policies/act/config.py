@@ -25,6 +25,10 @@ class ActConfig(PolicyConfig):
     dropout: float = 0.1
     latent_dim: int = 32
     kl_weight: float = 10.0
+    # False drops the CVAE (z = 0 in training too, no KL), as LeRobot's `use_vae` does: a plain
+    # L1 chunk regressor. Demos from scripted experts have one mode per state, so the latent has
+    # no style to explain, and whatever it learns to carry is missing at inference (z = 0).
+    use_vae: bool = True
     action_norm: str = "meanstd"  # as ACT does: L1 on standardised actions
 
     def validate(self) -> None:

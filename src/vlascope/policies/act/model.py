@@ -33,7 +33,19 @@ class ActPolicy(Policy):
             {k: config.obs_dims[k] for k in config.obs_keys}, config.n_obs_steps, d,
             config.image_size, config.num_tasks, config.vision,
             config.language_dim if config.language else 0, config.vision_token_stages)
-        # CVAE encoder: only used in training, to compress the true chunk into z.
+        self.from_latent = nn.Linear(config.latent_dim, d)
+        if config.use_vae:
+            self._build_cvae(config)
+        self.encoder = transformer_encoder(config, config.encoder_layers)
+        layer = nn.TransformerDecoderLayer(d, config.heads, config.ff_dim, config.dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.decoder = nn.TransformerDecoder(layer, config.decoder_layers, norm=nn.LayerNorm(d))
+        self.queries = nn.Parameter(torch.randn(1, config.horizon, d) * 0.02)
+        self.action_out = nn.Linear(d, config.action_dim)
+
+    def _build_cvae(self, config: ActConfig) -> None:
+        """The CVAE encoder: only used in training, to compress the true chunk into z."""
+        d = config.dim
         proprio_dim = sum(config.state_dims.values())
         self.cvae_cls = nn.Parameter(torch.zeros(1, 1, d))
         self.cvae_proprio = nn.Linear(proprio_dim, d) if proprio_dim else None
@@ -45,13 +57,6 @@ class ActPolicy(Policy):
         # near 10 nats per sample, x kl_weight, and swamps the L1 term for the first steps.
         nn.init.zeros_(self.to_latent.weight)
         nn.init.zeros_(self.to_latent.bias)
-        self.from_latent = nn.Linear(config.latent_dim, d)
-        self.encoder = transformer_encoder(config, config.encoder_layers)
-        layer = nn.TransformerDecoderLayer(d, config.heads, config.ff_dim, config.dropout,
-                                           activation="gelu", batch_first=True, norm_first=True)
-        self.decoder = nn.TransformerDecoder(layer, config.decoder_layers, norm=nn.LayerNorm(d))
-        self.queries = nn.Parameter(torch.randn(1, config.horizon, d) * 0.02)
-        self.action_out = nn.Linear(d, config.action_dim)
 
     def _proprio(self, inputs: dict) -> torch.Tensor | None:
         keys = sorted(self.config.state_dims)
@@ -78,14 +83,18 @@ class ActPolicy(Policy):
         queries = self.queries.expand(memory.shape[0], -1, -1)
         return self.action_out(self.decoder(queries, memory)).float()
 
+    def prior_z(self, inputs: dict) -> torch.Tensor:
+        return torch.zeros(len(inputs["task_index"]), self.config.latent_dim,
+                           device=inputs["task_index"].device)
+
     def encode(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder's memory at z = 0, flattened: what the action queries read."""
         inputs = self.inputs(obs, task_index)
-        z = torch.zeros(len(inputs["task_index"]), self.config.latent_dim,
-                        device=inputs["task_index"].device)
-        return self.memory(inputs, z).flatten(1)
+        return self.memory(inputs, self.prior_z(inputs)).flatten(1)
 
     def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
+        if not self.config.use_vae:
+            return F.l1_loss(self.decode(self.memory(inputs, self.prior_z(inputs))), target.float())
         mu, logvar = self.posterior(inputs, target)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         pred = self.decode(self.memory(inputs, z.to(mu.dtype)))
@@ -94,6 +103,4 @@ class ActPolicy(Policy):
         return l1 + self.config.kl_weight * kl
 
     def sample(self, inputs: dict, generator: torch.Generator | None) -> torch.Tensor:
-        z = torch.zeros(len(inputs["task_index"]), self.config.latent_dim,
-                        device=inputs["task_index"].device)
-        return self.decode(self.memory(inputs, z))
+        return self.decode(self.memory(inputs, self.prior_z(inputs)))

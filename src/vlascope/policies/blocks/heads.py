@@ -29,13 +29,21 @@ def cosine_betas(steps: int, max_beta: float = 0.999) -> torch.Tensor:
 
 
 class DiffusionHead(nn.Module):
-    """DDPM training with noise (epsilon) prediction; deterministic DDIM sampling in few steps."""
+    """DDPM training; deterministic DDIM sampling in few steps.
 
-    expected_initial_loss = 1.0  # a zero-initialised net predicting unit noise
+    The net predicts the noise (`prediction="epsilon"`, diffusion_policy's default) or the clean
+    chunk (`"sample"`). They differ in how the loss weighs noise levels: an epsilon error is the
+    chunk error scaled by sqrt(SNR), so near pure noise, the only place where the answer must come
+    from the condition and not from x_t, the epsilon loss barely trains the condition's encoder;
+    the sample loss weighs every level alike.
+    """
 
     def __init__(self, net: nn.Module, train_steps: int = 100, inference_steps: int = 10,
-                 clip_sample: bool = True):
+                 clip_sample: bool = True, prediction: str = "epsilon"):
         super().__init__()
+        if prediction not in ("epsilon", "sample"):
+            raise ValueError(f"unknown diffusion prediction '{prediction}'; expected 'epsilon' or 'sample'")
+        self.prediction = prediction
         self.net = net
         self.train_steps = train_steps
         self.inference_steps = inference_steps
@@ -50,7 +58,8 @@ class DiffusionHead(nn.Module):
         ab = self.alphas_cumprod[t].view(b, 1, 1)
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
         pred = self.net(xt, t.float(), cond)
-        return F.mse_loss(pred.float(), noise, reduction="none").mean(dim=(1, 2))
+        target = noise if self.prediction == "epsilon" else x0
+        return F.mse_loss(pred.float(), target, reduction="none").mean(dim=(1, 2))
 
     @torch.no_grad()
     def sample(self, cond: torch.Tensor, shape: tuple[int, int],
@@ -62,11 +71,11 @@ class DiffusionHead(nn.Module):
         for i, t in enumerate(timesteps):
             ab = self.alphas_cumprod[t]
             ab_prev = self.alphas_cumprod[timesteps[i + 1]] if i + 1 < len(timesteps) else ab.new_tensor(1.0)
-            eps = self.net(x, torch.full((b,), float(t), device=x.device), cond).float()
-            x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+            out = self.net(x, torch.full((b,), float(t), device=x.device), cond).float()
+            x0 = (x - (1 - ab).sqrt() * out) / ab.sqrt() if self.prediction == "epsilon" else out
             if self.clip_sample:
                 x0 = x0.clamp(-1, 1)
-                eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+            eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
             x = ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
         return x
 
@@ -158,7 +167,9 @@ def make_head(config, cond_dim: int) -> nn.Module:
                         unet_dims=config.unet_dims, kernel_size=config.kernel_size,
                         mlp_width=config.mlp_width, mlp_depth=config.mlp_depth)
     if config.head == "diffusion":
-        return DiffusionHead(net, config.diffusion_train_steps, config.inference_steps)
+        return DiffusionHead(net, config.diffusion_train_steps, config.inference_steps,
+                             prediction=config.prediction or "epsilon")
     if config.head == "flow":
-        return FlowHead(net, config.inference_steps, config.flow_time_sampling)
+        return FlowHead(net, config.inference_steps, config.flow_time_sampling,
+                        prediction=config.prediction or "velocity")
     raise ValueError(f"unknown head '{config.head}'; expected diffusion, flow or mse")
