@@ -49,6 +49,7 @@ def main() -> None:
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--seconds", type=float, default=20.0, help="how long the expert runs")
     p.add_argument("--checkpoint", help="a trained policy; default: a flow policy trained here briefly")
+    p.add_argument("--envs-per-worker", type=int, default=2)
     args = p.parse_args()
 
     import multiprocessing as mp
@@ -74,13 +75,17 @@ def main() -> None:
         collect_demos(args.task, 10, str(tmp / "d.hdf5"), progress=False)
         checkpoint = train([str(tmp / "d.hdf5")], "flow", tmp / "run",
                            TrainConfig(steps=500, batch_size=128), progress=False).last_checkpoint
-    policy = load_pretrained(checkpoint)
+    from vlascope.devices import resolve_device
+
+    policy = load_pretrained(checkpoint, device=resolve_device("auto"))
     for workers in sorted({0, args.workers}):
         report = evaluate(policy, args.task, args.episodes, max_steps=args.max_steps,
-                          progress=False, workers=workers)
-        print(f"evaluate(workers={workers}): {report.env_steps_per_second:.0f} env steps/s "
+                          progress=False, workers=workers, envs_per_worker=args.envs_per_worker)
+        print(f"evaluate(workers={workers}, policy on {next(policy.parameters()).device}): "
+              f"{report.env_steps_per_second:.0f} env steps/s "
               f"({100 * report.env_steps_per_second / limit:.0f}% of the limit), "
-              f"{report.summary['successes']}/{args.episodes} successes", flush=True)
+              f"{report.summary['successes']}/{args.episodes} successes; "
+              f"{report.setup_seconds:.1f} s to build the envs before that", flush=True)
 
 
 if __name__ == "__main__":

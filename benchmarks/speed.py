@@ -61,6 +61,19 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def seconds_per_call(fn, obs: dict, calls: int, device: str, warmup: int = 3) -> float:
+    """Mean wall time of fn(obs) under the training run's autocast, after `warmup` calls."""
+    with torch.no_grad(), torch.autocast("cuda" if device.startswith("cuda") else "cpu",
+                                         dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+        for i in range(calls + warmup):
+            if i == warmup:
+                sync(device)
+                t0 = time.perf_counter()
+            fn(obs)
+        sync(device)
+    return (time.perf_counter() - t0) / calls
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -70,11 +83,15 @@ def main() -> None:
     p.add_argument("--image", type=int, default=0, help="add a camera of this size (pixels)")
     p.add_argument("--policies", nargs="+", default=VARIANTS, choices=VARIANTS)
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    p.add_argument("--compile-inference", action="store_true",
+                   help="also time inference through torch.compile(mode='reduce-overhead'), "
+                        "which captures the whole sampling loop in CUDA graphs")
     args = p.parse_args()
     print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"image {args.image or 'none'}, batch {args.batch_size}, compile {args.compile}")
     print(f"{'policy':12s} {'params':>11s} {'trainable':>11s} {'train samples/s':>16s} "
-          f"{'ms/chunk (b=1)':>15s} {'peak GiB':>9s}")
+          f"{'ms/chunk (b=1)':>15s} {'chunks/s (b=256)':>17s} {'peak GiB':>9s}"
+          + (f" {'compiled ms (b=1)':>18s} {'compiled chunks/s':>18s}" if args.compile_inference else ""))
     cuda = args.device.startswith("cuda")
     for variant in args.policies:
         if variant.startswith("vla") and not args.image:
@@ -101,19 +118,19 @@ def main() -> None:
         sync(args.device)
         sps = args.steps * args.batch_size / (time.perf_counter() - t0)
         policy.eval()
-        obs = batch(1, cfg, args.device)["obs"]
-        for i in range(args.chunks + 3):
-            if i == 3:
-                sync(args.device)
-                t0 = time.perf_counter()
-            with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
-                policy.predict_chunk(obs)
-        sync(args.device)
-        ms = 1000 * (time.perf_counter() - t0) / args.chunks
+        one, many = batch(1, cfg, args.device)["obs"], batch(256, cfg, args.device)["obs"]
+        ms = 1000 * seconds_per_call(policy.predict_chunk, one, args.chunks, args.device)
+        per_s = 256 / seconds_per_call(policy.predict_chunk, many, 10, args.device)
         n_params = sum(q.numel() for q in policy.parameters())
         peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
-        print(f"{variant:12s} {n_params:11d} {sum(q.numel() for q in trainable):11d} {sps:16.0f} "
-              f"{ms:15.2f} {peak:9.2f}", flush=True)
+        line = (f"{variant:12s} {n_params:11d} {sum(q.numel() for q in trainable):11d} {sps:16.0f} "
+                f"{ms:15.2f} {per_s:17.0f} {peak:9.2f}")
+        if args.compile_inference:
+            fast = torch.compile(policy.predict_chunk, mode="reduce-overhead", dynamic=False)
+            ms_c = 1000 * seconds_per_call(fast, one, args.chunks, args.device, warmup=10)
+            per_s_c = 256 / seconds_per_call(fast, many, 10, args.device, warmup=10)
+            line += f" {ms_c:18.2f} {per_s_c:18.0f}"
+        print(line, flush=True)
         del policy, opt, step, data
 
 

@@ -1,158 +1,189 @@
-"""Environments for closed-loop evaluation: in this process, or one per worker process.
+"""Environments for closed-loop evaluation: in this process, or in worker processes.
 
-Both pools answer the same two calls, `reset(slot, seed, initial_state)` and
-`step({slot: action})`, and report a failure as a `SlotError` value instead of raising, so
-one failing simulator costs one episode, not the run. Workers step in parallel (all actions
-are sent before any result is read) and render their own camera images, so a pool of N
-workers runs N simulators and renderers on N cores while the policy batches its inference
-across them. A worker that dies (segfault, killed) is replaced and its episode recorded as
+Both pools take commands for a slot (one env) and hand back replies as they come:
+
+    submit(slot, "reset", seed, initial_state)   -> (obs, initial_state)
+    submit(slot, "run", actions)                 -> [(obs, info, over), ...] one per step taken
+    replies()                                    -> [(slot, reply), ...], waiting for at least one
+
+"run" steps through a whole segment of actions (everything the policy's executor has before it
+needs a new chunk) and stops early when the episode ends, so a worker answers once per chunk,
+not once per step. Workers are asynchronous: the caller runs the policy for the envs that have
+answered while the others are still stepping, and each worker holds several envs so it has
+another segment to step while one of its envs waits for the policy. A failure comes back as a
+`SlotError` value instead of an exception, so a failing simulator costs one episode, not the
+run; a worker that dies (segfault, killed) is replaced and every episode it held is recorded as
 failed with the reason.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-import traceback
-from dataclasses import dataclass
+from multiprocessing.connection import wait
 
 import numpy as np
 
 from vlascope.envs import MetaWorldEnv
 
 
-@dataclass
 class SlotError:
-    reason: str
+    def __init__(self, reason: str):
+        self.reason = reason
 
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
+def ends_episode(info, over: bool) -> bool:
+    """An episode ends at its first success or at the env's step limit."""
+    return info.success or over
+
+
+def run_segment(env: MetaWorldEnv, actions: np.ndarray, frames: list | None = None) -> list:
+    steps = []
+    for action in actions:
+        steps.append(env.step(action))
+        if frames is not None:
+            frames.append(env.render())
+        if ends_episode(*steps[-1][1:]):
+            break
+    return steps
+
+
+def _execute(env: MetaWorldEnv, command: str, args: tuple, frames: list | None = None):
+    if command == "reset":
+        return env.reset(*args), env.initial_state.copy()
+    return run_segment(env, args[0], frames)
+
+
 class InProcessEnvs:
+    """One env in this process: episodes run one after another (and can be filmed)."""
+
+    slots = 1
+
     def __init__(self, spec: dict):
         self.spec = spec
-        self.envs = [MetaWorldEnv(**spec)]  # one slot: episodes run one after another
+        self.env = MetaWorldEnv(**spec)
+        self.ready: list = []
+        self.frames: list | None = None  # set to a list to collect a frame per step
 
-    def reset(self, slot: int, seed: int, initial_state=None):
+    def submit(self, slot: int, command: str, *args) -> None:
         try:
-            obs = self.envs[slot].reset(seed, initial_state)
-            return obs, self.envs[slot].initial_state.copy()
+            self.ready.append((slot, _execute(self.env, command, args, self.frames)))
         except Exception as exc:  # the simulator, not the policy, failed
-            self._replace(slot)
-            return SlotError(_describe(exc))
-
-    def step(self, actions: dict[int, np.ndarray]) -> dict:
-        out = {}
-        for slot, action in actions.items():
+            self.ready.append((slot, SlotError(_describe(exc))))
             try:
-                out[slot] = self.envs[slot].step(action)
-            except Exception as exc:
-                self._replace(slot)
-                out[slot] = SlotError(_describe(exc))
+                self.env.close()
+            except Exception:
+                pass
+            self.env = MetaWorldEnv(**self.spec)
+
+    def replies(self) -> list:
+        out, self.ready = self.ready, []
         return out
 
-    def render(self, slot: int) -> np.ndarray:
-        return self.envs[slot].render()
-
-    def _replace(self, slot: int) -> None:
-        try:
-            self.envs[slot].close()
-        except Exception:
-            pass
-        self.envs[slot] = MetaWorldEnv(**self.spec)
-
     def close(self) -> None:
-        for env in self.envs:
-            env.close()
+        self.env.close()
 
 
-def _worker(conn, spec: dict) -> None:
+def _worker(conn, spec: dict, n_envs: int) -> None:
     import torch
 
     torch.set_num_threads(1)
-    env = MetaWorldEnv(**spec)
+    envs = [MetaWorldEnv(**spec) for _ in range(n_envs)]
+    conn.send("ready")
     while True:
         try:
-            command, *args = conn.recv()
+            command, index, *args = conn.recv()
         except EOFError:
             return
         if command == "close":
-            env.close()
+            for env in envs:
+                env.close()
             return
         try:
-            if command == "reset":
-                obs = env.reset(*args)
-                conn.send(("ok", obs, env.initial_state.copy()))
-            elif command == "step":
-                conn.send(("ok", *env.step(args[0])))
+            conn.send((index, "ok", _execute(envs[index], command, args)))
         except Exception as exc:
-            conn.send(("error", _describe(exc), traceback.format_exc(limit=2)))
+            conn.send((index, "error", _describe(exc)))
             try:
-                env.close()
+                envs[index].close()
             except Exception:
                 pass
-            env = MetaWorldEnv(**spec)
+            envs[index] = MetaWorldEnv(**spec)
 
 
 class WorkerEnvs:
-    def __init__(self, spec: dict, workers: int):
-        self.spec = spec
+    """`workers` processes holding `envs_per_worker` envs each; slot s lives in worker
+    s // envs_per_worker."""
+
+    def __init__(self, spec: dict, workers: int, envs_per_worker: int = 2):
+        self.spec, self.per_worker = spec, envs_per_worker
+        self.slots = workers * envs_per_worker
         self.ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited GL or CUDA state
         self.procs, self.conns = [None] * workers, [None] * workers
-        for slot in range(workers):
-            self._start(slot)
+        self.in_flight: list[set[int]] = [set() for _ in range(workers)]
+        self.ready: list = []  # replies received or failures found, not yet handed out
+        for w in range(workers):
+            self._start(w)
+        for w in range(workers):  # started in parallel; evaluation times only the stepping
+            self._wait_ready(w)
 
-    def _start(self, slot: int) -> None:
+    def _start(self, w: int) -> None:
         parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(target=_worker, args=(child, self.spec), daemon=True)
+        proc = self.ctx.Process(target=_worker, args=(child, self.spec, self.per_worker), daemon=True)
         proc.start()
         child.close()
-        self.procs[slot], self.conns[slot] = proc, parent
+        self.procs[w], self.conns[w] = proc, parent
 
-    def _crashed(self, slot: int, when: str = "") -> SlotError:
-        """Replace a dead worker; the error names how it ended."""
-        self.procs[slot].join(5)
-        code = self.procs[slot].exitcode
-        self._start(slot)
-        return SlotError(f"env worker crashed{when} (exit code {code})")
-
-    def _receive(self, slot: int):
+    def _wait_ready(self, w: int) -> None:
         try:
-            reply = self.conns[slot].recv()
+            self.conns[w].recv()
         except (EOFError, OSError):
-            return self._crashed(slot)
-        if reply[0] == "error":
-            return SlotError(reply[1])
-        return reply[1:]
+            from vlascope.errors import VlascopeError
 
-    def _send(self, slot: int, message) -> bool:
+            raise VlascopeError(f"an env worker for {self.spec['task']} died while building its "
+                                f"envs (exit code {self.procs[w].exitcode})") from None
+
+    def _crashed(self, w: int) -> None:
+        """Replace a dead worker; each episode it held fails with how the worker ended."""
+        self.procs[w].join(5)
+        reason = f"env worker crashed (exit code {self.procs[w].exitcode})"
+        self.ready += [(slot, SlotError(reason)) for slot in sorted(self.in_flight[w])]
+        self.in_flight[w] = set()
+        self._start(w)
+        self._wait_ready(w)
+
+    def submit(self, slot: int, command: str, *args) -> None:
+        w, index = divmod(slot, self.per_worker)
+        self.in_flight[w].add(slot)
         try:
-            self.conns[slot].send(message)
-            return True
+            self.conns[w].send((command, index, *args))
         except (BrokenPipeError, OSError):
-            return False
+            self._crashed(w)
 
-    def reset(self, slot: int, seed: int, initial_state=None):
-        if not self._send(slot, ("reset", seed, initial_state)):
-            return self._crashed(slot, " before the reset")
-        reply = self._receive(slot)
-        return reply if isinstance(reply, SlotError) else (reply[0], reply[1])
-
-    def step(self, actions: dict[int, np.ndarray]) -> dict:
-        sent = {slot: self._send(slot, ("step", a)) for slot, a in actions.items()}
-        out = {}
-        for slot, ok in sent.items():
-            if not ok:
-                out[slot] = self._crashed(slot)
-                continue
-            reply = self._receive(slot)
-            out[slot] = reply if isinstance(reply, SlotError) else tuple(reply)
+    def replies(self) -> list:
+        busy = [self.conns[w] for w in range(len(self.conns)) if self.in_flight[w]]
+        if not self.ready and busy:
+            for conn in wait(busy):
+                w = self.conns.index(conn)
+                try:
+                    while conn.poll():
+                        index, status, payload = conn.recv()
+                        slot = w * self.per_worker + index
+                        self.in_flight[w].discard(slot)
+                        self.ready.append((slot, payload if status == "ok" else SlotError(payload)))
+                except (EOFError, OSError):
+                    self._crashed(w)
+        out, self.ready = self.ready, []
         return out
 
     def close(self) -> None:
-        for slot, conn in enumerate(self.conns):
-            self._send(slot, ("close",))
+        for conn in self.conns:
+            try:
+                conn.send(("close", 0))
+            except (BrokenPipeError, OSError):
+                pass
         for proc in self.procs:
             proc.join(5)
             if proc.is_alive():

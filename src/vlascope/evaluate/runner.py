@@ -19,7 +19,7 @@ from tqdm import tqdm
 from vlascope.envs import MetaWorldEnv, episode_seed
 from vlascope.errors import VlascopeError
 from vlascope.evaluate.metrics import summarize
-from vlascope.evaluate.pool import InProcessEnvs, SlotError, WorkerEnvs
+from vlascope.evaluate.pool import InProcessEnvs, SlotError, WorkerEnvs, ends_episode
 from vlascope.policies.blocks.execution import ChunkExecutor
 
 
@@ -41,12 +41,14 @@ class EvalReport:
     task: str
     episodes: list[EpisodeResult]
     summary: dict
-    seconds: float
+    seconds: float  # stepping the episodes, policy included
     env_steps_per_second: float
+    setup_seconds: float = 0.0  # building the envs (starting the workers) before that
 
     def to_json(self) -> dict:
         return {"task": self.task, "summary": self.summary, "seconds": self.seconds,
                 "env_steps_per_second": self.env_steps_per_second,
+                "setup_seconds": self.setup_seconds,
                 "episodes": [asdict(e) for e in self.episodes]}
 
 
@@ -84,7 +86,7 @@ class Episode:
         self.grasped.append(info.grasped)
         self.success = self.success or info.success
         self.last = info
-        return self.success or over
+        return ends_episode(info, over)
 
     def result(self, error: str | None = None) -> EpisodeResult:
         last = self.last
@@ -116,14 +118,17 @@ def fixed_initial_state(task: str, seed: int) -> np.ndarray:
 def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool = False,
              max_steps: int | None = None, video_path: str | None = None,
              video_episodes: int = 3, camera: str = "corner2", progress: bool = True,
-             initial_states: list[np.ndarray] | None = None, workers: int = 0) -> EvalReport:
+             initial_states: list[np.ndarray] | None = None, workers: int = 0,
+             envs_per_worker: int = 2) -> EvalReport:
     """Run `episodes` closed-loop episodes from unseen seeds, from the one state a --fixed-init
     dataset uses (`fixed_init`), or from `initial_states` in turn (e.g. a dataset's own).
 
-    `workers` > 0 runs that many envs in worker processes, stepping in parallel, with one
-    batched policy call for every env that needs a chunk; 0 runs one env in this process
-    (and is what `video_path` uses). Results are in episode order; with the same `seed` and
-    the same `workers` they are the same run to run.
+    `workers` > 0 runs `envs_per_worker` envs in each of that many worker processes, stepping
+    asynchronously, with one batched policy call for the envs that are waiting for a chunk;
+    0 runs one env in this process (and is what `video_path` uses). Each episode draws its
+    sampling noise from its own seeded generator, so results are in episode order and the
+    same from run to run and from one worker count to another (up to float rounding in
+    batched kernels).
     """
     if episodes < 1:
         raise VlascopeError(f"--episodes must be at least 1, got {episodes}")
@@ -139,56 +144,73 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
                     max_steps=max_steps, image_obs=False)
     if video_path:
         workers = 0
-    slots = min(workers, episodes) if workers > 0 else 1
-    envs = WorkerEnvs(spec, slots) if workers > 0 else InProcessEnvs(spec)
+    setup_start = time.time()
+    if workers > 0:
+        per_worker = max(1, min(envs_per_worker, -(-episodes // workers)))
+        envs = WorkerEnvs(spec, min(workers, -(-episodes // per_worker)), per_worker)
+    else:
+        envs = InProcessEnvs(spec)
     if fixed_init:
         initial_states = [fixed_initial_state(task, seed)]
-    generator = torch.Generator(device=device).manual_seed(seed)
     frames: list = []
     results: list[EpisodeResult | None] = [None] * episodes
     pending = deque(range(episodes))
+    starting: dict[int, int] = {}  # slot -> episode index being reset there
     active: dict[int, Episode] = {}
+    generators: dict[int, torch.Generator] = {}
     start = time.time()
     bar = tqdm(total=episodes, desc=f"eval {task}", unit="ep", disable=not progress)
 
-    def finish(slot: int, result: EpisodeResult) -> None:
-        results[active.pop(slot).index] = result
+    def done(index: int, result: EpisodeResult) -> None:
+        results[index] = result
         bar.update(1)
         bar.set_postfix(success=f"{sum(r.success for r in results if r)}/{bar.n}")
 
+    def start_next(slot: int) -> None:
+        if pending:
+            i = pending.popleft()
+            starting[slot] = i
+            state = initial_states[i % len(initial_states)] if initial_states else None
+            envs.submit(slot, "reset", episode_seed(seed, i, "eval"), state)
+
     try:
-        while pending or active:
-            for slot in range(slots):  # start episodes on idle envs
-                while slot not in active and pending:
-                    i = pending.popleft()
+        for slot in range(envs.slots):
+            start_next(slot)
+        while starting or active:
+            asking = []
+            for slot, reply in envs.replies():
+                if slot in starting:
+                    i = starting.pop(slot)
                     ep_seed = episode_seed(seed, i, "eval")
-                    state = initial_states[i % len(initial_states)] if initial_states else None
-                    reply = envs.reset(slot, ep_seed, state)
                     if isinstance(reply, SlotError):
-                        results[i] = failed(ep_seed, reply.reason)
-                        bar.update(1)
+                        done(i, failed(ep_seed, reply.reason))
+                        start_next(slot)
                         continue
                     active[slot] = Episode(i, ep_seed, cfg, *reply)
-            if not active:
-                break
-            asking = [s for s in sorted(active) if active[s].executor.needs_chunk()]
-            if asking:  # one policy call for every env that needs a new chunk
+                    generators[slot] = torch.Generator(device=device).manual_seed(ep_seed)
+                    asking.append(slot)
+                    continue
+                episode = active[slot]
+                if isinstance(reply, SlotError):  # recorded with its reason; the run goes on
+                    ended, error = True, reply.reason
+                else:
+                    ended, error = any([episode.record(*step) for step in reply]), None
+                if ended:
+                    done(active.pop(slot).index, episode.result(error))
+                    start_next(slot)
+                else:
+                    asking.append(slot)
+            if asking:  # one policy call for every env waiting for a chunk
                 windows = [active[s].window() for s in asking]
                 batch = {k: torch.from_numpy(np.stack([w[k] for w in windows])).to(device)
                          for k in cfg.obs_keys}
                 tasks = torch.full((len(asking),), task_index, device=device)
-                chunks = policy.predict_chunk(batch, tasks, generator).float().cpu().numpy()
-                for s, chunk in zip(asking, chunks):
+                chunks = policy.predict_chunk(batch, tasks, [generators[s] for s in asking])
+                for s, chunk in zip(asking, chunks.float().cpu().numpy()):
                     active[s].executor.push(chunk)
-            replies = envs.step({s: active[s].executor.pop() for s in sorted(active)})
-            for slot, reply in replies.items():
-                if isinstance(reply, SlotError):  # recorded with its reason; the run goes on
-                    finish(slot, active[slot].result(reply.reason))
-                    continue
-                if video_path and active[slot].index < video_episodes:
-                    frames.append(envs.render(slot))
-                if active[slot].record(*reply):
-                    finish(slot, active[slot].result())
+                    if video_path:
+                        envs.frames = frames if active[s].index < video_episodes else None
+                    envs.submit(s, "run", active[s].executor.segment())
     finally:
         bar.close()
         envs.close()
@@ -196,7 +218,8 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
     if video_path and frames:
         write_video(video_path, frames)
     steps = sum(r.length for r in results)
-    return EvalReport(task, results, summarize(results), seconds, steps / max(seconds, 1e-9))
+    return EvalReport(task, results, summarize(results), seconds, steps / max(seconds, 1e-9),
+                      setup_seconds=start - setup_start)
 
 
 def write_video(path: str, frames: list, fps: int = 30) -> None:

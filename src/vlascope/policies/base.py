@@ -184,7 +184,8 @@ class Policy(nn.Module):
     @torch.no_grad()
     def predict_chunk(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """Action chunk (B, horizon, action_dim) in the dataset's action units."""
+        """Action chunk (B, horizon, action_dim) in the dataset's action units. `generator` is
+        one generator, or a list of one per sample (see blocks.heads.initial_noise)."""
         chunk = self.sample(self.inputs(obs, task_index), generator)
         return self.normalizer.unnormalize("action", chunk)
 

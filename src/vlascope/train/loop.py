@@ -103,8 +103,8 @@ def lr_lambda(warmup: int, total: int):
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, max_decay: float) -> None:
     # Warm-up the decay so early EMA weights are not dominated by the random init.
     decay = min(max_decay, (1 + step) / (10 + step))
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p.detach(), 1 - decay)
+    # One multi-tensor kernel instead of one lerp per parameter tensor (hundreds of launches).
+    torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1 - decay)
 
 
 def prepare_data(dataset_paths: list[str], obs_keys: list[str], skip_bad_demos: bool = False):
@@ -322,7 +322,8 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     n = data.n
 
     trainable = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                  fused=device.type == "cuda")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.warmup_steps, cfg.steps))
     amp = cfg.amp and device.type == "cuda"
     first_step = 0

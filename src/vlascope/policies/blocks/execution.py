@@ -44,3 +44,10 @@ class ChunkExecutor:
         weights = np.exp(-self.coeff * np.arange(len(actions)))
         self.step += 1
         return (weights[:, None] * actions).sum(0) / weights.sum()
+
+    def segment(self) -> np.ndarray:
+        """Every action up to the next chunk request: what an env can run without the policy."""
+        actions = [self.pop()]
+        while not self.needs_chunk():
+            actions.append(self.pop())
+        return np.stack(actions)

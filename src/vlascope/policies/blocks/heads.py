@@ -28,6 +28,15 @@ def cosine_betas(steps: int, max_beta: float = 0.999) -> torch.Tensor:
                          for i in range(steps)], dtype=torch.float32)
 
 
+def initial_noise(b: int, shape: tuple[int, int], device, generator) -> torch.Tensor:
+    """The noise a sampler starts from. `generator` may be one per sample, so that a sample
+    does not depend on which other samples share its batch (evaluation batches envs as they
+    come)."""
+    if isinstance(generator, (list, tuple)):
+        return torch.stack([torch.randn(shape, device=device, generator=g) for g in generator])
+    return torch.randn((b, *shape), device=device, generator=generator)
+
+
 class DiffusionHead(nn.Module):
     """DDPM training; deterministic DDIM sampling in few steps.
 
@@ -65,7 +74,7 @@ class DiffusionHead(nn.Module):
     def sample(self, cond: torch.Tensor, shape: tuple[int, int],
                generator: torch.Generator | None = None) -> torch.Tensor:
         b = cond.shape[0]
-        x = torch.randn((b, *shape), device=cond.device, generator=generator)
+        x = initial_noise(b, shape, cond.device, generator)
         ratio = self.train_steps // self.inference_steps
         timesteps = list(range(0, self.train_steps, ratio))[::-1]
         for i, t in enumerate(timesteps):
@@ -132,7 +141,7 @@ class FlowHead(nn.Module):
     def sample(self, cond: torch.Tensor, shape: tuple[int, int],
                generator: torch.Generator | None = None) -> torch.Tensor:
         b = cond.shape[0]
-        x = torch.randn((b, *shape), device=cond.device, generator=generator)
+        x = initial_noise(b, shape, cond.device, generator)
         dt = 1.0 / self.inference_steps
         for i in range(self.inference_steps):
             t = torch.full((b,), i * dt * self.time_scale, device=x.device)
