@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -15,7 +16,9 @@ def _init_worker(threads: int) -> None:
 
 
 def train_and_eval(job: dict) -> dict:
-    """job: datasets, policy, out, steps, eval_tasks, episodes, seed, fixed_init, overrides."""
+    """job: datasets, policy, out, steps, eval_tasks, episodes, seed, fixed_init, overrides,
+    eval_workers. The result is also written to out/result.json as soon as the job ends, so a
+    long batch that is cut short keeps what finished."""
     from vlascope.evaluate.runner import evaluate
     from vlascope.policies import load_pretrained
     from vlascope.devices import resolve_device
@@ -30,11 +33,13 @@ def train_and_eval(job: dict) -> dict:
     for task in job["eval_tasks"]:
         for fixed in job.get("fixed_init", [False]):
             report = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0),
-                              fixed_init=fixed, progress=False)
+                              fixed_init=fixed, progress=False, workers=job.get("eval_workers", 0))
             evals[f"{task}{' (fixed init)' if fixed else ''}"] = report.summary
-    return {"name": job["name"], "train_seconds": result.seconds, "final_loss": result.final_loss,
-            "samples_per_second": result.samples_per_second, "evals": evals,
-            "seconds": time.time() - t0}
+    out = {"name": job["name"], "train_seconds": result.seconds, "final_loss": result.final_loss,
+           "samples_per_second": result.samples_per_second, "evals": evals,
+           "seconds": time.time() - t0}
+    (Path(job["out"]) / "result.json").write_text(json.dumps(out, indent=2))
+    return out
 
 
 def collect(job: dict) -> dict:
@@ -68,6 +73,8 @@ def add_common_args(parser, steps: int, batch_size: int, out: str) -> None:
     parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--workers", type=int, default=None, help="parallel processes")
+    parser.add_argument("--eval-workers", type=int, default=0,
+                        help="env worker processes per evaluation (0: in the job's process)")
     parser.add_argument("--out", default=out)
 
 

@@ -1,11 +1,13 @@
 """Closed-loop evaluation speed against the simulator's own limit, on the same cores.
 
 The limit: N processes each stepping MetaWorld with its scripted expert, as fast as they go
-(no policy). Ours: `evaluate(..., workers=N)` with a trained policy (N env worker processes
-stepping in parallel, one batched policy call per replanning step). Prints env steps/s of both
-and the ratio.
+(no policy). Ours: `evaluate(..., workers=N)` with a trained policy: N env worker processes
+with two envs each, each running a whole action segment per message, while the policy (on the
+GPU when there is one) serves whichever envs are waiting in one batched call. Prints env
+steps/s of both and the ratio; worker start-up is timed apart. `--compile` adds a run with the
+policy compiled (CUDA graphs), after a short warm-up run that pays the compilation.
 
-    python benchmarks/eval_speed.py [--task reach-v3] [--workers 2] [--episodes 20] [--checkpoint C]
+    python benchmarks/eval_speed.py [--task reach-v3] [--workers 2] [--episodes 20] [--checkpoint C] [--compile]
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="how long the expert runs")
     p.add_argument("--checkpoint", help="a trained policy; default: a flow policy trained here briefly")
     p.add_argument("--envs-per-worker", type=int, default=2)
+    p.add_argument("--compile", action="store_true", help="also run the policy through torch.compile")
     args = p.parse_args()
 
     import multiprocessing as mp
@@ -78,10 +81,17 @@ def main() -> None:
     from vlascope.devices import resolve_device
 
     policy = load_pretrained(checkpoint, device=resolve_device("auto"))
-    for workers in sorted({0, args.workers}):
+    runs = [(0, False), (args.workers, False)] + ([(args.workers, True)] if args.compile else [])
+    for workers, compile in runs:
+        if compile:  # compile outside the timed run
+            evaluate(policy, args.task, workers * args.envs_per_worker, max_steps=20,
+                     progress=False, workers=workers, envs_per_worker=args.envs_per_worker,
+                     compile=True)
         report = evaluate(policy, args.task, args.episodes, max_steps=args.max_steps,
-                          progress=False, workers=workers, envs_per_worker=args.envs_per_worker)
-        print(f"evaluate(workers={workers}, policy on {next(policy.parameters()).device}): "
+                          progress=False, workers=workers, envs_per_worker=args.envs_per_worker,
+                          compile=compile)
+        print(f"evaluate(workers={workers}, policy on {next(policy.parameters()).device}"
+              f"{', compiled' if compile else ''}): "
               f"{report.env_steps_per_second:.0f} env steps/s "
               f"({100 * report.env_steps_per_second / limit:.0f}% of the limit), "
               f"{report.summary['successes']}/{args.episodes} successes; "

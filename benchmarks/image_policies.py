@@ -79,7 +79,8 @@ def main() -> None:
         "pick-place-v3" in args.tasks else None
     jobs = [{"name": f"{t}/{label}", "datasets": [str(out / f"{t}.hdf5")], "policy": name,
              "out": str(out / "runs" / f"{t}-{label}"), "steps": args.steps, "eval_tasks": [t],
-             "episodes": args.episodes, "overrides": {"obs_keys": OBS_KEYS, **over},
+             "episodes": args.episodes, "eval_workers": args.eval_workers,
+             "overrides": {"obs_keys": OBS_KEYS, **over},
              "train": {"batch_size": args.batch_size, **({"lr": args.lr} if args.lr else {}), **train}}
             for t in args.tasks for label, name, over, train in map(parse_policy, args.policies)]
     results = run_parallel(train_and_eval, jobs, args.workers)

@@ -139,6 +139,11 @@ def vlascope_side(args) -> dict:
             chunk_s = timed(lambda: policy.predict_chunk(one), sync, args.chunks)
         out[name] = {"params": sum(p.numel() for p in policy.parameters()),
                      "samples_per_s": b / train_s, "ms_per_chunk": 1000 * chunk_s}
+        if args.compile_inference:  # what `vlascope eval --compile` runs
+            fast = torch.compile(policy.predict_chunk, mode="reduce-overhead", dynamic=False)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                out[name]["ms_per_chunk_compiled"] = 1000 * timed(lambda: fast(one), sync, args.chunks,
+                                                                  warmup=10)
     return out
 
 
@@ -150,6 +155,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--chunks", type=int, default=10)
     p.add_argument("--image", type=int, default=0)
+    p.add_argument("--compile-inference", action="store_true",
+                   help="also time vlascope's inference through torch.compile (CUDA graphs)")
     p.add_argument("--side", choices=["vlascope", "lerobot"], default="vlascope", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.side == "lerobot":
@@ -169,6 +176,10 @@ def main() -> None:
         print(f"{name:10s} {o['params'] / 1e6:9.2f}M / {t['params'] / 1e6:6.2f}M "
               f"{o['samples_per_s']:14.0f} / {t['samples_per_s']:8.0f} {o['samples_per_s'] / t['samples_per_s']:6.2f} "
               f"{o['ms_per_chunk']:10.2f} / {t['ms_per_chunk']:8.2f} {t['ms_per_chunk'] / o['ms_per_chunk']:8.2f}")
+        if "ms_per_chunk_compiled" in o:
+            c = o["ms_per_chunk_compiled"]
+            print(f"{name + ' (ours compiled)':>62s} {c:10.2f} / {t['ms_per_chunk']:8.2f} "
+                  f"{t['ms_per_chunk'] / c:8.2f}")
     (Path("outputs") / "vs_lerobot.json").parent.mkdir(exist_ok=True)
     (Path("outputs") / "vs_lerobot.json").write_text(json.dumps({"ours": ours, "lerobot": theirs,
                                                                  "args": vars(args)}, indent=2))

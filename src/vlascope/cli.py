@@ -74,7 +74,7 @@ def _eval(args) -> None:
         raise VlascopeError(f"{args.checkpoint}: {exc}") from None
     report = evaluate(policy, args.task, args.episodes, seed=args.seed,
                       fixed_init=args.fixed_init, max_steps=args.max_steps,
-                      video_path=args.video, workers=args.workers)
+                      video_path=args.video, workers=args.workers, compile=args.compile)
     if args.per_episode:
         for e in report.episodes:
             print(f"  seed {e.seed}: {'success' if e.success else 'fail'} in {e.length} steps, "
@@ -201,8 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--per-episode", action="store_true")
     e.add_argument("--device", default="auto")
     e.add_argument("--workers", type=int, default=0,
-                   help="envs in parallel worker processes, one batched policy call for all "
-                        "(0: one env in this process; --video forces 0)")
+                   help="worker processes running envs in parallel (two envs each), one batched "
+                        "policy call for the envs waiting for a chunk (0: one env in this "
+                        "process; --video forces 0)")
+    e.add_argument("--compile", action="store_true",
+                   help="torch.compile the policy (CUDA graphs on a GPU); compiling costs the first calls")
     e.add_argument("--action-steps", type=int,
                    help="actions executed per predicted chunk (the query frequency); default: the config's")
     e.add_argument("--temporal-ensemble", type=float,

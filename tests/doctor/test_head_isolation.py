@@ -66,7 +66,7 @@ def test_sample_prediction_converts_a_perfect_x1_to_the_exact_velocity():
     head = FlowHead(lambda x, t, c: x1, 10, "uniform", prediction="sample")
     torch.manual_seed(0)
     assert head.loss(cond, x1).max() < 1e-6
-    assert torch.allclose(head.sample(cond, CHUNK, torch.Generator().manual_seed(0)), x1, atol=1e-5)
+    assert torch.allclose(head.sample(cond, torch.randn(10, *CHUNK)), x1, atol=1e-5)
 
 
 def test_diffusion_sample_prediction_of_a_perfect_x0_samples_it_exactly():
@@ -77,13 +77,15 @@ def test_diffusion_sample_prediction_of_a_perfect_x0_samples_it_exactly():
     head = DiffusionHead(lambda x, t, c: x0, 100, 10, prediction="sample")
     torch.manual_seed(0)
     assert head.loss(cond, x0).max() < 1e-10
-    assert torch.allclose(head.sample(cond, CHUNK, torch.Generator().manual_seed(0)), x0, atol=1e-5)
+    assert torch.allclose(head.sample(cond, torch.randn(10, *CHUNK)), x0, atol=1e-5)
 
 
-def test_diffusion_heads_learn_the_map_with_either_prediction():
-    for prediction in ("epsilon", "sample"):
-        torch.manual_seed(0)
-        net = MLPDenoiser(CHUNK[1], CHUNK[0], COND_DIM, width=32, depth=1)
-        r = fit(DiffusionHead(net, 100, 10, prediction=prediction), steps=1500)
-        assert r["final_loss"] < 0.5 * r["first_loss"], (prediction, r)
-        assert r["relative_error"] < 0.3, (prediction, r)
+# Noise prediction takes about twice the steps here: its loss trains the condition weakly near
+# pure noise (see DiffusionHead).
+@pytest.mark.parametrize("prediction,steps", [("epsilon", 1500), ("sample", 700)])
+def test_diffusion_head_learns_the_map(prediction, steps):
+    torch.manual_seed(0)
+    net = MLPDenoiser(CHUNK[1], CHUNK[0], COND_DIM, width=32, depth=1)
+    r = fit(DiffusionHead(net, 100, 10, prediction=prediction), steps=steps)
+    assert r["final_loss"] < 0.5 * r["first_loss"], r
+    assert r["relative_error"] < 0.3, r

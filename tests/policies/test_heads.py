@@ -30,6 +30,6 @@ def test_head_learns_two_modes_by_condition(kind):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    sample = head.sample(torch.eye(2), (4, 2), torch.Generator().manual_seed(0))
+    sample = head.sample(torch.eye(2), torch.randn(2, 4, 2, generator=torch.Generator().manual_seed(0)))
     assert (sample[0] - 0.8).abs().max() < 0.25, sample[0]
     assert (sample[1] + 0.5).abs().max() < 0.25, sample[1]

@@ -71,7 +71,9 @@ def fit_synthetic(head: nn.Module, cond_dim: int, chunk_shape: tuple[int, int], 
     # The loss averages over random times and noise; whether the sampler lands on each condition's
     # target is what a policy needs, so measure that too, in units of the targets' spread.
     head.eval()
-    sample = head.sample(cond, tuple(chunk_shape), torch.Generator(device=device).manual_seed(seed))
+    noise = torch.randn((len(cond), *chunk_shape), device=device,
+                        generator=torch.Generator(device=device).manual_seed(seed))
+    sample = head.sample(cond, noise)
     relative_error = ((sample - target).abs().mean() / target.std()).item()
     tail = losses[-min(100, steps):]
     return {"final_loss": sum(tail) / len(tail), "loss_curve": curve, "relative_error": relative_error,

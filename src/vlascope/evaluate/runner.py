@@ -119,7 +119,7 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
              max_steps: int | None = None, video_path: str | None = None,
              video_episodes: int = 3, camera: str = "corner2", progress: bool = True,
              initial_states: list[np.ndarray] | None = None, workers: int = 0,
-             envs_per_worker: int = 2) -> EvalReport:
+             envs_per_worker: int = 2, compile: bool = False) -> EvalReport:
     """Run `episodes` closed-loop episodes from unseen seeds, from the one state a --fixed-init
     dataset uses (`fixed_init`), or from `initial_states` in turn (e.g. a dataset's own).
 
@@ -129,6 +129,10 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
     sampling noise from its own seeded generator, so results are in episode order and the
     same from run to run and from one worker count to another (up to float rounding in
     batched kernels).
+
+    `compile` runs the policy through torch.compile(mode="reduce-overhead"): on a GPU the whole
+    chunk prediction becomes one CUDA-graph replay. Batches are padded to the number of envs so
+    one graph serves every call; the first calls pay the compilation.
     """
     if episodes < 1:
         raise VlascopeError(f"--episodes must be at least 1, got {episodes}")
@@ -158,6 +162,9 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
     starting: dict[int, int] = {}  # slot -> episode index being reset there
     active: dict[int, Episode] = {}
     generators: dict[int, torch.Generator] = {}
+    predict = policy.predict_chunk
+    if compile:
+        predict = torch.compile(policy.predict_chunk, mode="reduce-overhead", dynamic=False)
     start = time.time()
     bar = tqdm(total=episodes, desc=f"eval {task}", unit="ep", disable=not progress)
 
@@ -201,12 +208,16 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
                 else:
                     asking.append(slot)
             if asking:  # one policy call for every env waiting for a chunk
-                windows = [active[s].window() for s in asking]
+                rows = asking + asking[:1] * (envs.slots - len(asking)) if compile else asking
+                windows = [active[s].window() for s in rows]
                 batch = {k: torch.from_numpy(np.stack([w[k] for w in windows])).to(device)
                          for k in cfg.obs_keys}
-                tasks = torch.full((len(asking),), task_index, device=device)
-                chunks = policy.predict_chunk(batch, tasks, [generators[s] for s in asking])
-                for s, chunk in zip(asking, chunks.float().cpu().numpy()):
+                tasks = torch.full((len(rows),), task_index, device=device)
+                noise = torch.zeros((len(rows), *policy.chunk_shape), device=device)
+                for i, s in enumerate(asking):  # padding rows take no draw from any episode
+                    noise[i] = torch.randn(policy.chunk_shape, device=device, generator=generators[s])
+                chunks = predict(batch, tasks, noise=noise).float().cpu().numpy()
+                for s, chunk in zip(asking, chunks):
                     active[s].executor.push(chunk)
                     if video_path:
                         envs.frames = frames if active[s].index < video_episodes else None

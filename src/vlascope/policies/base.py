@@ -166,7 +166,9 @@ class Policy(nn.Module):
     def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def sample(self, inputs: dict, generator: torch.Generator | None) -> torch.Tensor:
+    def sample(self, inputs: dict, noise: torch.Tensor) -> torch.Tensor:
+        """A normalised chunk from unit Gaussian `noise` of the chunk's shape (which a
+        deterministic policy ignores)."""
         raise NotImplementedError
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
@@ -183,10 +185,15 @@ class Policy(nn.Module):
 
     @torch.no_grad()
     def predict_chunk(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """Action chunk (B, horizon, action_dim) in the dataset's action units. `generator` is
-        one generator, or a list of one per sample (see blocks.heads.initial_noise)."""
-        chunk = self.sample(self.inputs(obs, task_index), generator)
+                      generator: torch.Generator | None = None,
+                      noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Action chunk (B, horizon, action_dim) in the dataset's action units, from `noise`
+        (B, horizon, action_dim) when given, else from noise drawn with `generator`."""
+        if noise is None:
+            b = len(next(iter(obs.values())))
+            noise = torch.randn((b, *self.chunk_shape), generator=generator,
+                                device=next(self.parameters()).device)
+        chunk = self.sample(self.inputs(obs, task_index), noise)
         return self.normalizer.unnormalize("action", chunk)
 
 
@@ -205,5 +212,5 @@ class HeadPolicy(Policy):
     def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
         return self.head.loss(self.condition(inputs), target).mean()
 
-    def sample(self, inputs: dict, generator: torch.Generator | None) -> torch.Tensor:
-        return self.head.sample(self.condition(inputs), self.chunk_shape, generator)
+    def sample(self, inputs: dict, noise: torch.Tensor) -> torch.Tensor:
+        return self.head.sample(self.condition(inputs), noise)

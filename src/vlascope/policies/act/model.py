@@ -102,5 +102,5 @@ class ActPolicy(Policy):
         kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp())).sum(-1).mean()
         return l1 + self.config.kl_weight * kl
 
-    def sample(self, inputs: dict, generator: torch.Generator | None) -> torch.Tensor:
+    def sample(self, inputs: dict, noise: torch.Tensor) -> torch.Tensor:
         return self.decode(self.memory(inputs, self.prior_z(inputs)))

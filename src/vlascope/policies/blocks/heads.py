@@ -1,7 +1,10 @@
 """Action heads: the objective that trains a chunk generator and the sampler that runs it.
 
 All heads work on normalised action chunks (B, horizon, action_dim) given a condition vector.
-`loss` returns a per-sample loss so callers can weight or inspect it; `sample` draws a chunk.
+`loss` returns a per-sample loss so callers can weight or inspect it; `sample(cond, noise)`
+turns unit Gaussian noise of the chunk's shape into a chunk. The caller draws the noise, so a
+sampler is one deterministic function (CUDA-graph capturable) and each sample's noise can come
+from its own generator.
 
 DDPM/DDIM are written here (about 40 lines) rather than taken from `diffusers`: the scheduler
 math is small and stable, `diffusers` would add a large dependency for it, and the doctor needs
@@ -26,15 +29,6 @@ def cosine_betas(steps: int, max_beta: float = 0.999) -> torch.Tensor:
 
     return torch.tensor([min(1 - alpha_bar((i + 1) / steps) / alpha_bar(i / steps), max_beta)
                          for i in range(steps)], dtype=torch.float32)
-
-
-def initial_noise(b: int, shape: tuple[int, int], device, generator) -> torch.Tensor:
-    """The noise a sampler starts from. `generator` may be one per sample, so that a sample
-    does not depend on which other samples share its batch (evaluation batches envs as they
-    come)."""
-    if isinstance(generator, (list, tuple)):
-        return torch.stack([torch.randn(shape, device=device, generator=g) for g in generator])
-    return torch.randn((b, *shape), device=device, generator=generator)
 
 
 class DiffusionHead(nn.Module):
@@ -71,10 +65,8 @@ class DiffusionHead(nn.Module):
         return F.mse_loss(pred.float(), target, reduction="none").mean(dim=(1, 2))
 
     @torch.no_grad()
-    def sample(self, cond: torch.Tensor, shape: tuple[int, int],
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        b = cond.shape[0]
-        x = initial_noise(b, shape, cond.device, generator)
+    def sample(self, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        b, x = cond.shape[0], noise
         ratio = self.train_steps // self.inference_steps
         timesteps = list(range(0, self.train_steps, ratio))[::-1]
         for i, t in enumerate(timesteps):
@@ -138,10 +130,8 @@ class FlowHead(nn.Module):
         return F.mse_loss(pred, x1 - noise, reduction="none").mean(dim=(1, 2))
 
     @torch.no_grad()
-    def sample(self, cond: torch.Tensor, shape: tuple[int, int],
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        b = cond.shape[0]
-        x = initial_noise(b, shape, cond.device, generator)
+    def sample(self, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        b, x = cond.shape[0], noise
         dt = 1.0 / self.inference_steps
         for i in range(self.inference_steps):
             t = torch.full((b,), i * dt * self.time_scale, device=x.device)
@@ -163,8 +153,7 @@ class RegressionHead(nn.Module):
         return F.mse_loss(pred.float(), x, reduction="none").mean(dim=(1, 2))
 
     @torch.no_grad()
-    def sample(self, cond: torch.Tensor, shape: tuple[int, int],
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return self.net(cond).view(-1, *self.shape).float()
 
 
