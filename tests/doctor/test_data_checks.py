@@ -1,11 +1,12 @@
 """Data checks on real pick-place demos, each with one planted fault and its healthy twin."""
 
 import numpy as np
+import pytest
 
 from tests.doctor.conftest import make_ctx, severities
 from tests.doctor.faults import edited, nan_at, pin_action_dim, tiny_pipeline
 from vlascope.doctor.data_checks import (check_action_scale_imbalance, check_initial_state_diversity,
-                                         check_observability,
+                                         check_observability, per_dimension_statistics,
                                          check_nan_in_data, check_near_constant_action_dim)
 from vlascope.doctor.rollout_checks import check_eval_coverage
 
@@ -16,6 +17,24 @@ def test_nan_is_located_by_demo_step_and_dimension(pick_place, tmp_path):
     loc = found[0].evidence["locations"][0]
     assert (loc["demo"], loc["key"], loc["step"], loc["dim"]) == ("demo_1", "obs/object_state", 5, 2)
     assert check_nan_in_data(make_ctx(pick_place, tmp_path))[0].severity == "ok"
+
+
+def test_statistics_leave_out_non_finite_values(pick_place):
+    from vlascope.data import read_dataset
+
+    episodes = read_dataset(pick_place).episodes
+    clean = per_dimension_statistics(episodes)
+    episodes[2].actions[4, 1] = np.nan
+    episodes[3].actions[0, 1] = np.inf
+    broken = per_dimension_statistics(episodes)
+    column = np.concatenate([e.actions for e in episodes])[:, 1].astype(np.float64)
+    finite = column[np.isfinite(column)]
+    assert len(finite) == len(column) - 2
+    assert broken["action"]["mean"][1] == pytest.approx(finite.mean(), abs=1e-6)
+    assert broken["action"]["std"][1] == pytest.approx(finite.std(), abs=1e-6)
+    assert broken["action"]["max"][1] == finite.max()
+    np.testing.assert_allclose(broken["action"]["mean"][[0, 2, 3]], clean["action"]["mean"][[0, 2, 3]])
+    assert set(clean) == {"action", *[k for k, v in episodes[0].obs.items() if v.dtype != np.uint8]}
 
 
 def test_model_checks_see_only_the_finite_demos(pick_place, tmp_path):

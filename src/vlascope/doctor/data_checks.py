@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from vlascope.doctor.context import DoctorContext, float_obs_keys
@@ -267,16 +269,30 @@ def check_observability(ctx: DoctorContext) -> list[Finding]:
                f"{100 * references[best]:.0f}%)", evidence, [plot])]
 
 
+def per_dimension_statistics(episodes) -> dict[str, dict[str, np.ndarray]]:
+    """Mean, std, min and max per dimension of the actions and each low-dimensional observation
+    key, over every frame; NaN/inf values are left out (a broken demo still gets described)."""
+    arrays = {"action": np.concatenate([e.actions for e in episodes])}
+    arrays |= {k: np.concatenate([e.obs[k] for e in episodes]) for k in float_obs_keys(episodes)}
+    out = {}
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN dimension gives NaN
+        for k, v in arrays.items():
+            v = np.where(np.isfinite(v), v, np.nan)
+            out[k] = {"mean": np.nanmean(v, 0), "std": np.nanstd(v, 0),
+                      "min": np.nanmin(v, 0), "max": np.nanmax(v, 0)}
+    return out
+
+
 def dataset_statistics(ctx: DoctorContext) -> dict:
     episodes = ctx.episodes
     out = {"path": str(ctx.dataset.path), "task": ctx.dataset.task,
            "demos": len(ctx.dataset.episodes), "finite_demos": len(episodes),
            "episode_length": {"min": int(min(map(len, episodes))), "max": int(max(map(len, episodes))),
                               "mean": float(np.mean([len(e) for e in episodes]))}}
-    arrays = {"action": np.concatenate([e.actions for e in episodes])}
-    arrays |= {k: np.concatenate([e.obs[k] for e in episodes]) for k in float_obs_keys(episodes)}
-    out["per_key"] = {k: {"mean": rounded(v.mean(0)), "std": rounded(v.std(0), 6),
-                          "min": rounded(v.min(0)), "max": rounded(v.max(0))} for k, v in arrays.items()}
+    out["per_key"] = {k: {"mean": rounded(s["mean"]), "std": rounded(s["std"], 6),
+                          "min": rounded(s["min"]), "max": rounded(s["max"])}
+                      for k, s in per_dimension_statistics(episodes).items()}
     return out
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from vlascope.doctor.data_checks import (check_action_scale_imbalance, check_initial_state_diversity,
                                          check_nan_in_data, check_near_constant_action_dim,
-                                         check_observability)
+                                         check_observability, per_dimension_statistics)
 from vlascope.doctor.findings import is_problem
 from vlascope.doctor.run import build_context
 
@@ -27,14 +27,8 @@ def inspect_dataset(path: str, key_map: str | None = None, plots: str | None = N
     first = data.episodes[0]
     keys = {"actions": (["T", first.actions.shape[1]], str(first.actions.dtype))}
     keys |= {f"obs/{k}": (["T", *v.shape[1:]], str(v.dtype)) for k, v in first.obs.items()}
-    arrays = {"action": np.concatenate([e.actions for e in data.episodes])}
-    arrays |= {k: np.concatenate([e.obs[k] for e in data.episodes])
-               for k, v in first.obs.items() if v.dtype != np.uint8 and v.ndim == 2}
-    stats = {}
-    for k, v in arrays.items():
-        with np.errstate(invalid="ignore"):
-            stats[k] = {"mean": np.nanmean(v, 0).tolist(), "std": np.nanstd(v, 0).tolist(),
-                        "min": np.nanmin(v, 0).tolist(), "max": np.nanmax(v, 0).tolist()}
+    stats = {k: {name: a.tolist() for name, a in s.items()}
+             for k, s in per_dimension_statistics(data.episodes).items()}
     lengths = [len(e) for e in data.episodes]
     return {"path": str(path), "task": data.task, "instruction": data.attrs.get("instruction"),
             "demos": len(data.episodes), "frames": int(sum(lengths)),

@@ -126,6 +126,16 @@ def load_pretrained(folder: str | Path, weights: str = "ema", device: str | torc
     normalizer = Normalizer.from_state_dict(load_file(folder / "normalizer.safetensors"),
                                             norm_spec["modes"], norm_spec["floor"])
     policy = build_policy(name, policy_config, normalizer)
+    load_weights(policy, folder, weights)
+    policy.to(device).eval()
+    policy.checkpoint_config = config
+    return policy
+
+
+def load_weights(policy, folder: str | Path, weights: str = "ema") -> None:
+    """Load a checkpoint folder's "ema" or "model" weights into a policy built from its config
+    (weights kept outside the checkpoint, e.g. a frozen backbone, stay as they are)."""
+    folder = Path(folder)
     weight_file = folder / ("ema.safetensors" if weights == "ema" else "model.safetensors")
     if not weight_file.exists():
         weight_file = folder / "model.safetensors"
@@ -136,9 +146,6 @@ def load_pretrained(folder: str | Path, weights: str = "ema", device: str | torc
     if missing or unexpected:
         raise VlascopeError(f"{weight_file}: weights do not match the config "
                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    policy.to(device).eval()
-    policy.checkpoint_config = config
-    return policy
 
 
 def check_fits(config, obs_shapes: dict, action_dim: int, where: str) -> None:

@@ -262,7 +262,7 @@ def train(dataset_paths: list[str], policy_name: str, out_dir: str | Path,
 def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True) -> TrainResult:
     """Continue a run from its newest complete checkpoint: weights, EMA, optimiser, scheduler,
     step, and every random generator, so the loss curve continues as if never interrupted."""
-    from vlascope.policies import load_pretrained
+    from vlascope.policies.factory import load_pretrained, load_weights
     from vlascope.train.checkpoint import latest_checkpoint
 
     run_dir = Path(run_dir)
@@ -275,7 +275,8 @@ def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True)
     cfg = make_train_config({**saved["train"], **({"steps": steps} if steps else {})})
     paths = saved["data"]["paths"]
     policy = load_pretrained(ckpt, weights="model")
-    ema = load_pretrained(ckpt, weights="ema")
+    ema = copy.deepcopy(policy)  # one build: a Hugging Face backbone is loaded once
+    load_weights(ema, ckpt, "ema")
     datasets, episodes, task_indices, _ = prepare_data(paths, policy.config.obs_keys)
     for d in datasets:  # the data may have changed since the run started
         check_fits(policy.config, d.obs_shapes, d.action_dim, d.path)
