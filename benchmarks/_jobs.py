@@ -78,16 +78,20 @@ def add_common_args(parser, steps: int, batch_size: int, out: str) -> None:
     parser.add_argument("--out", default=out)
 
 
-def print_results(results: list[dict]) -> None:
-    """One row per (training run, evaluated task): success with its 95% interval, loss, speed."""
-    print(f"\n{'run':32s} {'success':>14s} {'95% CI':>12s} {'loss':>8s} {'train s':>8s} {'samples/s':>10s}")
+def print_results(results: list[dict], expert: dict[str, float] | None = None, width: int = 32) -> None:
+    """One row per (training run, evaluated task): success with its 95% interval, the expert's
+    success on the same seeds (when given, by task), loss, speed."""
+    print(f"\n{'run':{width}s} {'success':>14s} {'95% CI':>12s}" + (f" {'expert':>7s}" if expert else "")
+          + f" {'loss':>8s} {'train s':>8s} {'samples/s':>10s}")
     for r in results:
         for name, s in r["evals"].items():
             lo, hi = s["success_ci95"]
             label = r["name"] if len(r["evals"]) == 1 else f"{r['name']} {name}"
-            print(f"{label:32s} {s['successes']:>4d}/{s['episodes']:<3d} ({100 * s['success_rate']:3.0f}%) "
-                  f"[{100 * lo:3.0f},{100 * hi:3.0f}]% {r['final_loss']:8.4f} {r['train_seconds']:8.0f} "
-                  f"{r['samples_per_second']:10.0f}")
+            task = name.split(" ")[0]
+            print(f"{label:{width}s} {s['successes']:>4d}/{s['episodes']:<3d} ({100 * s['success_rate']:3.0f}%) "
+                  f"[{100 * lo:3.0f},{100 * hi:3.0f}]%"
+                  + (f" {100 * expert.get(task, float('nan')):6.0f}%" if expert else "")
+                  + f" {r['final_loss']:8.4f} {r['train_seconds']:8.0f} {r['samples_per_second']:10.0f}")
 
 
 def run_parallel(fn, jobs: list[dict], workers: int | None = None) -> list[dict]:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _jobs import collect, ensure_dir, run_parallel, train_and_eval  # noqa: E402
+from _jobs import add_common_args, collect, ensure_dir, print_results, run_parallel, train_and_eval  # noqa: E402
 
 TASKS = ["reach-v3", "button-press-v3", "pick-place-v3"]
 HEADS = ["diffusion", "flow", "mse"]
@@ -27,12 +27,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--tasks", nargs="+", default=TASKS)
     p.add_argument("--heads", nargs="+", default=HEADS)
-    p.add_argument("--demos", type=int, default=50)
-    p.add_argument("--episodes", type=int, default=50)
-    p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--gap-head", default="flow")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--out", default="outputs/closed_loop")
+    add_common_args(p, steps=20000, batch_size=256, out="outputs/closed_loop")
     args = p.parse_args()
     out = ensure_dir(args.out)
     t0 = time.time()
@@ -47,23 +43,17 @@ def main() -> None:
 
     jobs = [{"name": f"{t}/{h}", "datasets": [str(out / f"{t}.hdf5")], "policy": h,
              "out": str(out / "runs" / f"{t}-{h}"), "steps": args.steps, "eval_tasks": [t],
-             "episodes": args.episodes} for t in args.tasks for h in args.heads]
+             "episodes": args.episodes, "eval_workers": args.eval_workers,
+             "train": {"batch_size": args.batch_size}} for t in args.tasks for h in args.heads]
     jobs.append({"name": f"{gap_task}/{args.gap_head} trained on one initial state",
                  "datasets": [str(out / f"{gap_task}-fixed.hdf5")], "policy": args.gap_head,
                  "out": str(out / "runs" / f"{gap_task}-fixed-{args.gap_head}"),
                  "steps": args.steps, "eval_tasks": [gap_task], "episodes": args.episodes,
+                 "eval_workers": args.eval_workers, "train": {"batch_size": args.batch_size},
                  "fixed_init": [True, False]})
     results = run_parallel(train_and_eval, jobs, args.workers)
 
-    print(f"\n{'run':58s} {'success':>14s} {'95% CI':>12s} {'expert':>8s} {'loss':>8s} {'train s':>8s}")
-    for r in results:
-        for name, s in r["evals"].items():
-            task = name.split(" ")[0]
-            lo, hi = s["success_ci95"]
-            label = r["name"] + ("" if name == task else name[len(task):])
-            print(f"{label:58s} {s['successes']:>4d}/{s['episodes']:<3d} ({100 * s['success_rate']:3.0f}%) "
-                  f"[{100 * lo:3.0f},{100 * hi:3.0f}]% {100 * expert.get(task, float('nan')):7.0f}% "
-                  f"{r['final_loss']:8.4f} {r['train_seconds']:8.0f}")
+    print_results(results, expert, width=76)
     print(f"\ntotal wall time {time.time() - t0:.0f}s")
     (out / "results.json").write_text(json.dumps({"collected": collected, "results": results,
                                                   "args": vars(args)}, indent=2))
