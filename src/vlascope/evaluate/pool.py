@@ -3,12 +3,13 @@
 Both pools take commands for a slot (one env) and hand back replies as they come:
 
     submit(slot, "reset", seed, initial_state)   -> (obs, initial_state)
-    submit(slot, "run", actions)                 -> [(obs, info, over), ...] one per step taken
+    submit(slot, "run", actions, keep)           -> Segment
     replies()                                    -> [(slot, reply), ...], waiting for at least one
 
 "run" steps through a whole segment of actions (everything the policy's executor has before it
-needs a new chunk) and stops early when the episode ends, so a worker answers once per chunk,
-not once per step. Workers are asynchronous: the caller runs the policy for the envs that have
+needs a new chunk), stops early when the episode ends, and answers with a summary holding the
+last `keep` observations (what the policy's next window needs): a worker answers once per chunk,
+not once per step, and the evaluating process does no per-step work. Workers are asynchronous: the caller runs the policy for the envs that have
 answered while the others are still stepping, and each worker holds several envs so it has
 another segment to step while one of its envs waits for the policy. A failure comes back as a
 `SlotError` value instead of an exception, so a failing simulator costs one episode, not the
@@ -19,11 +20,13 @@ failed with the reason.
 from __future__ import annotations
 
 import multiprocessing as mp
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 import numpy as np
 
 from vlascope.envs import MetaWorldEnv
+from vlascope.envs.metaworld import StepInfo
 
 
 class SlotError:
@@ -35,26 +38,46 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def ends_episode(info, over: bool) -> bool:
-    """An episode ends at its first success or at the env's step limit."""
-    return info.success or over
+@dataclass
+class Segment:
+    """What a run of actions did: its step count and totals, and the last observations."""
+    observations: list[dict]  # the last `keep`, oldest first
+    steps: int
+    reward: float
+    success: bool
+    reached: bool | None  # at any step; None where the task has no object
+    grasped: bool | None
+    over: bool  # the env's step limit
+    last: StepInfo
+
+    @property
+    def ends_episode(self) -> bool:  # an episode ends at its first success or its step limit
+        return self.success or self.over
 
 
-def run_segment(env: MetaWorldEnv, actions: np.ndarray, frames: list | None = None) -> list:
-    steps = []
-    for action in actions:
-        steps.append(env.step(action))
+def run_segment(env: MetaWorldEnv, actions: np.ndarray, keep: int, frames: list | None = None) -> Segment:
+    observations, reward, success, over = [], 0.0, False, False
+    reached = grasped = None
+    for steps, action in enumerate(actions, 1):
+        obs, info, over = env.step(action)
+        observations.append(obs)
+        reward += info.reward
+        success = success or info.success
+        if info.reached is not None:
+            reached = bool(reached) or info.reached
+        if info.grasped is not None:
+            grasped = bool(grasped) or info.grasped
         if frames is not None:
             frames.append(env.render())
-        if ends_episode(*steps[-1][1:]):
+        if success or over:
             break
-    return steps
+    return Segment(observations[-keep:], steps, reward, success, reached, grasped, over, info)
 
 
 def _execute(env: MetaWorldEnv, command: str, args: tuple, frames: list | None = None):
     if command == "reset":
         return env.reset(*args), env.initial_state.copy()
-    return run_segment(env, args[0], frames)
+    return run_segment(env, *args, frames=frames)
 
 
 class InProcessEnvs:

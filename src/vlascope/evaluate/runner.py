@@ -19,7 +19,7 @@ from tqdm import tqdm
 from vlascope.envs import MetaWorldEnv, episode_seed
 from vlascope.errors import VlascopeError
 from vlascope.evaluate.metrics import summarize
-from vlascope.evaluate.pool import InProcessEnvs, SlotError, WorkerEnvs, ends_episode
+from vlascope.evaluate.pool import InProcessEnvs, Segment, SlotError, WorkerEnvs
 from vlascope.policies.blocks.execution import ChunkExecutor
 
 
@@ -63,7 +63,7 @@ def policy_task_index(policy, task: str) -> int:
 
 class Episode:
     """One episode's bookkeeping: observation history, chunk execution and the running totals.
-    The env lives elsewhere (this process or a worker); it feeds `record` with each step."""
+    The env lives elsewhere (this process or a worker); it feeds `record` with each segment."""
 
     def __init__(self, index: int, seed: int, cfg, obs: dict, initial_state: np.ndarray):
         self.index, self.seed = index, seed
@@ -72,21 +72,25 @@ class Episode:
         self.executor = ChunkExecutor(cfg.n_action_steps, cfg.temporal_ensemble)
         self.initial_state = initial_state
         self.total, self.length, self.success = 0.0, 0, False
-        self.reached, self.grasped, self.last = [], [], None
+        self.reached: bool | None = None
+        self.grasped: bool | None = None
+        self.last = None
 
     def window(self) -> dict[str, np.ndarray]:
         return {k: np.stack([h[k] for h in self.history]) for k in self.obs_keys}
 
-    def record(self, obs: dict, info, over: bool) -> bool:
-        """Take one step's result; True when the episode has ended."""
-        self.history.append(obs)
-        self.total += info.reward
-        self.length += 1
-        self.reached.append(info.reached)
-        self.grasped.append(info.grasped)
-        self.success = self.success or info.success
-        self.last = info
-        return ends_episode(info, over)
+    def record(self, segment: Segment) -> bool:
+        """Take a segment's result; True when the episode has ended."""
+        self.history.extend(segment.observations)
+        self.total += segment.reward
+        self.length += segment.steps
+        if segment.reached is not None:
+            self.reached = bool(self.reached) or segment.reached
+        if segment.grasped is not None:
+            self.grasped = bool(self.grasped) or segment.grasped
+        self.success = self.success or segment.success
+        self.last = segment.last
+        return segment.ends_episode
 
     def result(self, error: str | None = None) -> EpisodeResult:
         last = self.last
@@ -95,8 +99,7 @@ class Episode:
         return EpisodeResult(
             seed=self.seed, success=self.success, length=self.length,
             episode_return=self.total,
-            reached=None if not self.reached or self.reached[0] is None else any(self.reached),
-            grasped=None if not self.grasped or self.grasped[0] is None else any(self.grasped),
+            reached=self.reached, grasped=self.grasped,
             final_object_to_goal=last.object_to_goal if last is not None else float("nan"),
             initial_state=np.asarray(self.initial_state).tolist(), error=error)
 
@@ -194,14 +197,14 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
                         start_next(slot)
                         continue
                     active[slot] = Episode(i, ep_seed, cfg, *reply)
-                    generators[slot] = torch.Generator(device=device).manual_seed(ep_seed)
+                    generators[slot] = torch.Generator().manual_seed(ep_seed)
                     asking.append(slot)
                     continue
                 episode = active[slot]
                 if isinstance(reply, SlotError):  # recorded with its reason; the run goes on
                     ended, error = True, reply.reason
                 else:
-                    ended, error = any([episode.record(*step) for step in reply]), None
+                    ended, error = episode.record(reply), None
                 if ended:
                     done(active.pop(slot).index, episode.result(error))
                     start_next(slot)
@@ -213,15 +216,16 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
                 batch = {k: torch.from_numpy(np.stack([w[k] for w in windows])).to(device)
                          for k in cfg.obs_keys}
                 tasks = torch.full((len(rows),), task_index, device=device)
-                noise = torch.zeros((len(rows), *policy.chunk_shape), device=device)
+                # Drawn on the CPU: cheap, and the same numbers whichever device runs the policy.
+                noise = torch.zeros((len(rows), *policy.chunk_shape))
                 for i, s in enumerate(asking):  # padding rows take no draw from any episode
-                    noise[i] = torch.randn(policy.chunk_shape, device=device, generator=generators[s])
-                chunks = predict(batch, tasks, noise=noise).float().cpu().numpy()
+                    noise[i] = torch.randn(policy.chunk_shape, generator=generators[s])
+                chunks = predict(batch, tasks, noise=noise.to(device)).float().cpu().numpy()
                 for s, chunk in zip(asking, chunks):
                     active[s].executor.push(chunk)
                     if video_path:
                         envs.frames = frames if active[s].index < video_episodes else None
-                    envs.submit(s, "run", active[s].executor.segment())
+                    envs.submit(s, "run", active[s].executor.segment(), cfg.n_obs_steps)
     finally:
         bar.close()
         envs.close()
