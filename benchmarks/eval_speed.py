@@ -1,7 +1,7 @@
 """Closed-loop evaluation speed against the simulator's own limit, on the same cores.
 
 The limit: N processes each stepping MetaWorld with its scripted expert, as fast as they go
-(no policy). Ours: `evaluate(..., workers=N)` with a trained policy: N env worker processes
+(no policy), with episodes ending at success or the step limit as evaluation's do. Ours: `evaluate(..., workers=N)` with a trained policy: N env worker processes
 with two envs each, each running a whole action segment per message, while the policy (on the
 GPU when there is one) serves whichever envs are waiting in one batched call. Prints env
 steps/s of both and the ratio; worker start-up is timed apart. `--compile` adds a run with the
@@ -37,7 +37,8 @@ def expert_steps(job: dict) -> int:
         over = False
         while not over and time.time() < end:
             action = np.clip(expert.get_action(env.last_flat_obs), -1, 1)
-            _, _, over = env.step(action)
+            _, info, over = env.step(action)
+            over = over or info.success  # episodes end as evaluation's do: resets cost the same
             steps += 1
         i += 1
     return steps

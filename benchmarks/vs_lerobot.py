@@ -103,7 +103,14 @@ def lerobot_side(args) -> dict:
             chunk_s = timed(infer, sync, args.chunks)
         out[name] = {"params": sum(p.numel() for p in policy.parameters()),
                      "samples_per_s": b / train_s, "ms_per_chunk": 1000 * chunk_s}
+        progress("lerobot", name, out[name])
     return out
+
+
+def progress(side: str, name: str, figures: dict) -> None:
+    """Each policy's figures as soon as they exist (on stderr), so a run cut short keeps them."""
+    print(f"{side} {name}: " + json.dumps({k: round(v, 3) for k, v in figures.items()}),
+          file=sys.stderr, flush=True)
 
 
 def vlascope_side(args) -> dict:
@@ -144,6 +151,7 @@ def vlascope_side(args) -> dict:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 out[name]["ms_per_chunk_compiled"] = 1000 * timed(lambda: fast(one), sync, args.chunks,
                                                                   warmup=10)
+        progress("vlascope", name, out[name])
     return out
 
 
@@ -164,9 +172,9 @@ def main() -> None:
         return
     ours = vlascope_side(args)
     cmd = [args.lerobot_python, __file__, "--side", "lerobot", *sys.argv[1:]]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # its stderr shows as it goes
     if proc.returncode != 0:
-        sys.exit(f"lerobot side failed:\n{proc.stderr[-3000:]}")
+        sys.exit(f"lerobot side failed (exit code {proc.returncode}); its output is above")
     theirs = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"device {args.device}, batch {args.batch_size}, image {args.image or 'none'}")
     print(f"{'policy':10s} {'params ours/lerobot':>22s} {'train samples/s ours/lerobot':>30s} {'ratio':>6s} "

@@ -20,6 +20,7 @@ failed with the reason.
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
@@ -185,21 +186,35 @@ class WorkerEnvs:
         except (BrokenPipeError, OSError):
             self._crashed(w)
 
-    def replies(self) -> list:
-        busy = [self.conns[w] for w in range(len(self.conns)) if self.in_flight[w]]
-        if not self.ready and busy:
-            for conn in wait(busy):
-                w = self.conns.index(conn)
-                try:
-                    while conn.poll():
-                        index, status, payload = conn.recv()
-                        slot = w * self.per_worker + index
-                        self.in_flight[w].discard(slot)
-                        self.ready.append((slot, payload if status == "ok" else SlotError(payload)))
-                except (EOFError, OSError):
-                    self._crashed(w)
+    def replies(self, batch_wait: float = 0.01) -> list:
+        """Wait for a reply, then up to `batch_wait` seconds more until half the envs in flight
+        have answered: one policy call for many envs costs about what a call for one does, so
+        batching beats answering each env the moment it is ready (EnvPool's batched async mode)."""
+        deadline = None
+        while True:
+            busy = [self.conns[w] for w in range(len(self.conns)) if self.in_flight[w]]
+            in_flight = sum(map(len, self.in_flight))
+            if not busy or (self.ready and (len(self.ready) >= in_flight or
+                                            time.monotonic() >= deadline)):
+                break
+            timeout = None if not self.ready else max(0.0, deadline - time.monotonic())
+            for conn in wait(busy, timeout):
+                self._receive(self.conns.index(conn))
+            if self.ready and deadline is None:
+                deadline = time.monotonic() + batch_wait
         out, self.ready = self.ready, []
         return out
+
+    def _receive(self, w: int) -> None:
+        conn = self.conns[w]
+        try:
+            while conn.poll():
+                index, status, payload = conn.recv()
+                slot = w * self.per_worker + index
+                self.in_flight[w].discard(slot)
+                self.ready.append((slot, payload if status == "ok" else SlotError(payload)))
+        except (EOFError, OSError):
+            self._crashed(w)
 
     def close(self) -> None:
         for conn in self.conns:
