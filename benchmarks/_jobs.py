@@ -17,7 +17,8 @@ def _init_worker(threads: int) -> None:
 
 def train_and_eval(job: dict) -> dict:
     """job: datasets, policy, out, steps, eval_tasks, episodes, seed, fixed_init, overrides,
-    eval_workers. The result is also written to out/result.json as soon as the job ends, so a
+    eval_workers, demo_states (also evaluate from the first dataset's own demo initial
+    states: success there and not from new ones means memorised scenes). The result is also written to out/result.json as soon as the job ends, so a
     long batch that is cut short keeps what finished."""
     from vlascope.evaluate.runner import evaluate
     from vlascope.policies import load_pretrained
@@ -35,6 +36,14 @@ def train_and_eval(job: dict) -> dict:
             report = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0),
                               fixed_init=fixed, progress=False, workers=job.get("eval_workers", 0))
             evals[f"{task}{' (fixed init)' if fixed else ''}"] = report.summary
+        if job.get("demo_states"):
+            from vlascope.data import read_dataset
+
+            states = [e.attrs["initial_state"] for e in read_dataset(job["datasets"][0]).episodes]
+            report = evaluate(policy, task, min(job["episodes"], len(states)), seed=job.get("seed", 0),
+                              progress=False, workers=job.get("eval_workers", 0),
+                              initial_states=states[:job["episodes"]])
+            evals[f"{task} (demo states)"] = report.summary
     out = {"name": job["name"], "train_seconds": result.seconds, "final_loss": result.final_loss,
            "samples_per_second": result.samples_per_second, "evals": evals,
            "seconds": time.time() - t0}

@@ -65,6 +65,8 @@ def main() -> None:
     p.add_argument("--policies", nargs="+", default=POLICIES)
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--observability", action="store_true")
+    p.add_argument("--demo-states", action="store_true",
+                   help="also evaluate from the demos' own initial states (memorisation check)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: TrainConfig's 1e-3)")
     add_common_args(p, steps=10000, batch_size=256, out="outputs/image_policies")
     args = p.parse_args()
@@ -80,6 +82,7 @@ def main() -> None:
     jobs = [{"name": f"{t}/{label}", "datasets": [str(out / f"{t}.hdf5")], "policy": name,
              "out": str(out / "runs" / f"{t}-{label}"), "steps": args.steps, "eval_tasks": [t],
              "episodes": args.episodes, "eval_workers": args.eval_workers,
+             "demo_states": args.demo_states,
              "overrides": {"obs_keys": OBS_KEYS, **over},
              "train": {"batch_size": args.batch_size, **({"lr": args.lr} if args.lr else {}), **train}}
             for t in args.tasks for label, name, over, train in map(parse_policy, args.policies)]
