@@ -14,10 +14,10 @@ if [ "$PART" = 1 ]; then
   timeout 240 python3 benchmarks/eval_speed.py --workers 15 --episodes 1200 --max-steps 200 \
       --seconds 20 --compile > "$OUT/eval_speed.log" 2>&1
   timeout 300 python3 benchmarks/vs_lerobot.py --lerobot-python /tmp/lrpy --device cuda --image 96 \
-      --batch-size 64 --steps 20 --chunks 20 --compile-inference > "$OUT/vs_lerobot_image.log" 2>&1
+      --batch-size 64 --steps 20 --chunks 20 --compile-inference --compile-train > "$OUT/vs_lerobot_image.log" 2>&1
 else
   timeout 240 python3 benchmarks/vs_lerobot.py --lerobot-python /tmp/lrpy --device cuda \
-      --batch-size 64 --steps 20 --chunks 20 --compile-inference > "$OUT/vs_lerobot_state.log" 2>&1
+      --batch-size 64 --steps 20 --chunks 20 --compile-inference --compile-train > "$OUT/vs_lerobot_state.log" 2>&1
   timeout 300 python3 benchmarks/speed.py --image 96 --policies diffusion act mse \
       --steps 30 --chunks 30 --compile-inference > "$OUT/speed_compiled.log" 2>&1
 fi

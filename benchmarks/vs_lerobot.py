@@ -35,15 +35,18 @@ def timed(step, sync, steps: int, warmup: int = 3) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def seconds_per_train_step(policy, batch: dict, device, steps: int, sync) -> float:
+def seconds_per_train_step(policy, batch: dict, device, steps: int, sync, fused: bool = False,
+                           compile: bool = False) -> float:
     """AdamW steps on one fixed batch (bf16 autocast on CUDA); both libraries' policies return
-    (loss, extra) from forward()."""
-    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4)
+    (loss, extra) from forward(). `fused` and `compile` are what `vlascope train` does on a GPU
+    (fused AdamW always, torch.compile with --compile); LeRobot's side runs without them."""
+    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4, fused=fused)
     policy.train()
+    forward = torch.compile(policy) if compile else policy
 
     def step():
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss, _ = policy(batch)
+            loss, _ = forward(batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -125,6 +128,10 @@ def vlascope_side(args) -> dict:
     for name in ("diffusion", "act"):
         over = {"obs_keys": keys, "obs_dims": {**dims, "corner2_image": 3}, "image_size": args.image or 96,
                 "action_dim": ACTION}
+        if name == "diffusion" and not args.image:
+            # LeRobot conditions its U-Net on the raw state window (2 x 21 numbers); a condition
+            # that wide, from a narrower encoder, matches its size (4.6 M parameters each).
+            over |= {"cond_dim": 2 * (STATE + ENV), "encoder_hidden": 128}
         cfg = make_config(name, over)
         stats = {k: compute_stats(torch.randn(100, d).numpy()) for k, d in dims.items()}
         stats["action"] = compute_stats((torch.rand(100, ACTION) * 2 - 1).numpy())
@@ -139,13 +146,16 @@ def vlascope_side(args) -> dict:
             return o
 
         batch = {"obs": obs(b), "action": torch.rand(b, cfg.horizon, ACTION, device=device) * 2 - 1}
-        train_s = seconds_per_train_step(policy, batch, device, args.steps, sync)
+        cuda = device.type == "cuda"
+        train_s = seconds_per_train_step(policy, batch, device, args.steps, sync, fused=cuda)
+        out[name] = {"params": sum(p.numel() for p in policy.parameters()), "samples_per_s": b / train_s}
+        if args.compile_train:
+            out[name]["samples_per_s_compiled"] = b / seconds_per_train_step(
+                policy, batch, device, args.steps, sync, fused=cuda, compile=True)
         policy.eval()
         one = obs(1)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            chunk_s = timed(lambda: policy.predict_chunk(one), sync, args.chunks)
-        out[name] = {"params": sum(p.numel() for p in policy.parameters()),
-                     "samples_per_s": b / train_s, "ms_per_chunk": 1000 * chunk_s}
+            out[name]["ms_per_chunk"] = 1000 * timed(lambda: policy.predict_chunk(one), sync, args.chunks)
         if args.compile_inference:  # what `vlascope eval --compile` runs
             fast = torch.compile(policy.predict_chunk, mode="reduce-overhead", dynamic=False)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -163,6 +173,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--chunks", type=int, default=10)
     p.add_argument("--image", type=int, default=0)
+    p.add_argument("--compile-train", action="store_true",
+                   help="also time vlascope's training step through torch.compile (train --compile)")
     p.add_argument("--compile-inference", action="store_true",
                    help="also time vlascope's inference through torch.compile (CUDA graphs)")
     p.add_argument("--side", choices=["vlascope", "lerobot"], default="vlascope", help=argparse.SUPPRESS)
@@ -184,6 +196,10 @@ def main() -> None:
         print(f"{name:10s} {o['params'] / 1e6:9.2f}M / {t['params'] / 1e6:6.2f}M "
               f"{o['samples_per_s']:14.0f} / {t['samples_per_s']:8.0f} {o['samples_per_s'] / t['samples_per_s']:6.2f} "
               f"{o['ms_per_chunk']:10.2f} / {t['ms_per_chunk']:8.2f} {t['ms_per_chunk'] / o['ms_per_chunk']:8.2f}")
+        if "samples_per_s_compiled" in o:
+            c = o["samples_per_s_compiled"]
+            print(f"{name + ' (ours, train --compile)':>40s} {c:14.0f} / {t['samples_per_s']:8.0f} "
+                  f"{c / t['samples_per_s']:6.2f}")
         if "ms_per_chunk_compiled" in o:
             c = o["ms_per_chunk_compiled"]
             print(f"{name + ' (ours compiled)':>62s} {c:10.2f} / {t['ms_per_chunk']:8.2f} "
