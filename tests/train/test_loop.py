@@ -66,6 +66,28 @@ def test_gradient_norm_is_clipped_not_the_loss(reach_dataset, tmp_path):
     assert float(rows[0]["loss"]) > 0  # the loss itself is untouched
 
 
+def test_a_non_finite_loss_stops_training_naming_its_step(reach_dataset, tmp_path, monkeypatch):
+    # The loss is read back only at log and checkpoint steps, but the error still names the step
+    # where it first went non-finite, and nothing after it is saved.
+    from vlascope.errors import VlascopeError
+    from vlascope.policies.chunking.model import ChunkingPolicy
+
+    real, calls = ChunkingPolicy.compute_loss, {"n": 0}
+
+    def compute_loss(self, batch):
+        loss, extra = real(self, batch)
+        calls["n"] += 1
+        return (loss * float("inf") if calls["n"] == 7 else loss), extra
+
+    monkeypatch.setattr(ChunkingPolicy, "compute_loss", compute_loss)
+    with pytest.raises(VlascopeError, match=r"loss is inf at step 6;"):
+        train([reach_dataset], "mse", tmp_path / "r", TrainConfig(steps=30, batch_size=8, log_every=10,
+              ckpt_every=5, warmup_steps=1), dict(TINY_POLICY), progress=False)
+    assert calls["n"] == 10  # found at the step-10 checkpoint, the first one after step 6
+    saved = sorted(p.name for p in (tmp_path / "r" / "checkpoints").glob("step_*"))
+    assert saved == ["step_0000005"], saved
+
+
 def test_training_fits_the_demos(reach_dataset, tmp_path):
     """A real learning check: 400 steps on 2 demos must predict the expert's actions closely."""
     torch.manual_seed(0)

@@ -365,7 +365,13 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
 
     start = time.time()
     last_log = (start, first_step)
+    # The loss stays on the device between log steps: reading it every step (.item()) would make
+    # the CPU wait for the GPU each step instead of queueing the next one. A non-finite loss is
+    # remembered there (its step and value) and reported at the next log or checkpoint, before
+    # anything is saved.
     running = None
+    first_bad = torch.tensor(-1, device=device)
+    bad_value = torch.tensor(0.0, device=device)
     bar = tqdm(range(first_step, cfg.steps), desc=f"train {policy_name}",
                disable=not (progress and main), mininterval=0.5, initial=first_step, total=cfg.steps)
     policy.train()
@@ -373,9 +379,10 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         batch = data.sample()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss, _ = step_fn(batch)
-        if not torch.isfinite(loss):
-            raise VlascopeError(f"training diverged: loss is {loss.item()} at step {step}; "
-                                "run `vlascope doctor` on the dataset")
+        detached = loss.detach().float()
+        seen = torch.isfinite(detached) | (first_bad >= 0)
+        first_bad = torch.where(seen, first_bad, step)
+        bad_value = torch.where(seen, bad_value, detached)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
@@ -383,30 +390,35 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         scheduler.step()
         ema_update(ema, policy, step, cfg.ema_decay)
 
-        value = loss.item()
-        running = value if running is None else 0.95 * running + 0.05 * value
+        running = detached if running is None else 0.95 * running + 0.05 * detached
         done = step + 1
         # Step 1 is always logged: the doctor compares it with the objective's expected start.
-        if main and (done == 1 or done % cfg.log_every == 0 or done == cfg.steps):
+        log_now = done == 1 or done % cfg.log_every == 0 or done == cfg.steps
+        save_now = (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps
+        if (log_now or save_now) and first_bad.item() >= 0:
+            raise VlascopeError(f"training diverged: loss is {bad_value.item()} at step "
+                                f"{first_bad.item()}; run `vlascope doctor` on the dataset")
+        if main and log_now:
+            value = loss.item()
             now = time.time()
             sps = world * (done - last_log[1]) * cfg.batch_size / max(now - last_log[0], 1e-9)
             last_log = (now, done)
             log.writerow([done, f"{value:.6f}", f"{float(grad_norm):.4f}",
                           f"{scheduler.get_last_lr()[0]:.3e}", f"{sps:.1f}"])
             log_file.flush()
-            bar.set_postfix(loss=f"{running:.4f}", samples_s=f"{sps:.0f}")
+            bar.set_postfix(loss=f"{running.item():.4f}", samples_s=f"{sps:.0f}")
         if accelerator is not None and done == cfg.steps:  # collective: every process calls it
             extra["distributed"]["replicas_in_sync"] = replicas_in_sync(policy, accelerator)
-        if main and ((cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps):
+        if main and save_now:
             save_checkpoint(run_dir, done, policy, ema, policy_name, optimizer, scheduler,
-                            {**extra, "train_loss": running}, data.generator.get_state())
+                            {**extra, "train_loss": running.item()}, data.generator.get_state())
     bar.close()
     if accelerator is not None:
         accelerator.wait_for_everyone()
     if main:
         log_file.close()
     seconds = time.time() - start
-    return TrainResult(run_dir, run_dir / "checkpoints" / "last", float(running), seconds,
+    return TrainResult(run_dir, run_dir / "checkpoints" / "last", float(running.item()), seconds,
                        world * (cfg.steps - first_step) * cfg.batch_size / seconds, ema)
 
 
