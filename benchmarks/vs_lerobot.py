@@ -3,9 +3,13 @@ action chunk, same input shapes, matched sizes, same batch, same hardware, one i
 
 LeRobot runs in its own Python (it needs torchvision; `python -m venv lr && lr/bin/pip install
 lerobot`), in a subprocess of this script, one after the other with vlascope's timings, on the
-same device. Inputs are reach-shaped synthetic tensors (4-dim robot state, 17-dim environment
-state: object + goal), optionally a camera; LeRobot's models are sized like ours (U-Net
-64/128/256 and kernel 5; ACT 256 wide, 4+1 layers, feed-forward 1024, chunks of 16).
+same device. Both train on batches from the same exported dataset: reach-v3 demos from the
+scripted expert written as a LeRobot v3.0 folder (observation.state: hand + gripper, 4 dims;
+observation.environment_state: object + goal, 17), each library drawing a batch through its own
+data pipeline (`--dataset` takes such a folder; by default 10 demos are collected). With
+`--image`, the inputs are synthetic tensors of the same shapes plus a camera. LeRobot's models
+are sized like ours (U-Net 64/128/256 and kernel 5; ACT 256 wide, 4+1 layers, feed-forward
+1024, chunks of 16).
 
     python benchmarks/vs_lerobot.py --lerobot-python lr/bin/python [--device cuda] [--image 96]
 """
@@ -22,6 +26,53 @@ from pathlib import Path
 import torch
 
 STATE, ENV, ACTION = 4, 17, 4
+
+
+def export_reach(folder: Path, demos: int) -> Path:
+    """Expert reach demos as a LeRobot v3.0 folder in the layout LeRobot's policies read."""
+    import numpy as np
+
+    from vlascope.data import read_dataset
+    from vlascope.data.lerobot import write_lerobot
+    from vlascope.envs.collect import collect_demos
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    h5 = folder.with_suffix(".hdf5")
+    collect_demos("reach-v3", demos, str(h5), progress=False)
+    data = read_dataset(str(h5))
+    for e in data.episodes:
+        e.obs = {"robot_state": e.obs["robot_state"],
+                 "environment_state": np.concatenate([e.obs["object_state"], e.obs["goal"]], -1)}
+    return write_lerobot(folder, data)
+
+
+def lerobot_batch(folder: str, cfg, b: int, device) -> dict:
+    """One batch through LeRobot's own dataset class and its delta-timestamp windows."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
+
+    fps = LeRobotDatasetMetadata("local/vs_lerobot", root=folder).fps
+    obs_idx = cfg.observation_delta_indices or [0]
+    delta = {k: [i / fps for i in obs_idx] for k in ("observation.state", "observation.environment_state")}
+    delta["action"] = [i / fps for i in cfg.action_delta_indices]
+    if cfg.observation_delta_indices is None:  # ACT reads the current frame only
+        delta = {"action": delta["action"]}
+    data = LeRobotDataset("local/vs_lerobot", root=folder, delta_timestamps=delta)
+    loader = torch.utils.data.DataLoader(data, batch_size=b, shuffle=True,
+                                         generator=torch.Generator().manual_seed(0))
+    return {k: v.to(device) for k, v in next(iter(loader)).items() if isinstance(v, torch.Tensor)}
+
+
+def vlascope_batch(folder: str, policy_name: str, over: dict, b: int, device):
+    """A policy built from the dataset (sizes, normaliser) and one batch through vlascope's
+    training data path (windows -> device-resident batch source)."""
+    from vlascope.data.dataset import WindowDataset
+    from vlascope.train.loop import BatchSource, build_for_episodes, prepare_data
+
+    _, episodes, task_indices, tasks = prepare_data([folder], over["obs_keys"])
+    policy = build_for_episodes(policy_name, over, episodes, tasks).to(device)
+    cfg = policy.config
+    tables = WindowDataset(episodes, cfg.obs_keys, cfg.n_obs_steps, cfg.horizon, task_indices).tables()
+    return policy, BatchSource(tables, b, device, seed=0).sample()
 
 
 def timed(step, sync, steps: int, warmup: int = 3) -> float:
@@ -90,11 +141,14 @@ def lerobot_side(args) -> dict:
             return o
 
         horizon = cfg.horizon if name == "diffusion" else cfg.chunk_size
-        batch = {**obs(b), "action": torch.rand(b, horizon, ACTION, device=device) * 2 - 1,
-                 "action_is_pad": torch.zeros(b, horizon, dtype=torch.bool, device=device)}
+        if args.dataset:
+            batch = lerobot_batch(args.dataset, cfg, b, device)
+        else:
+            batch = {**obs(b), "action": torch.rand(b, horizon, ACTION, device=device) * 2 - 1,
+                     "action_is_pad": torch.zeros(b, horizon, dtype=torch.bool, device=device)}
         train_s = seconds_per_train_step(policy, batch, device, args.steps, sync)
         policy.eval()
-        one = obs(1)
+        one = {k: v[:1] for k, v in batch.items() if k.startswith("observation.")}
         if name == "diffusion":
             one["observation.images"] = torch.stack([one[k] for k in cfg.image_features], dim=-4) \
                 if args.image else None
@@ -126,26 +180,25 @@ def vlascope_side(args) -> dict:
     sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
     out = {}
     for name in ("diffusion", "act"):
-        over = {"obs_keys": keys, "obs_dims": {**dims, "corner2_image": 3}, "image_size": args.image or 96,
-                "action_dim": ACTION}
-        if name == "diffusion" and not args.image:
-            # LeRobot conditions its U-Net on the raw state window (2 x 21 numbers); a condition
-            # that wide, from a narrower encoder, matches its size (4.6 M parameters each).
-            over |= {"cond_dim": 2 * (STATE + ENV), "encoder_hidden": 128}
-        cfg = make_config(name, over)
-        stats = {k: compute_stats(torch.randn(100, d).numpy()) for k, d in dims.items()}
-        stats["action"] = compute_stats((torch.rand(100, ACTION) * 2 - 1).numpy())
-        policy = build_policy(name, cfg, Normalizer(stats, {**{k: "meanstd" for k in dims},
-                                                            "action": cfg.action_norm})).to(device)
-
-        def obs(n):
-            o = {k: torch.randn(n, cfg.n_obs_steps, d, device=device) for k, d in dims.items()}
+        # LeRobot conditions its U-Net on the raw state window (2 x 21 numbers); a condition that
+        # wide, from a narrower encoder, matches its size (4.6 M parameters each).
+        sized = {"cond_dim": 2 * (STATE + ENV), "encoder_hidden": 128} \
+            if name == "diffusion" and not args.image else {}
+        if args.dataset:  # environment_state comes back as vlascope's object_state
+            policy, batch = vlascope_batch(args.dataset, name, {"obs_keys": ["robot_state", "object_state"],
+                                                                 **sized}, b, device)
+        else:
+            cfg = make_config(name, {"obs_keys": keys, "obs_dims": {**dims, "corner2_image": 3},
+                                     "image_size": args.image or 96, "action_dim": ACTION, **sized})
+            stats = {k: compute_stats(torch.randn(100, d).numpy()) for k, d in dims.items()}
+            stats["action"] = compute_stats((torch.rand(100, ACTION) * 2 - 1).numpy())
+            policy = build_policy(name, cfg, Normalizer(stats, {**{k: "meanstd" for k in dims},
+                                                                "action": cfg.action_norm})).to(device)
+            obs = {k: torch.randn(b, cfg.n_obs_steps, d, device=device) for k, d in dims.items()}
             if args.image:
-                o["corner2_image"] = torch.randint(0, 256, (n, cfg.n_obs_steps, args.image, args.image, 3),
-                                                   dtype=torch.uint8, device=device)
-            return o
-
-        batch = {"obs": obs(b), "action": torch.rand(b, cfg.horizon, ACTION, device=device) * 2 - 1}
+                obs["corner2_image"] = torch.randint(0, 256, (b, cfg.n_obs_steps, args.image, args.image, 3),
+                                                     dtype=torch.uint8, device=device)
+            batch = {"obs": obs, "action": torch.rand(b, cfg.horizon, ACTION, device=device) * 2 - 1}
         cuda = device.type == "cuda"
         train_s = seconds_per_train_step(policy, batch, device, args.steps, sync, fused=cuda)
         out[name] = {"params": sum(p.numel() for p in policy.parameters()), "samples_per_s": b / train_s}
@@ -153,7 +206,7 @@ def vlascope_side(args) -> dict:
             out[name]["samples_per_s_compiled"] = b / seconds_per_train_step(
                 policy, batch, device, args.steps, sync, fused=cuda, compile=True)
         policy.eval()
-        one = obs(1)
+        one = {k: v[:1] for k, v in batch["obs"].items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             out[name]["ms_per_chunk"] = 1000 * timed(lambda: policy.predict_chunk(one), sync, args.chunks)
         if args.compile_inference:  # what `vlascope eval --compile` runs
@@ -173,6 +226,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--chunks", type=int, default=10)
     p.add_argument("--image", type=int, default=0)
+    p.add_argument("--dataset", help="a LeRobot v3.0 folder laid out as export_reach writes it "
+                   "(default: collect --demos reach demos into outputs/vs_lerobot_data)")
+    p.add_argument("--demos", type=int, default=10)
     p.add_argument("--compile-train", action="store_true",
                    help="also time vlascope's training step through torch.compile (train --compile)")
     p.add_argument("--compile-inference", action="store_true",
@@ -182,8 +238,12 @@ def main() -> None:
     if args.side == "lerobot":
         print(json.dumps(lerobot_side(args)))
         return
+    argv = sys.argv[1:]
+    if not args.image and not args.dataset:
+        args.dataset = str(export_reach(Path("outputs") / "vs_lerobot_data", args.demos))
+        argv += ["--dataset", args.dataset]
     ours = vlascope_side(args)
-    cmd = [args.lerobot_python, __file__, "--side", "lerobot", *sys.argv[1:]]
+    cmd = [args.lerobot_python, __file__, "--side", "lerobot", *argv]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # its stderr shows as it goes
     if proc.returncode != 0:
         sys.exit(f"lerobot side failed (exit code {proc.returncode}); its output is above")
