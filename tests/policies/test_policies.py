@@ -127,3 +127,13 @@ def test_action_noise_perturbs_training_targets_only():
     assert not torch.isclose(a, b)
     noisy.eval(), clean.eval()
     assert torch.isclose(noisy.compute_loss(batch)[0], clean.compute_loss(batch)[0])
+
+
+def test_a_prediction_the_head_does_not_make_is_refused():
+    from vlascope.errors import VlascopeError
+
+    with pytest.raises(VlascopeError, match="expected epsilon or sample"):
+        _policy("diffusion", prediction="velocity")
+    with pytest.raises(VlascopeError, match="not one the mse head makes"):
+        _policy("mse", prediction="sample")
+    assert _policy("flow", prediction="sample").head.prediction == "sample"

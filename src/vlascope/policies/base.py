@@ -117,6 +117,10 @@ class ActionHeadConfig(PolicyConfig):
         super().validate()
         if self.head not in ("diffusion", "flow", "mse"):
             raise ValueError(f"head must be diffusion, flow or mse, got '{self.head}'")
+        allowed = {"diffusion": ("epsilon", "sample"), "flow": ("velocity", "sample"), "mse": ()}[self.head]
+        if self.prediction is not None and self.prediction not in allowed:
+            raise ValueError(f"prediction '{self.prediction}' is not one the {self.head} head makes"
+                             + (f" (expected {' or '.join(allowed)})" if allowed else ""))
 
 
 class Policy(nn.Module):
