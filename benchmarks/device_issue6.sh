@@ -8,17 +8,17 @@ OUT=${OUT:-outputs}
 PART=${PART:-1}
 mkdir -p "$OUT"
 export MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1
-if [ "$PART" = 1 ]; then
+if [ "$PART" = 1 ]; then  # about 8 minutes
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/machine.txt"
   nproc >> "$OUT/machine.txt"
-  timeout 240 python3 benchmarks/eval_speed.py --workers 15 --episodes 1200 --max-steps 200 \
-      --seconds 20 --compile > "$OUT/eval_speed.log" 2>&1
-  timeout 300 python3 benchmarks/vs_lerobot.py --lerobot-python /tmp/lrpy --device cuda --image 96 \
-      --batch-size 64 --steps 20 --chunks 20 --compile-inference --compile-train > "$OUT/vs_lerobot_image.log" 2>&1
-else
-  timeout 240 python3 benchmarks/vs_lerobot.py --lerobot-python /tmp/lrpy --device cuda \
+  timeout 250 python3 benchmarks/eval_speed.py --workers 15 --envs-per-worker 2 4 --episodes 1000 \
+      --max-steps 200 --seconds 20 --compile > "$OUT/eval_speed.log" 2>&1
+  timeout 200 python3 benchmarks/vs_lerobot.py --lerobot-python /tmp/lrpy --device cuda \
       --batch-size 64 --steps 20 --chunks 20 --compile-inference --compile-train > "$OUT/vs_lerobot_state.log" 2>&1
-  timeout 300 python3 benchmarks/speed.py --image 96 --policies diffusion act mse \
+else  # about 9 minutes
+  timeout 280 python3 benchmarks/vs_lerobot.py --lerobot-python /tmp/lrpy --device cuda --image 96 \
+      --batch-size 64 --steps 20 --chunks 20 --compile-inference --compile-train > "$OUT/vs_lerobot_image.log" 2>&1
+  timeout 250 python3 benchmarks/speed.py --image 96 --policies diffusion act mse \
       --steps 30 --chunks 30 --compile-inference > "$OUT/speed_compiled.log" 2>&1
 fi
 echo "PART $PART DONE" >> "$OUT/machine.txt"

@@ -52,7 +52,8 @@ def main() -> None:
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--seconds", type=float, default=20.0, help="how long the expert runs")
     p.add_argument("--checkpoint", help="a trained policy; default: a flow policy trained here briefly")
-    p.add_argument("--envs-per-worker", type=int, default=2)
+    p.add_argument("--envs-per-worker", type=int, nargs="+", default=[2],
+                   help="envs each worker holds; several values run one worker evaluation each")
     p.add_argument("--compile", action="store_true", help="also run the policy through torch.compile")
     args = p.parse_args()
 
@@ -82,17 +83,17 @@ def main() -> None:
     from vlascope.devices import resolve_device
 
     policy = load_pretrained(checkpoint, device=resolve_device("auto"))
-    runs = [(0, False), (args.workers, False)] + ([(args.workers, True)] if args.compile else [])
-    for workers, compile in runs:
-        if compile:  # compile outside the timed run
-            evaluate(policy, args.task, workers * args.envs_per_worker, max_steps=20,
-                     progress=False, workers=workers, envs_per_worker=args.envs_per_worker,
-                     compile=True)
+    runs = [(0, 1, False)] + [(args.workers, e, False) for e in args.envs_per_worker]
+    runs += [(args.workers, e, True) for e in args.envs_per_worker] if args.compile else []
+    for workers, per_worker, compile in runs:
+        if compile:  # compile outside the timed run (one graph per env count)
+            evaluate(policy, args.task, workers * per_worker, max_steps=20, progress=False,
+                     workers=workers, envs_per_worker=per_worker, compile=True)
         report = evaluate(policy, args.task, args.episodes, max_steps=args.max_steps,
-                          progress=False, workers=workers, envs_per_worker=args.envs_per_worker,
+                          progress=False, workers=workers, envs_per_worker=per_worker,
                           compile=compile)
-        print(f"evaluate(workers={workers}, policy on {next(policy.parameters()).device}"
-              f"{', compiled' if compile else ''}): "
+        print(f"evaluate(workers={workers}{f' x {per_worker} envs' if workers else ''}, policy on "
+              f"{next(policy.parameters()).device}{', compiled' if compile else ''}): "
               f"{report.env_steps_per_second:.0f} env steps/s "
               f"({100 * report.env_steps_per_second / limit:.0f}% of the limit), "
               f"{report.summary['successes']}/{args.episodes} successes; "
