@@ -9,12 +9,14 @@ Both pools take commands for a slot (one env) and hand back replies as they come
 "run" steps through a whole segment of actions (everything the policy's executor has before it
 needs a new chunk), stops early when the episode ends, and answers with a summary holding the
 last `keep` observations (what the policy's next window needs): a worker answers once per chunk,
-not once per step, and the evaluating process does no per-step work. Workers are asynchronous: the caller runs the policy for the envs that have
-answered while the others are still stepping, and each worker holds several envs so it has
-another segment to step while one of its envs waits for the policy. A failure comes back as a
-`SlotError` value instead of an exception, so a failing simulator costs one episode, not the
-run; a worker that dies (segfault, killed) is replaced and every episode it held is recorded as
-failed with the reason.
+not once per step, and the evaluating process does no per-step work.
+
+Workers are asynchronous: the caller runs the policy for the envs that have answered while the
+others are still stepping, and each worker holds several envs so that it has another segment to
+step while one of its envs waits for the policy. A failure comes back as a `SlotError` value
+instead of an exception, so a failing simulator costs one episode, not the run; a worker that
+dies (segfault, killed) is replaced and every episode it held is recorded as failed with the
+reason.
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ def run_segment(env: MetaWorldEnv, actions: np.ndarray, keep: int, frames: list 
     return Segment(observations[-keep:], steps, reward, success, reached, grasped, over, info)
 
 
+def _replace(env: MetaWorldEnv, spec: dict) -> MetaWorldEnv:
+    """A fresh env for one whose simulator failed (closing the old one may fail too)."""
+    try:
+        env.close()
+    except Exception:
+        pass
+    return MetaWorldEnv(**spec)
+
+
 def _execute(env: MetaWorldEnv, command: str, args: tuple, frames: list | None = None):
     if command == "reset":
         return env.reset(*args), env.initial_state.copy()
@@ -97,11 +108,7 @@ class InProcessEnvs:
             self.ready.append((slot, _execute(self.env, command, args, self.frames)))
         except Exception as exc:  # the simulator, not the policy, failed
             self.ready.append((slot, SlotError(_describe(exc))))
-            try:
-                self.env.close()
-            except Exception:
-                pass
-            self.env = MetaWorldEnv(**self.spec)
+            self.env = _replace(self.env, self.spec)
 
     def replies(self) -> list:
         out, self.ready = self.ready, []
@@ -130,11 +137,7 @@ def _worker(conn, spec: dict, n_envs: int) -> None:
             conn.send((index, "ok", _execute(envs[index], command, args)))
         except Exception as exc:
             conn.send((index, "error", _describe(exc)))
-            try:
-                envs[index].close()
-            except Exception:
-                pass
-            envs[index] = MetaWorldEnv(**spec)
+            envs[index] = _replace(envs[index], spec)
 
 
 class WorkerEnvs:
