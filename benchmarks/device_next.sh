@@ -5,7 +5,9 @@
 # cause. Every run here is also evaluated from the demos' own initial states (--demo-states):
 # success there and not from new states means memorised scenes (each demo's goal is a unique
 # key to its puck position); failure there too means the policy cannot even replay its data.
-# Beside flow as the control: the reference learning rate (1e-4) and state-noise augmentation.
+# Beside flow as the control: the reference learning rate (1e-4), and for ACT a finer token
+# grid: at 96 px its default 6 x 6 cells are ~14 px each, coarser than the puck it must grasp,
+# where flow and diffusion read sub-pixel spatial-softmax keypoints; two trunk stages give 11 x 11.
 # Needs .whl/, .gl/ and VLASCOPE_CACHE as device_issue4.sh does; start it with setsid so it
 # outlives the call that starts it. Each run writes result.json when it ends. Logs go to $OUT.
 set -u
@@ -13,7 +15,7 @@ OUT=${OUT:-outputs}
 mkdir -p "$OUT"
 export MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1
 python3 benchmarks/image_policies.py --tasks pick-place-v3 --steps 10000 --batch-size 128 \
-    --policies flow diffusion act diffusion:lr=1e-4 act:lr=1e-4 diffusion:obs_noise=0.1 \
+    --policies flow diffusion act act:vision_token_stages=2 diffusion:lr=1e-4 act:lr=1e-4 \
     --demo-states --workers 6 --eval-workers 2 --out /tmp/img_next > "$OUT/image_next.log" 2>&1
 cp /tmp/img_next/results.json "$OUT/image_next.json"
 echo ALL DONE >> "$OUT/image_next.log"
