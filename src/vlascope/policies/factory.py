@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from vlascope.configs import build_config
 from vlascope.data.normalizer import Normalizer
 from vlascope.errors import VlascopeError
 from vlascope.policies.act import ActConfig, ActPolicy
@@ -45,13 +46,7 @@ def _entry(name: str):
 
 def make_config(name: str, overrides: dict | None = None):
     _, config_cls, preset = _entry(name)
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    values = {**preset, **(overrides or {})}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-        raise VlascopeError(f"unknown {name} policy option(s): {', '.join(unknown)}; "
-                            f"known: {', '.join(sorted(fields))}")
-    return config_cls(**values)
+    return build_config(config_cls, {**preset, **(overrides or {})}, f"{name} policy")
 
 
 def build_policy(name: str, config, normalizer: Normalizer) -> torch.nn.Module:

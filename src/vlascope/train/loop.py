@@ -29,6 +29,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from vlascope.configs import build_config
 from vlascope.data import Normalizer, TaskSet, WindowDataset, compute_stats, read_dataset
 from vlascope.devices import resolve_device
 from vlascope.errors import VlascopeError
@@ -83,11 +84,7 @@ def load_config_file(path: str | None) -> dict:
 
 
 def make_train_config(overrides: dict) -> TrainConfig:
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise VlascopeError(f"unknown train option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return TrainConfig(**overrides)
+    return build_config(TrainConfig, overrides, "train")
 
 
 def lr_lambda(warmup: int, total: int):
