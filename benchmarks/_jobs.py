@@ -23,11 +23,11 @@ def train_and_eval(job: dict) -> dict:
     from vlascope.evaluate.runner import evaluate
     from vlascope.policies import load_pretrained
     from vlascope.devices import resolve_device
-    from vlascope.train.loop import TrainConfig, train
+    from vlascope.train.loop import make_train_config, train
 
     t0 = time.time()
     result = train(job["datasets"], job["policy"], job["out"],
-                   TrainConfig(steps=job["steps"], ckpt_every=0, **job.get("train", {})),
+                   make_train_config({"steps": job["steps"], "ckpt_every": 0, **job.get("train", {})}),
                    job.get("overrides"), progress=False)
     policy = load_pretrained(result.last_checkpoint, device=resolve_device("auto"))
     evals = {}

@@ -53,15 +53,9 @@ def parse_policy(spec: str) -> tuple[str, str, dict, dict]:
     """'name[:key=value,...]' -> (label, policy name, policy overrides, training overrides)."""
     import yaml
 
-    def value(text: str):
-        parsed = yaml.safe_load(text)
-        try:  # YAML reads 1e-4 (no dot) as a string
-            return float(parsed) if isinstance(parsed, str) else parsed
-        except ValueError:
-            return parsed
-
     name, _, options = spec.partition(":")
-    over = {k: value(v) for k, v in (o.split("=", 1) for o in options.split(",") if o)}
+    # Numbers YAML leaves as text (1e-4) are converted where the configs are built.
+    over = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in options.split(",") if o)}
     train = {k: over.pop(k) for k in TRAIN_OPTIONS if k in over}
     return spec.replace(":", "-").replace(",", "-").replace("=", ""), name, over, train
 
