@@ -151,6 +151,7 @@ def test_a_crashed_worker_fails_its_episodes_and_is_replaced(reach_dataset, tmp_
     errors = [e.error for e in report.episodes]
     # Worker 1 held two envs: the episodes on both fail; a fresh worker runs the rest.
     assert 1 <= sum(e is not None for e in errors) <= 2, errors
-    assert all("env worker crashed (exit code -9)" in e for e in errors if e)
-    assert all(e.length == 20 or e.success for e, err in zip(report.episodes, errors) if err is None)
+    assert all("env worker crashed (exit code -9)" in e for e in errors if e), errors
+    assert all(e.length == 20 or e.success for e, err in zip(report.episodes, errors) if err is None), \
+        [(e.length, e.success, e.error) for e in report.episodes]
     assert all(r is not None for r in report.episodes)

@@ -151,6 +151,7 @@ class WorkerEnvs:
         self.procs, self.conns = [None] * workers, [None] * workers
         self.in_flight: list[set[int]] = [set() for _ in range(workers)]
         self.ready: list = []  # replies received or failures found, not yet handed out
+        self.lost: dict[int, str] = {}  # slot -> why its env is gone (until its next reset)
         for w in range(workers):
             self._start(w)
         for w in range(workers):  # started in parallel; evaluation times only the stepping
@@ -177,12 +178,21 @@ class WorkerEnvs:
         self.procs[w].join(5)
         reason = f"env worker crashed (exit code {self.procs[w].exitcode})"
         self.ready += [(slot, SlotError(reason)) for slot in sorted(self.in_flight[w])]
+        # Its other envs' episodes are gone too, also those waiting for the policy just now:
+        # their next segment fails instead of running on a fresh, never-reset env.
+        for slot in range(w * self.per_worker, (w + 1) * self.per_worker):
+            if slot not in self.in_flight[w]:
+                self.lost[slot] = reason
         self.in_flight[w] = set()
         self._start(w)
         self._wait_ready(w)
 
     def submit(self, slot: int, command: str, *args) -> None:
         w, index = divmod(slot, self.per_worker)
+        reason = self.lost.pop(slot, None)
+        if reason is not None and command == "run":
+            self.ready.append((slot, SlotError(reason)))
+            return
         self.in_flight[w].add(slot)
         try:
             self.conns[w].send((command, index, *args))
@@ -195,6 +205,8 @@ class WorkerEnvs:
         batching beats answering each env the moment it is ready (EnvPool's batched async mode)."""
         deadline = None
         while True:
+            if self.ready and deadline is None:  # replies may be waiting already (a crash)
+                deadline = time.monotonic() + batch_wait
             busy = [self.conns[w] for w in range(len(self.conns)) if self.in_flight[w]]
             in_flight = sum(map(len, self.in_flight))
             if not busy or (self.ready and (len(self.ready) >= in_flight or
@@ -203,8 +215,6 @@ class WorkerEnvs:
             timeout = None if not self.ready else max(0.0, deadline - time.monotonic())
             for conn in wait(busy, timeout):
                 self._receive(self.conns.index(conn))
-            if self.ready and deadline is None:
-                deadline = time.monotonic() + batch_wait
         out, self.ready = self.ready, []
         return out
 
