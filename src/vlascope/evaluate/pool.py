@@ -30,11 +30,12 @@ import numpy as np
 
 from vlascope.envs import MetaWorldEnv
 from vlascope.envs.metaworld import StepInfo
+from vlascope.errors import VlascopeError
 
 
+@dataclass
 class SlotError:
-    def __init__(self, reason: str):
-        self.reason = reason
+    reason: str
 
 
 def _describe(exc: BaseException) -> str:
@@ -168,8 +169,6 @@ class WorkerEnvs:
         try:
             self.conns[w].recv()
         except (EOFError, OSError):
-            from vlascope.errors import VlascopeError
-
             raise VlascopeError(f"an env worker for {self.spec['task']} died while building its "
                                 f"envs (exit code {self.procs[w].exitcode})") from None
 

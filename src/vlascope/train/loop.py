@@ -415,7 +415,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     if main:
         log_file.close()
     seconds = time.time() - start
-    return TrainResult(run_dir, run_dir / "checkpoints" / "last", float(running.item()), seconds,
+    return TrainResult(run_dir, run_dir / "checkpoints" / "last", running.item(), seconds,
                        world * (cfg.steps - first_step) * cfg.batch_size / seconds, ema)
 
 
