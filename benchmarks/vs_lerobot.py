@@ -46,18 +46,21 @@ def export_reach(folder: Path, demos: int) -> Path:
     return write_lerobot(folder, data)
 
 
-def lerobot_batch(folder: str, cfg, b: int, device) -> dict:
-    """One batch through LeRobot's own dataset class and its delta-timestamp windows."""
+def lerobot_dataset(folder: str, cfg):
+    """The export through LeRobot's own dataset class, windowed by the policy's delta indices."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
 
     fps = LeRobotDatasetMetadata("local/vs_lerobot", root=folder).fps
-    obs_idx = cfg.observation_delta_indices or [0]
-    delta = {k: [i / fps for i in obs_idx] for k in ("observation.state", "observation.environment_state")}
-    delta["action"] = [i / fps for i in cfg.action_delta_indices]
-    if cfg.observation_delta_indices is None:  # ACT reads the current frame only
-        delta = {"action": delta["action"]}
-    data = LeRobotDataset("local/vs_lerobot", root=folder, delta_timestamps=delta)
-    loader = torch.utils.data.DataLoader(data, batch_size=b, shuffle=True,
+    delta = {"action": [i / fps for i in cfg.action_delta_indices]}
+    if cfg.observation_delta_indices is not None:  # ACT reads the current frame only
+        delta |= {k: [i / fps for i in cfg.observation_delta_indices]
+                  for k in ("observation.state", "observation.environment_state")}
+    return LeRobotDataset("local/vs_lerobot", root=folder, delta_timestamps=delta)
+
+
+def lerobot_batch(folder: str, cfg, b: int, device) -> dict:
+    """One batch through LeRobot's own data pipeline."""
+    loader = torch.utils.data.DataLoader(lerobot_dataset(folder, cfg), batch_size=b, shuffle=True,
                                          generator=torch.Generator().manual_seed(0))
     return {k: v.to(device) for k, v in next(iter(loader)).items() if isinstance(v, torch.Tensor)}
 

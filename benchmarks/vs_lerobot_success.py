@@ -27,7 +27,7 @@ from types import SimpleNamespace
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from vs_lerobot import ACTION, ENV, STATE, export_reach  # noqa: E402
+from vs_lerobot import ACTION, ENV, STATE, export_reach, lerobot_dataset  # noqa: E402
 
 
 class LeRobotDiffusionForEval(torch.nn.Module):
@@ -52,7 +52,6 @@ class LeRobotDiffusionForEval(torch.nn.Module):
 
 def lerobot_side(args) -> dict:
     from lerobot.configs.types import FeatureType, PolicyFeature
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
     from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
     from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
     from lerobot.policies.factory import make_pre_post_processors
@@ -60,19 +59,16 @@ def lerobot_side(args) -> dict:
     from vlascope.evaluate.runner import evaluate
 
     torch.manual_seed(0)
-    meta = LeRobotDatasetMetadata("local/vs_lerobot", root=args.dataset)
     cfg = DiffusionConfig(
         input_features={"observation.state": PolicyFeature(FeatureType.STATE, (STATE,)),
                         "observation.environment_state": PolicyFeature(FeatureType.ENV, (ENV,))},
         output_features={"action": PolicyFeature(FeatureType.ACTION, (ACTION,))},
         down_dims=(64, 128, 256), num_inference_steps=10, device="cpu")
-    delta = {k: [i / meta.fps for i in cfg.observation_delta_indices]
-             for k in ("observation.state", "observation.environment_state")}
-    delta["action"] = [i / meta.fps for i in cfg.action_delta_indices]
-    data = LeRobotDataset("local/vs_lerobot", root=args.dataset, delta_timestamps=delta)
+    data = lerobot_dataset(args.dataset, cfg)
     policy = DiffusionPolicy(cfg)
     pre, post = make_pre_post_processors(cfg, dataset_stats=data.meta.stats)
-    optimizer = cfg.get_optimizer_preset().build(policy.parameters())
+    preset = cfg.get_optimizer_preset()
+    optimizer = preset.build(policy.parameters())
     scheduler = cfg.get_scheduler_preset().build(optimizer, num_training_steps=args.steps)
     loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(0))
@@ -83,8 +79,7 @@ def lerobot_side(args) -> dict:
             loss, _ = policy.forward(pre(batch))
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.optimizer_grad_clip_norm
-                                           if hasattr(cfg, "optimizer_grad_clip_norm") else 10.0)
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), preset.grad_clip_norm)
             optimizer.step()
             scheduler.step()
             step += 1
