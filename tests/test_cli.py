@@ -105,14 +105,19 @@ def test_sweep_without_checkpoints_is_one_line(tmp_path):
     assert_one_line_error(run("sweep", str(tmp_path), "--task", "reach-v3"), "no checkpoints")
 
 
-def test_act_with_temporal_ensembling_from_the_command_line(tmp_path, reach_dataset):
+def test_act_with_an_aux_target_and_temporal_ensembling_from_the_command_line(tmp_path, reach_dataset):
     cfg = tmp_path / "act.yaml"
     cfg.write_text("train:\n  batch_size: 8\npolicy:\n  dim: 32\n  heads: 4\n  ff_dim: 64\n"
                    "  encoder_layers: 1\n  cvae_layers: 1\n  horizon: 8\n  n_action_steps: 4\n")
-    p = run("train", "--dataset", reach_dataset, "--policy", "act", "--out", str(tmp_path / "run"),
-            "--steps", "3", "--config", str(cfg))
+    common = ("train", "--dataset", reach_dataset, "--policy", "act", "--out", str(tmp_path / "run"),
+              "--steps", "3", "--config", str(cfg), "--obs-keys", "robot_state", "goal", "--aux-keys")
+    assert_one_line_error(run(*common, "goal"), "aux key 'goal' must be a recorded state key")
+    assert_one_line_error(run(*common, "joint_pos"), "['joint_pos'] not in the dataset")
+    p = run(*common, "object_state")
     assert p.returncode == 0, p.stderr
     ckpt = str(tmp_path / "run" / "checkpoints" / "last")
+    saved = json.loads((tmp_path / "run" / "checkpoints" / "last" / "config.json").read_text())
+    assert saved["policy_config"]["aux_keys"] == ["object_state"]
     p = run("eval", ckpt, "--task", "reach-v3", "--episodes", "1", "--max-steps", "12",
             "--action-steps", "1", "--temporal-ensemble", "0.01", "--json", str(tmp_path / "m.json"))
     assert p.returncode == 0, p.stderr

@@ -47,6 +47,8 @@ def _train(args) -> None:
     policy_over = dict(file_cfg.get("policy") or {})
     if args.obs_keys:
         policy_over["obs_keys"] = args.obs_keys
+    if args.aux_keys:
+        policy_over["aux_keys"] = args.aux_keys
     result = train(args.dataset, args.policy, args.out, make_train_config(train_over),
                    policy_over, skip_bad_demos=args.skip_bad_demos)
     if _main_process():
@@ -184,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="YAML with 'train:' and 'policy:' sections")
     t.add_argument("--compile", action="store_true", help="torch.compile the training step")
     t.add_argument("--obs-keys", nargs="+", help="the policy's inputs, e.g. robot_state goal corner2_image")
+    t.add_argument("--aux-keys", nargs="+", help="recorded state the policy also learns to predict from "
+                   "its inputs (training only), e.g. object_state for an image policy")
     t.add_argument("--skip-bad-demos", action="store_true",
                    help="train without demos holding NaN/inf values (each is named in a warning)")
     t.set_defaults(func=_train)

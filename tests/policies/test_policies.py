@@ -137,3 +137,53 @@ def test_a_prediction_the_head_does_not_make_is_refused():
     with pytest.raises(VlascopeError, match="not one the mse head makes"):
         _policy("mse", prediction="sample")
     assert _policy("flow", prediction="sample").head.prediction == "sample"
+
+
+@pytest.mark.parametrize("name", POLICY_NAMES)
+def test_aux_targets_add_their_read_out_error_and_are_not_needed_at_inference(name):
+    over = {"obs_keys": ["robot_state", "goal"], "aux_keys": ["object_state"], "aux_weight": 2.0}
+    policy = _policy(name, **over)
+    torch.nn.init.zeros_(policy.aux_head.weight)
+    torch.nn.init.zeros_(policy.aux_head.bias)
+    batch = _batch()
+    torch.manual_seed(0)
+    with_aux = policy.compute_loss(batch)[0]
+    policy.config.aux_weight = 0.0
+    torch.manual_seed(0)
+    without = policy.compute_loss(batch)[0]
+    # A zero read-out predicts 0, so the aux term is the mean square of the normalised target.
+    target = policy.normalizer.normalize("object_state", batch["obs"]["object_state"][:, -1])
+    assert (with_aux - without).item() == pytest.approx(2.0 * target.pow(2).mean().item(), rel=1e-4)
+    obs = {k: v for k, v in batch["obs"].items() if k != "object_state"}
+    assert policy.predict_chunk(obs).shape == (6, 8, 4)
+
+
+@pytest.mark.parametrize("name", ["flow", "act"])
+def test_aux_read_out_learns_the_target_through_the_encoder(name):
+    # object_state is made a function of the goal input: only an encoder that passes the goal
+    # through can let a linear read-out predict it.
+    policy = _policy(name, obs_keys=["robot_state", "goal"], aux_keys=["object_state"])
+    batch = _batch(b=64)
+    batch["obs"]["object_state"] = batch["obs"]["goal"].repeat(1, 1, 5)[..., :14] * 0.5
+    opt = torch.optim.Adam(policy.parameters(), lr=3e-3)
+
+    def aux_error():
+        policy.config.aux_weight = 1.0
+        torch.manual_seed(0)
+        full = policy.compute_loss(batch)[0]
+        policy.config.aux_weight = 0.0
+        torch.manual_seed(0)
+        return (full - policy.compute_loss(batch)[0]).item()
+
+    before = aux_error()
+    policy.config.aux_weight = 1.0
+    for _ in range(60):
+        opt.zero_grad()
+        policy.compute_loss(batch)[0].backward()
+        opt.step()
+    assert aux_error() < 0.2 * before
+
+
+def test_an_input_is_not_an_aux_target():
+    with pytest.raises(VlascopeError, match="aux key 'goal'"):
+        _policy("flow", aux_keys=["goal"])

@@ -42,7 +42,8 @@ def test_resnet18_layout_and_output_shape():
 
 
 @needs_rendering
-@pytest.mark.parametrize("name,extra", [("flow", {}), ("act", {}), ("vla", {"language": True})])
+@pytest.mark.parametrize("name,extra", [("flow", {}), ("act", {}), ("vla", {"language": True}),
+                                        ("diffusion", {"aux_keys": ["object_state"]})])
 def test_image_policy_trains_saves_loads_and_runs_closed_loop(pick_place_images, tmp_path, name, extra):
     from vlascope.evaluate.runner import evaluate
     from vlascope.train import TrainConfig, train
@@ -52,6 +53,9 @@ def test_image_policy_trains_saves_loads_and_runs_closed_loop(pick_place_images,
                    TrainConfig(steps=5, batch_size=8, warmup_steps=2, log_every=1), over, progress=False)
     policy = load_pretrained(result.last_checkpoint)
     assert policy.config.image_size == 32 and "corner2_image" not in policy.normalizer.keys
+    # An aux target is read from the data in training only: evaluation below steps without it.
+    assert (policy.aux_head is not None) == ("object_state" in policy.normalizer.keys) == \
+        bool(extra.get("aux_keys"))
     from vlascope.data import read_dataset
     ep = read_dataset(pick_place_images).episodes[0]
     n = policy.config.n_obs_steps

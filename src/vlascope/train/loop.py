@@ -145,7 +145,7 @@ def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
     `episodes` and the tasks they belong to."""
     config = make_config(policy_name, overrides)
     first = episodes[0]
-    config.obs_dims = {k: int(first.obs[k].shape[-1]) for k in config.obs_keys}
+    config.obs_dims = {k: int(first.obs[k].shape[-1]) for k in config.data_keys}
     config.action_dim = int(first.actions.shape[1])
     names = tasks.names if tasks is not None else []
     config.task_names = names if len(names) > 1 else []
@@ -159,7 +159,7 @@ def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
         config.language_dim = int(tasks.embeddings.shape[1])
     # Images are scaled by their encoder, not the normaliser (and their statistics would cost
     # gigabytes of float64).
-    state_keys = [k for k in config.obs_keys if not is_image_key(k)]
+    state_keys = [k for k in config.data_keys if not is_image_key(k)]
     for k in config.obs_keys:
         if is_image_key(k):
             config.image_size = int(first.obs[k].shape[1])
@@ -247,7 +247,7 @@ def train(dataset_paths: list[str], policy_name: str, out_dir: str | Path,
           progress: bool = True, skip_bad_demos: bool = False) -> TrainResult:
     cfg = train_config or TrainConfig()
     config = make_config(policy_name, policy_overrides)
-    datasets, episodes, task_indices, tasks = prepare_data(dataset_paths, config.obs_keys,
+    datasets, episodes, task_indices, tasks = prepare_data(dataset_paths, config.data_keys,
                                                            skip_bad_demos)
     torch.manual_seed(cfg.seed)
     policy = build_for_episodes(policy_name, policy_overrides, episodes, tasks)
@@ -274,7 +274,7 @@ def resume(run_dir: str | Path, steps: int | None = None, progress: bool = True)
     policy = load_pretrained(ckpt, weights="model")
     ema = copy.deepcopy(policy)  # one build: a Hugging Face backbone is loaded once
     load_weights(ema, ckpt, "ema")
-    datasets, episodes, task_indices, _ = prepare_data(paths, policy.config.obs_keys)
+    datasets, episodes, task_indices, _ = prepare_data(paths, policy.config.data_keys)
     for d in datasets:  # the data may have changed since the run started
         check_fits(policy.config, d.obs_shapes, d.action_dim, d.path)
     try:
@@ -314,7 +314,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     ema = (resume_state["ema"] if resume_state else copy.deepcopy(policy)).to(device)
     ema.eval().requires_grad_(False)
     cfg_ = policy.config
-    tables = WindowDataset(episodes, cfg_.obs_keys, cfg_.n_obs_steps, cfg_.horizon,
+    tables = WindowDataset(episodes, cfg_.data_keys, cfg_.n_obs_steps, cfg_.horizon,
                            task_indices).tables()
     data = BatchSource(tables, cfg.batch_size, device, cfg.seed + rank, cfg.data_on_device)
     n = data.n

@@ -42,6 +42,7 @@ class ActPolicy(Policy):
         self.decoder = nn.TransformerDecoder(layer, config.decoder_layers, norm=nn.LayerNorm(d))
         self.queries = nn.Parameter(torch.randn(1, config.horizon, d) * 0.02)
         self.action_out = nn.Linear(d, config.action_dim)
+        self.build_aux_head(d)  # reads the mean of the memory the action queries attend to
 
     def _build_cvae(self, config: ActConfig) -> None:
         """The CVAE encoder: only used in training, to compress the true chunk into z."""
@@ -94,13 +95,15 @@ class ActPolicy(Policy):
 
     def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
         if not self.config.use_vae:
-            return F.l1_loss(self.decode(self.memory(inputs, self.prior_z(inputs))), target.float())
+            memory = self.memory(inputs, self.prior_z(inputs))
+            return F.l1_loss(self.decode(memory), target.float()) + \
+                self.aux_loss(memory.mean(1), inputs)
         mu, logvar = self.posterior(inputs, target)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        pred = self.decode(self.memory(inputs, z.to(mu.dtype)))
-        l1 = F.l1_loss(pred, target.float())
+        memory = self.memory(inputs, z.to(mu.dtype))
+        l1 = F.l1_loss(self.decode(memory), target.float())
         kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp())).sum(-1).mean()
-        return l1 + self.config.kl_weight * kl
+        return l1 + self.config.kl_weight * kl + self.aux_loss(memory.mean(1), inputs)
 
     def sample(self, inputs: dict, noise: torch.Tensor) -> torch.Tensor:
         return self.decode(self.memory(inputs, self.prior_z(inputs)))

@@ -21,6 +21,7 @@ class ChunkingPolicy(HeadPolicy):
             task_embed_dim=config.task_embed_dim, vision=config.vision,
             language_dim=config.language_dim if config.language else 0)
         self.head = make_head(config, config.cond_dim)
+        self.build_aux_head(config.cond_dim)
 
     def condition(self, inputs: dict) -> torch.Tensor:
         return self.encoder(inputs)

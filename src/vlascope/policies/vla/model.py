@@ -37,6 +37,7 @@ class VlaPolicy(HeadPolicy):
         self.expert = nn.TransformerDecoder(layer, config.expert_layers, norm=nn.LayerNorm(d))
         self.to_cond = nn.Linear(config.queries * d, config.cond_dim)
         self.head = make_head(config, config.cond_dim)
+        self.build_aux_head(config.cond_dim)
 
     def external_weights(self) -> list[str]:
         """A Hugging Face backbone's frozen weights (all of them when frozen, the base model
