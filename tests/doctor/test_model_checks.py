@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.conftest import needs_rendering
+from tests.conftest import TINY_POLICY, needs_rendering
 from tests.doctor.conftest import make_ctx, severities
 from tests.doctor.faults import (image_pipeline, pipeline, tiny_pipeline, tiny_std_normaliser,
                                  vla_pipeline, with_bad_init, with_blind_head,
@@ -136,3 +136,38 @@ def test_vla_on_a_hugging_face_backbone_passes_and_an_unapplied_lora_is_caught(p
     found = check_dead_parameters(broken)
     assert [f.severity for f in found] == ["error"]
     assert all(m.startswith("backbone.adapted") for m in found[0].evidence["dead_modules"])
+
+
+def test_train_eval_gap_finds_a_policy_that_replays_its_one_scene(tmp_path):
+    from vlascope.doctor.rollout_checks import check_train_eval_gap
+    from vlascope.envs.collect import collect_demos
+    from vlascope.policies import load_pretrained
+    from vlascope.train import TrainConfig, train
+
+    data = tmp_path / "reach-fixed.hdf5"
+    collect_demos("reach-v3", 2, str(data), seed=0, fixed_init=True, progress=False)
+    run = train([str(data)], "mse", tmp_path / "run", TrainConfig(steps=400, batch_size=32, ckpt_every=0),
+                {**TINY_POLICY, "obs_keys": ["robot_state", "goal"]}, progress=False)
+    ctx = make_ctx(str(data), tmp_path / "doc", policy=load_pretrained(run.last_checkpoint),
+                   task="reach-v3", quick=False)
+    ctx.eval_episodes = 6
+    [finding] = check_train_eval_gap(ctx)
+    assert finding.severity == "error", finding.title
+    assert finding.evidence["success_from_demo_initial_states"] >= 0.5
+    assert finding.evidence["distinct_demo_states_used"] == 1
+    assert "randomised initial states" in finding.fix
+
+
+def test_a_policy_memorising_diverse_demos_is_told_to_read_the_scene():
+    from vlascope.doctor.rollout_checks import memorisation_fix
+    from vlascope.policies import make_config
+
+    image = make_config("act", {"obs_keys": ["robot_state", "goal", "corner2_image"]})
+    assert "--aux-keys object_state" in memorisation_fix(50, image)
+    assert "randomised initial states" in memorisation_fix(1, image)
+    with_aux = make_config("act", {"obs_keys": ["robot_state", "goal", "corner2_image"],
+                                   "aux_keys": ["object_state"]})
+    state = make_config("flow", {"obs_keys": ["robot_state", "goal"]})
+    for config in (with_aux, state):
+        assert "--aux-keys" not in memorisation_fix(50, config)
+        assert "observability" in memorisation_fix(50, config)
