@@ -11,6 +11,8 @@
 # the 10-step DDIM sampler is what loses it. Needs .whl/, .gl/ and VLASCOPE_CACHE as
 # device_issue4.sh does; start it with setsid so it outlives the call that starts it. Each run
 # writes result.json when it ends. Logs go to $OUT.
+# Result (session 5, new initial states): diffusion 42/50, 50/50, 41/50 (pick-place, button,
+# reach); ACT 9/50, 50/50, 48/50; diffusion with 100 sampling steps 42/50 (benchmarks/README.md).
 set -u
 OUT=${OUT:-outputs}
 mkdir -p "$OUT"
