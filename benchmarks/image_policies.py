@@ -27,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _jobs import add_common_args, collect, ensure_dir, print_results, run_parallel, train_and_eval  # noqa: E402
 
 TASKS = ["pick-place-v3", "button-press-v3", "reach-v3"]
-POLICIES = ["flow", "diffusion", "act"]
+# Each policy as measured best (benchmarks/README.md, "Issue 4 at a glance"): DDPM and ACT read
+# the scene only when they must also predict the object position (aux_keys).
+POLICIES = ["flow", "diffusion:aux_keys=[object_state]", "act:aux_keys=[object_state],lr=1e-4"]
 OBS_KEYS = ["robot_state", "goal", "corner2_image"]
 
 
