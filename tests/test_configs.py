@@ -23,3 +23,11 @@ def test_bad_values_are_one_line_errors(values, message):
     with pytest.raises(VlascopeError) as err:
         make_train_config(values)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_single_key_where_a_list_belongs_is_a_one_line_error():
+    # `aux_keys: object_state` in YAML is a string; read as a list it would be its characters.
+    for key in ("aux_keys", "obs_keys"):
+        with pytest.raises(VlascopeError, match=f"flow policy option '{key}' must be a list, got 'object_state'"):
+            make_config("flow", {key: "object_state"})
+    assert make_config("flow", {"aux_keys": ["object_state"]}).aux_keys == ["object_state"]

@@ -8,8 +8,8 @@ from vlascope.errors import VlascopeError
 
 
 def build_config(cls, values: dict, what: str):
-    """`cls(**values)` for a config dataclass. An unknown key, or a non-number where a number
-    belongs, is a one-line error; a number written as text is converted (YAML 1.1 reads `1e-4`,
+    """`cls(**values)` for a config dataclass. An unknown key, a non-number where a number
+    belongs, or a non-list where a list belongs, is a one-line error; a number written as text is converted (YAML 1.1 reads `1e-4`,
     without a dot, as a string)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
@@ -21,6 +21,9 @@ def build_config(cls, values: dict, what: str):
 
 def _number(field, value, what: str):
     kind = str(field.type).replace(" ", "").removesuffix("|None")
+    if kind.startswith("list[") and not isinstance(value, (list, tuple)):
+        # A bare string would otherwise be read as a list of its characters.
+        raise VlascopeError(f"{what} option '{field.name}' must be a list, got {value!r}")
     if kind not in ("float", "int") or value is None or isinstance(value, bool):
         return value
     try:
