@@ -6,6 +6,7 @@ import torch
 
 from tests.conftest import TINY_VISION, needs_rendering, tiny
 from vlascope.policies import load_pretrained
+from vlascope.policies.blocks.encoders import ObservationTokens
 from vlascope.policies.blocks.vision import ImageAugment, ImageEncoder, SpatialSoftmax
 
 # 32-px test images leave a 1x1 map after the ResNet's 32x downsampling, where spatial softmax
@@ -39,6 +40,23 @@ def test_resnet18_layout_and_output_shape():
     assert len(convs) == 17  # stem + 8 basic blocks x 2
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in enc.modules())
     assert enc(torch.randint(0, 255, (2, 64, 64, 3), dtype=torch.uint8)).shape == (2, 32)
+
+
+@pytest.mark.parametrize("mode,per_frame", [("grid", 16), ("keypoints", 1), ("grid+keypoints", 17)])
+def test_image_tokens_are_grid_cells_keypoints_or_both(mode, per_frame):
+    torch.manual_seed(0)
+    tokens = ObservationTokens({"robot_state": 4, "corner2_image": 3}, 2, 16, 64, token_stages=3,
+                               vision={"widths": [8, 16, 32], "keypoints": 4}, image_tokens=mode)
+    tokens.eval()
+    images = torch.zeros(1, 2, 64, 64, 3, dtype=torch.uint8)
+    inputs = {"robot_state": torch.zeros(1, 2, 4), "corner2_image": images}
+    out = tokens(inputs)
+    assert out.shape == (1, 2 * (1 + per_frame), 16)  # state and image tokens for two frames
+    moved = images.clone()
+    moved[:, :, 40:50, 40:50] = 255
+    # Only the image tokens see the image (the state tokens come first).
+    changed = (tokens({**inputs, "corner2_image": moved}) - out).abs().amax(-1) > 1e-6
+    assert changed.tolist() == [[False, False] + [True] * 2 * per_frame]
 
 
 @needs_rendering

@@ -17,6 +17,7 @@ from torch import nn
 from vlascope.data.normalizer import Normalizer
 from vlascope.policies.blocks.encoders import is_image_key
 
+VISION_TOKENS = ("grid", "keypoints", "grid+keypoints")
 LANGUAGE_KEY = "language"  # (B, language_dim) instruction embedding, looked up per task
 
 
@@ -46,6 +47,10 @@ class PolicyConfig:
     # stages: 3 gives stride 16, a 6x6 grid of tokens from a 96-px frame (4 stages: 3x3, too
     # coarse to place an object).
     vision_token_stages: int = 3
+    # What of each frame becomes tokens: "grid" (one per feature-map cell), "keypoints" (one
+    # token from spatial-softmax keypoints: the image feature the head policies condition on),
+    # or "grid+keypoints".
+    vision_tokens: str = "grid"
     vision_features: int = 64
     vision_pool: str = "spatial_softmax"  # "spatial_softmax" | "avg"
     vision_keypoints: int = 32
@@ -103,6 +108,9 @@ class PolicyConfig:
             raise ValueError(f"temporal_ensemble must be >= 0 or None, got {self.temporal_ensemble}")
         if self.language and self.language_dim < 1:
             raise ValueError("language conditioning needs language_dim (set from the dataset)")
+        if self.vision_tokens not in VISION_TOKENS:
+            raise ValueError(f"vision_tokens must be one of {', '.join(VISION_TOKENS)}, "
+                             f"got '{self.vision_tokens}'")
         for k in self.aux_keys:
             if k in self.obs_keys or is_image_key(k):
                 raise ValueError(f"aux key '{k}' must be a recorded state key that is not an input "

@@ -30,8 +30,13 @@ class ActConfig(PolicyConfig):
     # no style to explain, and whatever it learns to carry is missing at inference (z = 0).
     use_vae: bool = True
     action_norm: str = "meanstd"  # as ACT does: L1 on standardised actions
+    # What the auxiliary read-out (aux_keys) reads: "memory" (mean encoder output) or "queries"
+    # (mean decoder output, which the actions are read from).
+    aux_reads: str = "memory"
 
     def validate(self) -> None:
         super().validate()
         if self.dim % self.heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
+        if self.aux_reads not in ("memory", "queries"):
+            raise ValueError(f"aux_reads must be memory or queries, got '{self.aux_reads}'")

@@ -32,7 +32,8 @@ class ActPolicy(Policy):
         self.tokens = ObservationTokens(
             {k: config.obs_dims[k] for k in config.obs_keys}, config.n_obs_steps, d,
             config.image_size, config.num_tasks, config.vision,
-            config.language_dim if config.language else 0, config.vision_token_stages)
+            config.language_dim if config.language else 0, config.vision_token_stages,
+            config.vision_tokens)
         self.from_latent = nn.Linear(config.latent_dim, d)
         if config.use_vae:
             self._build_cvae(config)
@@ -42,7 +43,7 @@ class ActPolicy(Policy):
         self.decoder = nn.TransformerDecoder(layer, config.decoder_layers, norm=nn.LayerNorm(d))
         self.queries = nn.Parameter(torch.randn(1, config.horizon, d) * 0.02)
         self.action_out = nn.Linear(d, config.action_dim)
-        self.build_aux_head(d)  # reads the mean of the memory the action queries attend to
+        self.build_aux_head(d)  # reads the mean memory, or the mean decoder output (aux_reads)
 
     def _build_cvae(self, config: ActConfig) -> None:
         """The CVAE encoder: only used in training, to compress the true chunk into z."""
@@ -81,8 +82,14 @@ class ActPolicy(Policy):
         return self.encoder(torch.cat([self.from_latent(z)[:, None], obs_tokens], dim=1))
 
     def decode(self, memory: torch.Tensor) -> torch.Tensor:
-        queries = self.queries.expand(memory.shape[0], -1, -1)
-        return self.action_out(self.decoder(queries, memory)).float()
+        """The decoder's (B, horizon, dim) outputs: one per action of the chunk."""
+        return self.decoder(self.queries.expand(memory.shape[0], -1, -1), memory)
+
+    def chunk_loss(self, memory: torch.Tensor, inputs: dict, target: torch.Tensor) -> torch.Tensor:
+        decoded = self.decode(memory)
+        aux = memory if self.config.aux_reads == "memory" else decoded
+        return F.l1_loss(self.action_out(decoded).float(), target.float()) + \
+            self.aux_loss(aux.mean(1), inputs)
 
     def prior_z(self, inputs: dict) -> torch.Tensor:
         return torch.zeros(len(inputs["task_index"]), self.config.latent_dim,
@@ -95,15 +102,12 @@ class ActPolicy(Policy):
 
     def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
         if not self.config.use_vae:
-            memory = self.memory(inputs, self.prior_z(inputs))
-            return F.l1_loss(self.decode(memory), target.float()) + \
-                self.aux_loss(memory.mean(1), inputs)
+            return self.chunk_loss(self.memory(inputs, self.prior_z(inputs)), inputs, target)
         mu, logvar = self.posterior(inputs, target)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        memory = self.memory(inputs, z.to(mu.dtype))
-        l1 = F.l1_loss(self.decode(memory), target.float())
         kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp())).sum(-1).mean()
-        return l1 + self.config.kl_weight * kl + self.aux_loss(memory.mean(1), inputs)
+        return self.chunk_loss(self.memory(inputs, z.to(mu.dtype)), inputs, target) + \
+            self.config.kl_weight * kl
 
     def sample(self, inputs: dict, noise: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.memory(inputs, self.prior_z(inputs)))
+        return self.action_out(self.decode(self.memory(inputs, self.prior_z(inputs)))).float()

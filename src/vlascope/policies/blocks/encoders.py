@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vlascope.policies.blocks.vision import ImageEncoder
+from vlascope.policies.blocks.vision import ImageEncoder, SpatialSoftmax
 
 
 def is_image_key(key: str) -> bool:
@@ -73,13 +73,14 @@ class ObservationEncoder(nn.Module):
 
 class ObservationTokens(nn.Module):
     """Observations as a token sequence of width `dim`: each camera frame's trunk feature map
-    (one token per cell, learned position embedding), one token per state key and history step,
-    and one task/instruction token. Every token carries a learned type/step embedding so the
+    (one token per cell, learned position embedding) and/or one token of its spatial-softmax
+    keypoints (`image_tokens`), one token per state key and history step, and one
+    task/instruction token. Every token carries a learned type/step embedding so the
     transformer can tell them apart."""
 
     def __init__(self, obs_dims: dict[str, int], n_obs_steps: int, dim: int, image_size: int,
                  num_tasks: int = 1, vision: dict | None = None, language_dim: int = 0,
-                 token_stages: int | None = None):
+                 token_stages: int | None = None, image_tokens: str = "grid"):
         super().__init__()
         self.keys = sorted(k for k in obs_dims if not is_image_key(k))
         self.image_keys = sorted(k for k in obs_dims if is_image_key(k))
@@ -89,16 +90,26 @@ class ObservationTokens(nn.Module):
         vision = {**(vision or {}), "pool": "none"}
         if token_stages:
             vision["widths"] = list(vision.get("widths", [64, 128, 256, 512]))[:token_stages]
+        self.grid = "grid" in image_tokens.split("+")
+        self.keypoints = "keypoints" in image_tokens.split("+")
         if self.image_keys:
             self.cameras = nn.ModuleDict({k: ImageEncoder(**vision) for k in self.image_keys})
             trunk = self.cameras[self.image_keys[0]]
-            cells = trunk.feature_cells(image_size)
-            self.image_in = nn.ModuleDict({k: nn.Conv2d(trunk.trunk.out_channels, dim, 1)
-                                           for k in self.image_keys})
-            self.image_pos = nn.Parameter(torch.zeros(len(self.image_keys), n_obs_steps, cells, dim))
+            channels, cams = trunk.trunk.out_channels, len(self.image_keys)
+            if self.grid:
+                self.image_in = nn.ModuleDict({k: nn.Conv2d(channels, dim, 1)
+                                               for k in self.image_keys})
+                self.image_pos = nn.Parameter(
+                    torch.zeros(cams, n_obs_steps, trunk.feature_cells(image_size), dim))
+            if self.keypoints:
+                n = vision.get("keypoints", 32)
+                self.keypoint_in = nn.ModuleDict({k: nn.Sequential(
+                    SpatialSoftmax(channels, n), nn.Linear(2 * n, dim)) for k in self.image_keys})
+                self.keypoint_pos = nn.Parameter(torch.zeros(cams, n_obs_steps, dim))
         task = TaskConditioning(num_tasks, dim, language_dim)
         self.task = task if task.enabled else None
-        for p in (self.state_pos, getattr(self, "image_pos", None)):
+        for name in ("state_pos", "image_pos", "keypoint_pos"):
+            p = getattr(self, name, None)
             if p is not None:
                 nn.init.normal_(p, std=0.02)
         self.dim = dim
@@ -110,9 +121,12 @@ class ObservationTokens(nn.Module):
         for i, k in enumerate(self.image_keys):
             images = inputs[k]
             b, to = images.shape[:2]
-            fmap = self.image_in[k](self.cameras[k].feature_map(images.flatten(0, 1)))
-            cells = fmap.flatten(2).transpose(1, 2).reshape(b, to, -1, self.dim)
-            tokens.append((cells + self.image_pos[i]).flatten(1, 2))
+            fmap = self.cameras[k].feature_map(images.flatten(0, 1))
+            if self.grid:
+                cells = self.image_in[k](fmap).flatten(2).transpose(1, 2).reshape(b, to, -1, self.dim)
+                tokens.append((cells + self.image_pos[i]).flatten(1, 2))
+            if self.keypoints:
+                tokens.append(self.keypoint_in[k](fmap).reshape(b, to, self.dim) + self.keypoint_pos[i])
         if self.task is not None:
             tokens.append(self.task(inputs)[:, None])
         if not tokens:  # nothing to tokenise (a VLA backbone with no camera and no instruction)

@@ -25,7 +25,7 @@ class SmallBackbone(nn.Module):
         self.tokens = ObservationTokens(image_dims, config.n_obs_steps, config.dim, config.image_size,
                                         config.num_tasks, config.vision,
                                         config.language_dim if config.language else 0,
-                                        config.vision_token_stages)
+                                        config.vision_token_stages, config.vision_tokens)
         self.width = config.dim
 
     def forward(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
