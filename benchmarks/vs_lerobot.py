@@ -6,7 +6,10 @@ lerobot`), in a subprocess of this script, one after the other with vlascope's t
 same device. Both train on batches from the same exported dataset: reach-v3 demos from the
 scripted expert written as a LeRobot v3.0 folder (observation.state: hand + gripper, 4 dims;
 observation.environment_state: object + goal, 17), each library drawing a batch through its own
-data pipeline (`--dataset` takes such a folder; by default 10 demos are collected). With
+data pipeline (`--dataset` takes such a folder; by default 10 demos are collected). Training is
+timed twice: on one fixed batch (the model step alone) and with each library's data pipeline
+drawing every batch (LeRobot's DataLoader with its train script's 4 workers; our device-resident
+batch source), which is what a user's training run costs. With
 `--image`, the inputs are synthetic tensors of the same shapes plus a camera. LeRobot's models
 are sized like ours (U-Net 64/128/256 and kernel 5; ACT 256 wide, 4+1 layers, feed-forward
 1024, chunks of 16).
@@ -58,11 +61,25 @@ def lerobot_dataset(folder: str, cfg):
     return LeRobotDataset("local/vs_lerobot", root=folder, delta_timestamps=delta)
 
 
-def lerobot_batch(folder: str, cfg, b: int, device) -> dict:
-    """One batch through LeRobot's own data pipeline."""
+def lerobot_batches(folder: str, cfg, b: int, device):
+    """Batches through LeRobot's own data pipeline, as its train script draws them (DataLoader
+    with 4 workers, shuffled, pinned on CUDA), moved to `device`: a callable, endless."""
     loader = torch.utils.data.DataLoader(lerobot_dataset(folder, cfg), batch_size=b, shuffle=True,
+                                         num_workers=4, pin_memory=device.type == "cuda",
+                                         drop_last=True, persistent_workers=True,
                                          generator=torch.Generator().manual_seed(0))
-    return {k: v.to(device) for k, v in next(iter(loader)).items() if isinstance(v, torch.Tensor)}
+    it = iter(loader)
+
+    def next_batch() -> dict:
+        nonlocal it
+        try:
+            raw = next(it)
+        except StopIteration:
+            it = iter(loader)
+            raw = next(it)
+        return {k: v.to(device, non_blocking=True) for k, v in raw.items() if isinstance(v, torch.Tensor)}
+
+    return next_batch
 
 
 def vlascope_batch(folder: str, policy_name: str, over: dict, b: int, device):
@@ -75,7 +92,7 @@ def vlascope_batch(folder: str, policy_name: str, over: dict, b: int, device):
     policy = build_for_episodes(policy_name, over, episodes, tasks).to(device)
     cfg = policy.config
     tables = WindowDataset(episodes, cfg.obs_keys, cfg.n_obs_steps, cfg.horizon, task_indices).tables()
-    return policy, BatchSource(tables, b, device, seed=0).sample()
+    return policy, BatchSource(tables, b, device, seed=0).sample
 
 
 def timed(step, sync, steps: int, warmup: int = 3) -> float:
@@ -89,16 +106,19 @@ def timed(step, sync, steps: int, warmup: int = 3) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def seconds_per_train_step(policy, batch: dict, device, steps: int, sync, fused: bool = False,
+def seconds_per_train_step(policy, next_batch, device, steps: int, sync, fused: bool = False,
                            compile: bool = False) -> float:
-    """AdamW steps on one fixed batch (bf16 autocast on CUDA); both libraries' policies return
-    (loss, extra) from forward(). `fused` and `compile` are what `vlascope train` does on a GPU
-    (fused AdamW always, torch.compile with --compile); LeRobot's side runs without them."""
+    """AdamW steps (bf16 autocast on CUDA) on the batches `next_batch()` returns: one fixed batch
+    times the model alone, a data pipeline's batches time training as a user runs it. Both
+    libraries' policies return (loss, extra) from forward(). `fused` and `compile` are what
+    `vlascope train` does on a GPU (fused AdamW always, torch.compile with --compile);
+    LeRobot's side runs without them."""
     opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4, fused=fused)
     policy.train()
     forward = torch.compile(policy) if compile else policy
 
     def step():
+        batch = next_batch()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             loss, _ = forward(batch)
         opt.zero_grad()
@@ -144,12 +164,16 @@ def lerobot_side(args) -> dict:
             return o
 
         horizon = cfg.horizon if name == "diffusion" else cfg.chunk_size
+        out[name] = {}
         if args.dataset:
-            batch = lerobot_batch(args.dataset, cfg, b, device)
+            pipeline = lerobot_batches(args.dataset, cfg, b, device)
+            batch = pipeline()
+            out[name]["samples_per_s_with_data"] = b / seconds_per_train_step(
+                policy, pipeline, device, args.steps, sync)
         else:
             batch = {**obs(b), "action": torch.rand(b, horizon, ACTION, device=device) * 2 - 1,
                      "action_is_pad": torch.zeros(b, horizon, dtype=torch.bool, device=device)}
-        train_s = seconds_per_train_step(policy, batch, device, args.steps, sync)
+        train_s = seconds_per_train_step(policy, lambda: batch, device, args.steps, sync)
         policy.eval()
         one = {k: v[:1] for k, v in batch.items() if k.startswith("observation.")}
         if name == "diffusion":
@@ -161,8 +185,8 @@ def lerobot_side(args) -> dict:
             infer = lambda: policy.predict_action_chunk(one)  # noqa: E731
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             chunk_s = timed(infer, sync, args.chunks)
-        out[name] = {"params": sum(p.numel() for p in policy.parameters()),
-                     "samples_per_s": b / train_s, "ms_per_chunk": 1000 * chunk_s}
+        out[name] |= {"params": sum(p.numel() for p in policy.parameters()),
+                      "samples_per_s": b / train_s, "ms_per_chunk": 1000 * chunk_s}
         progress("lerobot", name, out[name])
     return out
 
@@ -187,9 +211,11 @@ def vlascope_side(args) -> dict:
         # wide, from a narrower encoder, matches its size (4.6 M parameters each).
         sized = {"cond_dim": 2 * (STATE + ENV), "encoder_hidden": 128} \
             if name == "diffusion" and not args.image else {}
+        out[name], pipeline = {}, None
         if args.dataset:  # environment_state comes back as vlascope's object_state
-            policy, batch = vlascope_batch(args.dataset, name, {"obs_keys": ["robot_state", "object_state"],
-                                                                 **sized}, b, device)
+            policy, pipeline = vlascope_batch(args.dataset, name, {"obs_keys": ["robot_state", "object_state"],
+                                                                    **sized}, b, device)
+            batch = pipeline()
         else:
             cfg = make_config(name, {"obs_keys": keys, "obs_dims": {**dims, "corner2_image": 3},
                                      "image_size": args.image or 96, "action_dim": ACTION, **sized})
@@ -203,11 +229,17 @@ def vlascope_side(args) -> dict:
                                                      dtype=torch.uint8, device=device)
             batch = {"obs": obs, "action": torch.rand(b, cfg.horizon, ACTION, device=device) * 2 - 1}
         cuda = device.type == "cuda"
-        train_s = seconds_per_train_step(policy, batch, device, args.steps, sync, fused=cuda)
-        out[name] = {"params": sum(p.numel() for p in policy.parameters()), "samples_per_s": b / train_s}
+        train_s = seconds_per_train_step(policy, lambda: batch, device, args.steps, sync, fused=cuda)
+        out[name] |= {"params": sum(p.numel() for p in policy.parameters()), "samples_per_s": b / train_s}
+        if pipeline is not None:
+            out[name]["samples_per_s_with_data"] = b / seconds_per_train_step(
+                policy, pipeline, device, args.steps, sync, fused=cuda)
         if args.compile_train:
             out[name]["samples_per_s_compiled"] = b / seconds_per_train_step(
-                policy, batch, device, args.steps, sync, fused=cuda, compile=True)
+                policy, lambda: batch, device, args.steps, sync, fused=cuda, compile=True)
+            if pipeline is not None:
+                out[name]["samples_per_s_with_data_compiled"] = b / seconds_per_train_step(
+                    policy, pipeline, device, args.steps, sync, fused=cuda, compile=True)
         policy.eval()
         one = {k: v[:1] for k, v in batch["obs"].items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -263,6 +295,11 @@ def main() -> None:
             c = o["samples_per_s_compiled"]
             print(f"{name + ' (ours, train --compile)':>40s} {c:14.0f} / {t['samples_per_s']:8.0f} "
                   f"{c / t['samples_per_s']:6.2f}")
+        for key, label in (("samples_per_s_with_data", "with its data pipeline"),
+                           ("samples_per_s_with_data_compiled", "with data, ours --compile")):
+            if key in o and "samples_per_s_with_data" in t:
+                c, their = o[key], t["samples_per_s_with_data"]
+                print(f"{name + ' (' + label + ')':>40s} {c:14.0f} / {their:8.0f} {c / their:6.2f}")
         if "ms_per_chunk_compiled" in o:
             c = o["ms_per_chunk_compiled"]
             print(f"{name + ' (ours compiled)':>62s} {c:10.2f} / {t['ms_per_chunk']:8.2f} "
