@@ -8,6 +8,9 @@
 # best-guess combination also runs on button-press and reach, the image-target tasks ACT passes
 # today. Needs .whl/, .gl/ and VLASCOPE_CACHE as device_issue4.sh does; start it with setsid.
 # Each run writes result.json when it ends. Logs go to $OUT.
+# Result (session 6, new initial states): keypoints 6/50, grid+keypoints 9/50, aux_reads=queries
+# 16/50, both 11/50; the unchanged ACT from 200 demos 45/50; both changes on button-press 50/50
+# and reach 43/50 (benchmarks/README.md, "ACT on pick-place images: the demos are the limit").
 set -u
 OUT=${OUT:-outputs}
 mkdir -p "$OUT"

@@ -49,7 +49,8 @@ class PolicyConfig:
     vision_token_stages: int = 3
     # What of each frame becomes tokens: "grid" (one per feature-map cell), "keypoints" (one
     # token from spatial-softmax keypoints: the image feature the head policies condition on),
-    # or "grid+keypoints".
+    # or "grid+keypoints". For ACT on pick-place images keypoints did not help (6/50 and 9/50
+    # against 9/50 for the grid).
     vision_tokens: str = "grid"
     vision_features: int = 64
     vision_pool: str = "spatial_softmax"  # "spatial_softmax" | "avg"
