@@ -5,7 +5,8 @@
 #   bash benchmarks/lerobot_offline.sh download   # here, with network: wheels into .lrwhl/
 #   bash benchmarks/lerobot_offline.sh install    # there (carry .lrwhl): /tmp/lrsite and /tmp/lrpy
 #
-# lerobot 0.4.4 needs two import-time edits there, applied to the installed files: PyAV (40 MB,
+# lerobot 0.4.4 needs two import-time edits there, applied to the installed files unless the wheel
+# already has them (the repacked lerobot-0.4.4-1 wheel in .lrwhl does): PyAV (40 MB,
 # only for dataset videos) becomes optional, and transformers >= 5 counts as absent (0.4.4
 # supports < 5 only and its GR00T config fails at import under 5.x; ACT and Diffusion do not use
 # transformers). /tmp/lrpy is a python3 that sees /tmp/lrsite: pass it as --lerobot-python.
@@ -26,14 +27,17 @@ from pathlib import Path
 
 site = Path("/tmp/lrsite/lerobot")
 video = site / "datasets/video_utils.py"
-video.write_text(video.read_text().replace(
-    "\nimport av\n",
-    "\ntry:\n    import av\nexcept ImportError:  # only dataset video I/O needs PyAV\n"
-    "    import types as _types\n\n    av = _types.SimpleNamespace(logging=_types.SimpleNamespace(WARNING=24))\n", 1))
+if "\nimport av\n" in video.read_text():  # the repacked wheel (build tag 1) has both edits already
+    video.write_text(video.read_text().replace(
+        "\nimport av\n",
+        "\ntry:\n    import av\nexcept ImportError:  # only dataset video I/O needs PyAV\n"
+        "    import types as _types\n\n    av = _types.SimpleNamespace(logging=_types.SimpleNamespace(WARNING=24))\n", 1))
 utils = site / "utils/import_utils.py"
 old = '_transformers_available = is_package_available("transformers")'
-assert old in utils.read_text(), "lerobot's import_utils changed: check the transformers guard"
-utils.write_text(utils.read_text().replace(old, (
+text = utils.read_text()
+assert old in text or "_transformers_available = False" in text, \
+    "lerobot's import_utils changed: check the transformers guard"
+utils.write_text(text.replace(old, (
     '_transformers_available, _transformers_version = is_package_available("transformers", return_version=True)\n'
     '# transformers >= 5 counts as absent: lerobot 0.4.4 supports < 5 only\n'
     'if _transformers_available and int(_transformers_version.split(".")[0]) >= 5:\n'
