@@ -82,9 +82,9 @@ def lerobot_batches(folder: str, cfg, b: int, device):
     return next_batch
 
 
-def vlascope_batch(folder: str, policy_name: str, over: dict, b: int, device):
-    """A policy built from the dataset (sizes, normaliser) and one batch through vlascope's
-    training data path (windows -> device-resident batch source)."""
+def vlascope_batches(folder: str, policy_name: str, over: dict, b: int, device):
+    """A policy built from the dataset (sizes, normaliser) and batches through vlascope's
+    training data path (windows -> device-resident batch source): a callable, endless."""
     from vlascope.data.dataset import WindowDataset
     from vlascope.train.loop import BatchSource, build_for_episodes, prepare_data
 
@@ -213,8 +213,8 @@ def vlascope_side(args) -> dict:
             if name == "diffusion" and not args.image else {}
         out[name], pipeline = {}, None
         if args.dataset:  # environment_state comes back as vlascope's object_state
-            policy, pipeline = vlascope_batch(args.dataset, name, {"obs_keys": ["robot_state", "object_state"],
-                                                                    **sized}, b, device)
+            policy, pipeline = vlascope_batches(args.dataset, name, {"obs_keys": ["robot_state", "object_state"],
+                                                                      **sized}, b, device)
             batch = pipeline()
         else:
             cfg = make_config(name, {"obs_keys": keys, "obs_dims": {**dims, "corner2_image": 3},
