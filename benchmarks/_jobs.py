@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -18,19 +19,30 @@ def _init_worker(threads: int) -> None:
 def train_and_eval(job: dict) -> dict:
     """job: datasets, policy, out, steps, eval_tasks, episodes, seed, fixed_init, overrides,
     eval_workers, demo_states (also evaluate from the first dataset's own demo initial
-    states: success there and not from new ones means memorised scenes). The result is also written to out/result.json as soon as the job ends, so a
-    long batch that is cut short keeps what finished."""
+    states: success there and not from new ones means memorised scenes), eval_at (earlier
+    steps whose checkpoints are evaluated too, on the first task: does a run that memorises
+    generalise earlier on?). The result is also written to out/result.json as soon as the job
+    ends, so a long batch that is cut short keeps what finished."""
     from vlascope.evaluate.runner import evaluate
     from vlascope.policies import load_pretrained
     from vlascope.devices import resolve_device
     from vlascope.train.loop import make_train_config, train
 
     t0 = time.time()
+    eval_at = job.get("eval_at") or []
     result = train(job["datasets"], job["policy"], job["out"],
-                   make_train_config({"steps": job["steps"], "ckpt_every": 0, **job.get("train", {})}),
+                   make_train_config({"steps": job["steps"], "ckpt_every": math.gcd(*eval_at),
+                                      **job.get("train", {})}),
                    job.get("overrides"), progress=False)
-    policy = load_pretrained(result.last_checkpoint, device=resolve_device("auto"))
     evals = {}
+    for step in eval_at:
+        if step < job.get("train", {}).get("steps", job["steps"]):
+            policy = load_pretrained(result.run_dir / "checkpoints" / f"step_{step:07d}",
+                                     device=resolve_device("auto"))
+            task = job["eval_tasks"][0]
+            evals[f"{task} @{step}"] = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0),
+                                                progress=False, workers=job.get("eval_workers", 0)).summary
+    policy = load_pretrained(result.last_checkpoint, device=resolve_device("auto"))
     for task in job["eval_tasks"]:
         for fixed in job.get("fixed_init", [False]):
             report = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0),

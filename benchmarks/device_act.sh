@@ -11,21 +11,39 @@
 # Result (session 6, new initial states): keypoints 6/50, grid+keypoints 9/50, aux_reads=queries
 # 16/50, both 11/50; the unchanged ACT from 200 demos 45/50; both changes on button-press 50/50
 # and reach 43/50 (benchmarks/README.md, "ACT on pick-place images: the demos are the limit").
+# `regularise` (session 7, ~22 min): with 50 demos, which regulariser stops ACT memorising —
+# noise on the state inputs (the goal and hand path identify each demo), dropout + weight
+# decay, no CVAE, stronger crop/colour augmentation, two observation frames (as flow has), or
+# all of the noise/dropout/crop ones — and is an earlier checkpoint (step 4000) better?
+#   bash benchmarks/device_act.sh [inputs] [regularise]     (default: regularise)
 set -u
 OUT=${OUT:-outputs}
+STEPS=${*:-regularise}
 mkdir -p "$OUT"
 export MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1
 ACT="act:aux_keys=[object_state],lr=1e-4"
 BEST="$ACT,vision_tokens=grid+keypoints,aux_reads=queries"
-python3 benchmarks/image_policies.py --tasks pick-place-v3 --steps 10000 --batch-size 128 \
-    --policies "$ACT,vision_tokens=keypoints" "$ACT,vision_tokens=grid+keypoints" \
-    "$ACT,aux_reads=queries" "$BEST" \
-    --workers 4 --eval-workers 2 --out /tmp/act_pp > "$OUT/act_pp.log" 2>&1 &
-python3 benchmarks/image_policies.py --tasks pick-place-v3 --steps 10000 --batch-size 128 \
-    --demos 200 --policies "$ACT" --workers 1 --eval-workers 2 --out /tmp/act_pp200 \
-    > "$OUT/act_pp200.log" 2>&1 &
-python3 benchmarks/image_policies.py --tasks button-press-v3 reach-v3 --steps 5000 --batch-size 128 \
-    --policies "$BEST" --workers 2 --eval-workers 2 --out /tmp/act_br > "$OUT/act_br.log" 2>&1 &
-wait
-for d in act_pp act_pp200 act_br; do cp /tmp/$d/results.json "$OUT/$d.json"; done
-echo ALL DONE >> "$OUT/act_pp.log"
+for step in $STEPS; do
+  case $step in
+  inputs)
+    python3 benchmarks/image_policies.py --tasks pick-place-v3 --steps 10000 --batch-size 128 \
+        --policies "$ACT,vision_tokens=keypoints" "$ACT,vision_tokens=grid+keypoints" \
+        "$ACT,aux_reads=queries" "$BEST" \
+        --workers 4 --eval-workers 2 --out /tmp/act_pp > "$OUT/act_pp.log" 2>&1 &
+    python3 benchmarks/image_policies.py --tasks pick-place-v3 --steps 10000 --batch-size 128 \
+        --demos 200 --policies "$ACT" --workers 1 --eval-workers 2 --out /tmp/act_pp200 \
+        > "$OUT/act_pp200.log" 2>&1 &
+    python3 benchmarks/image_policies.py --tasks button-press-v3 reach-v3 --steps 5000 --batch-size 128 \
+        --policies "$BEST" --workers 2 --eval-workers 2 --out /tmp/act_br > "$OUT/act_br.log" 2>&1 &
+    wait
+    for d in act_pp act_pp200 act_br; do cp /tmp/$d/results.json "$OUT/$d.json"; done ;;
+  regularise)
+    python3 benchmarks/image_policies.py --tasks pick-place-v3 --steps 8000 --batch-size 128 --eval-at 4000 \
+        --policies "$ACT" "$ACT,obs_noise=0.2" "$ACT,dropout=0.3,weight_decay=1e-2" "$ACT,use_vae=false" \
+        "$ACT,crop_ratio=0.8,color_jitter=0.2" "$ACT,n_obs_steps=2" \
+        "$ACT,obs_noise=0.2,dropout=0.3,weight_decay=1e-2,crop_ratio=0.8" \
+        --workers 7 --eval-workers 2 --out /tmp/act_reg > "$OUT/act_reg.log" 2>&1
+    cp /tmp/act_reg/results.json "$OUT/act_reg.json" ;;
+  esac
+done
+echo ALL DONE >> "$OUT/machine.txt"

@@ -12,7 +12,8 @@ Rendering: MUJOCO_GL=egl on the GPU machine (osmesa on CPU is ~5 frames/s: too s
     python benchmarks/image_policies.py [--tasks ...] [--policies flow diffusion act] [--steps 10000]
 
 A policy may carry options: `diffusion:denoiser=mlp` is the diffusion head on the MLP denoiser;
-`lr`, `batch_size` and `ema_decay` go to that run's training config (`act:use_vae=false,lr=1e-4`).
+`lr`, `batch_size`, `ema_decay`, `weight_decay` and `steps` go to that run's training config
+(`act:use_vae=false,lr=1e-4`). `--eval-at 4000` also evaluates each run's step-4000 checkpoint.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def observability(path: str) -> dict:
     return out
 
 
-TRAIN_OPTIONS = ("lr", "batch_size", "ema_decay")
+TRAIN_OPTIONS = ("lr", "batch_size", "ema_decay", "weight_decay", "steps")
 
 
 def parse_policy(spec: str) -> tuple[str, str, dict, dict]:
@@ -71,6 +72,8 @@ def main() -> None:
     p.add_argument("--demo-states", action="store_true",
                    help="also evaluate from the demos' own initial states (memorisation check)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: TrainConfig's 1e-3)")
+    p.add_argument("--eval-at", type=int, nargs="*", default=[],
+                   help="earlier steps whose checkpoints are evaluated too (first task of each run)")
     add_common_args(p, steps=10000, batch_size=256, out="outputs/image_policies")
     args = p.parse_args()
     out = ensure_dir(args.out)
@@ -85,7 +88,7 @@ def main() -> None:
     jobs = [{"name": f"{t}/{label}", "datasets": [str(out / f"{t}.hdf5")], "policy": name,
              "out": str(out / "runs" / f"{t}-{label}"), "steps": args.steps, "eval_tasks": [t],
              "episodes": args.episodes, "eval_workers": args.eval_workers,
-             "demo_states": args.demo_states,
+             "demo_states": args.demo_states, "eval_at": args.eval_at,
              "overrides": {"obs_keys": OBS_KEYS, **over},
              "train": {"batch_size": args.batch_size, **({"lr": args.lr} if args.lr else {}), **train}}
             for t in args.tasks for label, name, over, train in map(parse_policy, args.policies)]
