@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -21,11 +20,13 @@ def train_and_eval(job: dict) -> dict:
     eval_workers, demo_states (also evaluate from the first dataset's own demo initial
     states: success there and not from new ones means memorised scenes), eval_at (earlier
     steps whose checkpoints are evaluated too, on the first task: does a run that memorises
-    generalise earlier on?). The result is also written to out/result.json as soon as the job
-    ends, so a long batch that is cut short keeps what finished."""
+    generalise earlier on?). out/result.json is rewritten after the training and after each
+    evaluation, so a batch cut short (a lease that ends) keeps every figure measured so far;
+    "done" says whether the job got to its end."""
     from vlascope.evaluate.runner import evaluate
     from vlascope.policies import load_pretrained
     from vlascope.devices import resolve_device
+    from vlascope.fileio import write_json
     from vlascope.train.loop import make_train_config, train
 
     t0 = time.time()
@@ -35,6 +36,14 @@ def train_and_eval(job: dict) -> dict:
                                       **job.get("train", {})}),
                    job.get("overrides"), progress=False)
     evals = {}
+    out = {"name": job["name"], "train_seconds": result.seconds, "final_loss": result.final_loss,
+           "samples_per_second": result.samples_per_second, "evals": evals, "done": False}
+
+    def save() -> None:
+        out["seconds"] = time.time() - t0
+        write_json(Path(job["out"]) / "result.json", out)
+
+    save()
     for step in eval_at:
         if step < job.get("train", {}).get("steps", job["steps"]):
             policy = load_pretrained(result.run_dir / "checkpoints" / f"step_{step:07d}",
@@ -42,12 +51,14 @@ def train_and_eval(job: dict) -> dict:
             task = job["eval_tasks"][0]
             evals[f"{task} @{step}"] = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0),
                                                 progress=False, workers=job.get("eval_workers", 0)).summary
+            save()
     policy = load_pretrained(result.last_checkpoint, device=resolve_device("auto"))
     for task in job["eval_tasks"]:
         for fixed in job.get("fixed_init", [False]):
             report = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0),
                               fixed_init=fixed, progress=False, workers=job.get("eval_workers", 0))
             evals[f"{task}{' (fixed init)' if fixed else ''}"] = report.summary
+            save()
         if job.get("demo_states"):
             from vlascope.data import read_dataset
 
@@ -56,10 +67,9 @@ def train_and_eval(job: dict) -> dict:
                               progress=False, workers=job.get("eval_workers", 0),
                               initial_states=states[:job["episodes"]])
             evals[f"{task} (demo states)"] = report.summary
-    out = {"name": job["name"], "train_seconds": result.seconds, "final_loss": result.final_loss,
-           "samples_per_second": result.samples_per_second, "evals": evals,
-           "seconds": time.time() - t0}
-    (Path(job["out"]) / "result.json").write_text(json.dumps(out, indent=2))
+            save()
+    out["done"] = True
+    save()
     return out
 
 

@@ -21,8 +21,9 @@ for step in $STEPS; do
   eval)
     timeout 300 python3 benchmarks/eval_speed.py --workers 15 --envs-per-worker 2 4 --episodes 1000 \
         --max-steps 200 --seconds 20 --compile > "$OUT/eval_speed.log" 2>&1 ;;
-  eval8)  # more envs per worker: more of each worker's time is spent stepping
-    timeout 300 python3 benchmarks/eval_speed.py --workers 15 --envs-per-worker 8 --episodes 1000 \
+  eval8)  # more envs per worker (more of each worker's time is spent stepping) and more
+    # episodes (the last wave, when workers run out of episodes, weighs less)
+    timeout 480 python3 benchmarks/eval_speed.py --workers 15 --envs-per-worker 8 16 --episodes 2000 \
         --max-steps 200 --seconds 20 --compile > "$OUT/eval_speed8.log" 2>&1 ;;
   lerobot)
     # Compiling the image models' training step takes longer than 300 s: eager training there.
@@ -31,7 +32,7 @@ for step in $STEPS; do
     timeout 300 python3 benchmarks/vs_lerobot.py --lerobot-python /tmp/lrpy --device cuda --image 96 \
         --batch-size 64 --steps 20 --chunks 20 --compile-inference > "$OUT/vs_lerobot_image.log" 2>&1 ;;
   speed)
-    timeout 250 python3 benchmarks/speed.py --image 96 --policies diffusion act mse \
+    timeout 540 python3 benchmarks/speed.py --image 96 --policies diffusion act mse \
         --steps 30 --chunks 30 --compile-inference > "$OUT/speed_compiled.log" 2>&1 ;;
   esac
   echo "$step done" >> "$OUT/machine.txt"

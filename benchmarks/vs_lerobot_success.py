@@ -1,5 +1,5 @@
-"""Closed-loop success of vlascope's diffusion policy against LeRobot's DiffusionPolicy, both
-trained on the same exported dataset with the same steps and batch, each with its own library's
+"""Closed-loop success of vlascope's diffusion policy or ACT against LeRobot's DiffusionPolicy or
+ACTPolicy (`--policy`), both trained on the same exported dataset with the same steps and batch, each with its own library's
 defaults (learning rate, schedule, normalisation), and evaluated by vlascope's runner on the
 same MetaWorld seeds. LeRobot reads the exported LeRobot folder, vlascope the HDF5 file it was
 written from (the same frames; vlascope keeps object and goal as the env's separate keys). The speed comparison (`vs_lerobot.py`) means little unless the faster
@@ -9,8 +9,8 @@ LeRobot runs in its own Python (`--lerobot-python`, which needs `metaworld` inst
 trained policy enters `evaluate()` through a small adapter that feeds it the observation window
 and the episode's noise and reads back its chunk.
 
-    python benchmarks/vs_lerobot_success.py --lerobot-python lr/bin/python [--task reach-v3] \
-        [--demos 20] [--steps 2000] [--batch-size 64] [--episodes 50]
+    python benchmarks/vs_lerobot_success.py --lerobot-python lr/bin/python [--policy act] \
+        [--task reach-v3] [--demos 20] [--steps 2000] [--batch-size 64] [--episodes 50]
 """
 
 from __future__ import annotations
@@ -30,28 +30,34 @@ sys.path.insert(0, str(Path(__file__).parent))
 from vs_lerobot import ACTION, ENV, STATE, export_reach, lerobot_dataset  # noqa: E402
 
 
-class LeRobotDiffusionForEval(torch.nn.Module):
-    """What `evaluate()` asks of a policy, answered by a trained LeRobot DiffusionPolicy."""
+class LeRobotForEval(torch.nn.Module):
+    """What `evaluate()` asks of a policy, answered by a trained LeRobot DiffusionPolicy or
+    ACTPolicy (the runner executes the first n_action_steps of what this returns)."""
 
     def __init__(self, policy, preprocessor, postprocessor):
         super().__init__()
         self.policy, self.pre, self.post = policy, preprocessor, postprocessor
         cfg = policy.config
+        self.act = cfg.type == "act"
         self.config = SimpleNamespace(obs_keys=["robot_state", "object_state", "goal"], image_keys=[],
                                       n_obs_steps=cfg.n_obs_steps, n_action_steps=cfg.n_action_steps,
                                       temporal_ensemble=None, task_names=[], image_size=0)
-        self.chunk_shape = (cfg.horizon, ACTION)
+        self.chunk_shape = (cfg.chunk_size if self.act else cfg.horizon, ACTION)
 
     @torch.no_grad()
     def predict_chunk(self, obs: dict, task_index=None, generator=None, noise=None) -> torch.Tensor:
-        batch = self.pre({"observation.state": obs["robot_state"],  # the export's layout
-                          "observation.environment_state": torch.cat([obs["object_state"], obs["goal"]], -1)})
-        actions = self.policy.diffusion.generate_actions(batch, noise=noise)  # the executed part
-        return self.post(actions)
+        state, env = obs["robot_state"], torch.cat([obs["object_state"], obs["goal"]], -1)  # the export's layout
+        if self.act:  # ACT reads the current frame, without a time axis
+            batch = self.pre({"observation.state": state[:, -1], "observation.environment_state": env[:, -1]})
+            return self.post(self.policy.predict_action_chunk(batch))
+        batch = self.pre({"observation.state": state, "observation.environment_state": env})
+        return self.post(self.policy.diffusion.generate_actions(batch, noise=noise))  # the executed part
 
 
 def lerobot_side(args) -> dict:
     from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.policies.act.configuration_act import ACTConfig
+    from lerobot.policies.act.modeling_act import ACTPolicy
     from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
     from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
     from lerobot.policies.factory import make_pre_post_processors
@@ -59,13 +65,18 @@ def lerobot_side(args) -> dict:
     from vlascope.evaluate.runner import evaluate
 
     torch.manual_seed(0)
-    cfg = DiffusionConfig(
+    features = dict(
         input_features={"observation.state": PolicyFeature(FeatureType.STATE, (STATE,)),
                         "observation.environment_state": PolicyFeature(FeatureType.ENV, (ENV,))},
-        output_features={"action": PolicyFeature(FeatureType.ACTION, (ACTION,))},
-        down_dims=(64, 128, 256), num_inference_steps=10, device="cpu")
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (ACTION,))}, device="cpu")
+    if args.policy == "act":  # sizes and chunking as vs_lerobot.py matches them to ours
+        cfg = ACTConfig(**features, dim_model=256, dim_feedforward=1024, chunk_size=16, n_action_steps=8,
+                        pretrained_backbone_weights=None)
+        policy = ACTPolicy(cfg)
+    else:
+        cfg = DiffusionConfig(**features, down_dims=(64, 128, 256), num_inference_steps=10)
+        policy = DiffusionPolicy(cfg)
     data = lerobot_dataset(args.dataset, cfg)
-    policy = DiffusionPolicy(cfg)
     pre, post = make_pre_post_processors(cfg, dataset_stats=data.meta.stats)
     preset = cfg.get_optimizer_preset()
     optimizer = preset.build(policy.parameters())
@@ -87,7 +98,7 @@ def lerobot_side(args) -> dict:
                 break
     train_s = time.time() - start
     policy.eval()
-    report = evaluate(LeRobotDiffusionForEval(policy, pre, post), args.task, args.episodes,
+    report = evaluate(LeRobotForEval(policy, pre, post), args.task, args.episodes,
                       seed=args.seed, progress=False)
     return {"final_loss": loss.item(), "train_seconds": train_s, "summary": report.summary,
             "params": sum(p.numel() for p in policy.parameters())}
@@ -100,9 +111,10 @@ def vlascope_side(args) -> dict:
 
     # The HDF5 file the export was written from: the same demos under the env's own keys
     # (object and goal apart), which is what evaluation feeds a vlascope policy.
-    result = train([str(Path(args.dataset).with_suffix(".hdf5"))], "diffusion", Path(args.out) / "vlascope",
+    sized = {"cond_dim": 2 * (STATE + ENV), "encoder_hidden": 128} if args.policy == "diffusion" else {}
+    result = train([str(Path(args.dataset).with_suffix(".hdf5"))], args.policy, Path(args.out) / "vlascope",
                    TrainConfig(steps=args.steps, batch_size=args.batch_size, ckpt_every=0),
-                   {"cond_dim": 2 * (STATE + ENV), "encoder_hidden": 128}, progress=False)
+                   sized, progress=False)
     policy = load_pretrained(result.last_checkpoint)
     report = evaluate(policy, args.task, args.episodes, seed=args.seed, progress=False)
     return {"final_loss": result.final_loss, "train_seconds": result.seconds, "summary": report.summary,
@@ -112,6 +124,7 @@ def vlascope_side(args) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--lerobot-python", required=True)
+    p.add_argument("--policy", choices=["diffusion", "act"], default="diffusion")
     p.add_argument("--task", default="reach-v3", choices=["reach-v3"],
                    help="the exported layout (object + goal as environment state) is reach's")
     p.add_argument("--demos", type=int, default=20)
@@ -142,7 +155,9 @@ def main() -> None:
     print(f"{args.task}: {args.demos} demos, {args.steps} steps at batch {args.batch_size}, "
           f"{args.episodes} episodes on the same seeds")
     print(f"{'policy':22s} {'params':>8s} {'success':>14s} {'95% CI':>12s} {'final loss':>11s} {'train s':>8s}")
-    for name, r in (("vlascope diffusion", ours), ("LeRobot DiffusionPolicy", theirs)):
+    names = {"diffusion": ("vlascope diffusion", "LeRobot DiffusionPolicy"),
+             "act": ("vlascope act", "LeRobot ACTPolicy")}[args.policy]
+    for name, r in zip(names, (ours, theirs)):
         s = r["summary"]
         lo, hi = s["success_ci95"]
         print(f"{name:22s} {r['params'] / 1e6:7.2f}M {s['successes']:>4d}/{s['episodes']:<3d} "

@@ -71,6 +71,14 @@ def test_collect_train_eval_from_the_command_line(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "success" in p.stdout and "95% CI" in p.stdout
     assert (tmp_path / "m.json").exists()
+    ckpt = str(tmp_path / "run" / "checkpoints" / "last")
+    p = run("eval", ckpt, "--task", "reach-v3", "--episodes", "3", "--max-steps", "16",
+            "--workers", "1", "--envs-per-worker", "3", "--json", str(tmp_path / "w.json"))
+    assert p.returncode == 0, p.stderr
+    episodes = json.loads((tmp_path / "w.json").read_text())["episodes"]
+    assert len(episodes) == 3 and all(e["length"] == 16 or e["success"] for e in episodes), episodes
+    assert_one_line_error(run("eval", ckpt, "--task", "reach-v3", "--workers", "1",
+                              "--envs-per-worker", "0"), "--envs-per-worker must be at least 1")
 
 
 @pytest.mark.parametrize("policy", ["flow"])

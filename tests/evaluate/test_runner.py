@@ -147,7 +147,8 @@ def test_a_crashed_worker_fails_its_episodes_and_is_replaced(reach_dataset, tmp_
         return real_submit(self, slot, command, *args)
 
     monkeypatch.setattr(pool.WorkerEnvs, "submit", submit)
-    report = evaluate(policy, "reach-v3", 8, seed=2, max_steps=20, progress=False, workers=2)
+    report = evaluate(policy, "reach-v3", 8, seed=2, max_steps=20, progress=False, workers=2,
+                      envs_per_worker=2)
     errors = [e.error for e in report.episodes]
     # Worker 1 held two envs: the episodes on both fail; a fresh worker runs the rest.
     assert 1 <= sum(e is not None for e in errors) <= 2, errors
