@@ -76,11 +76,14 @@ def lerobot_side(args) -> dict:
     else:
         cfg = DiffusionConfig(**features, down_dims=(64, 128, 256), num_inference_steps=10)
         policy = DiffusionPolicy(cfg)
+    if args.lr:
+        cfg.optimizer_lr = args.lr
     data = lerobot_dataset(args.dataset, cfg)
     pre, post = make_pre_post_processors(cfg, dataset_stats=data.meta.stats)
     preset = cfg.get_optimizer_preset()
     optimizer = preset.build(policy.parameters())
-    scheduler = cfg.get_scheduler_preset().build(optimizer, num_training_steps=args.steps)
+    schedule = cfg.get_scheduler_preset()  # ACT's preset is a constant learning rate: None
+    scheduler = schedule.build(optimizer, num_training_steps=args.steps) if schedule else None
     loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(0))
     start, step = time.time(), 0
@@ -92,7 +95,8 @@ def lerobot_side(args) -> dict:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), preset.grad_clip_norm)
             optimizer.step()
-            scheduler.step()
+            if scheduler is not None:
+                scheduler.step()
             step += 1
             if step == args.steps:
                 break
@@ -113,7 +117,8 @@ def vlascope_side(args) -> dict:
     # (object and goal apart), which is what evaluation feeds a vlascope policy.
     sized = {"cond_dim": 2 * (STATE + ENV), "encoder_hidden": 128} if args.policy == "diffusion" else {}
     result = train([str(Path(args.dataset).with_suffix(".hdf5"))], args.policy, Path(args.out) / "vlascope",
-                   TrainConfig(steps=args.steps, batch_size=args.batch_size, ckpt_every=0),
+                   TrainConfig(steps=args.steps, batch_size=args.batch_size, ckpt_every=0,
+                               **({"lr": args.lr} if args.lr else {})),
                    sized, progress=False)
     policy = load_pretrained(result.last_checkpoint)
     report = evaluate(policy, args.task, args.episodes, seed=args.seed, progress=False)
@@ -125,6 +130,9 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--lerobot-python", required=True)
     p.add_argument("--policy", choices=["diffusion", "act"], default="diffusion")
+    p.add_argument("--lr", type=float, default=None,
+                   help="one learning rate for both sides (default: each library's own: ours 1e-3; "
+                        "LeRobot's diffusion 1e-4, ACT 1e-5)")
     p.add_argument("--task", default="reach-v3", choices=["reach-v3"],
                    help="the exported layout (object + goal as environment state) is reach's")
     p.add_argument("--demos", type=int, default=20)

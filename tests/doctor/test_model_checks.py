@@ -172,6 +172,9 @@ def test_a_policy_memorising_diverse_demos_is_told_to_read_the_scene():
     with_noise = make_config("act", {"obs_keys": ["robot_state", "goal", "corner2_image"],
                                      "aux_keys": ["object_state"], "obs_noise": 0.2})
     assert "collect more demos" in memorisation_fix(50, with_noise)
+    flow_with_aux = make_config("flow", {"obs_keys": ["robot_state", "goal", "corner2_image"],
+                                         "aux_keys": ["object_state"]})
+    assert "policy: {obs_noise: 0.2} and" in memorisation_fix(50, flow_with_aux)
     assert "obs_noise: 0.2" not in memorisation_fix(50, with_noise)
     assert "observability" in memorisation_fix(50, state)
     for config in (with_aux, state):
