@@ -11,20 +11,16 @@ def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def test_written_files_and_folders_get_ordinary_permissions(tmp_path):
     # mkstemp's 0600 would leave a checkpoint or the shared embedding cache unreadable to
     # anyone but its writer.
     write_json(tmp_path / "a.json", {"x": 1})
     with atomic_dir(tmp_path / "ckpt") as d:
         (d / "w.bin").write_bytes(b"0")
-    assert mode(tmp_path / "a.json") == 0o666 & ~umask()
-    assert mode(tmp_path / "ckpt") == 0o777 & ~umask()
+    (tmp_path / "plain.json").write_text("{}")  # what an ordinary open() and mkdir() give
+    (tmp_path / "plain").mkdir()
+    assert mode(tmp_path / "a.json") == mode(tmp_path / "plain.json")
+    assert mode(tmp_path / "ckpt") == mode(tmp_path / "plain")
 
 
 def test_a_failed_write_keeps_the_old_file_and_no_temp(tmp_path):

@@ -145,7 +145,7 @@ class WorkerEnvs:
     """`workers` processes holding `envs_per_worker` envs each; slot s lives in worker
     s // envs_per_worker."""
 
-    def __init__(self, spec: dict, workers: int, envs_per_worker: int = 8):
+    def __init__(self, spec: dict, workers: int, envs_per_worker: int):
         self.spec, self.per_worker = spec, envs_per_worker
         self.slots = workers * envs_per_worker
         self.ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited GL or CUDA state
