@@ -15,12 +15,21 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def summary_with_failures(report) -> dict:
+    """The report's summary and, per failed episode, (length, grasped, final object-to-goal
+    distance): where the failures happen (never grasped, dropped on the way, placed off)."""
+    return {**report.summary, "failures": [
+        (e.length, e.grasped, round(e.final_object_to_goal, 3)) for e in report.episodes if not e.success]}
+
+
 def train_and_eval(job: dict) -> dict:
     """job: datasets, policy, out, steps, eval_tasks, episodes, seed, fixed_init, overrides,
     eval_workers, demo_states (also evaluate from the first dataset's own demo initial
     states: success there and not from new ones means memorised scenes), eval_at (earlier
     steps whose checkpoints are evaluated too, on the first task: does a run that memorises
-    generalise earlier on?). out/result.json is rewritten after the training and after each
+    generalise earlier on?), executions (execution settings, e.g. {"n_action_steps": 1,
+    "temporal_ensemble": 0.01}, that the final checkpoint is evaluated under too, on the first
+    task: the same weights replanned or ensembled differently). out/result.json is rewritten after the training and after each
     evaluation, so a batch cut short (a lease that ends) keeps every figure measured so far;
     "done" says whether the job got to its end."""
     from vlascope.evaluate.runner import evaluate
@@ -49,15 +58,16 @@ def train_and_eval(job: dict) -> dict:
             policy = load_pretrained(result.run_dir / "checkpoints" / f"step_{step:07d}",
                                      device=resolve_device("auto"))
             task = job["eval_tasks"][0]
-            evals[f"{task} @{step}"] = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0),
-                                                progress=False, workers=job.get("eval_workers", 0)).summary
+            report = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0), progress=False,
+                              workers=job.get("eval_workers", 0))
+            evals[f"{task} @{step}"] = summary_with_failures(report)
             save()
     policy = load_pretrained(result.last_checkpoint, device=resolve_device("auto"))
     for task in job["eval_tasks"]:
         for fixed in job.get("fixed_init", [False]):
             report = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0),
                               fixed_init=fixed, progress=False, workers=job.get("eval_workers", 0))
-            evals[f"{task}{' (fixed init)' if fixed else ''}"] = report.summary
+            evals[f"{task}{' (fixed init)' if fixed else ''}"] = summary_with_failures(report)
             save()
         if job.get("demo_states"):
             from vlascope.data import read_dataset
@@ -66,8 +76,20 @@ def train_and_eval(job: dict) -> dict:
             report = evaluate(policy, task, min(job["episodes"], len(states)), seed=job.get("seed", 0),
                               progress=False, workers=job.get("eval_workers", 0),
                               initial_states=states[:job["episodes"]])
-            evals[f"{task} (demo states)"] = report.summary
+            evals[f"{task} (demo states)"] = summary_with_failures(report)
             save()
+    for execution in job.get("executions") or []:
+        task = job["eval_tasks"][0]
+        saved = {k: getattr(policy.config, k) for k in execution}
+        for k, v in execution.items():
+            setattr(policy.config, k, v)
+        policy.config.validate()
+        report = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0), progress=False,
+                          workers=job.get("eval_workers", 0))
+        evals[f"{task} ({', '.join(f'{k}={v}' for k, v in execution.items())})"] = summary_with_failures(report)
+        for k, v in saved.items():
+            setattr(policy.config, k, v)
+        save()
     out["done"] = True
     save()
     return out

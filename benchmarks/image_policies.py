@@ -12,8 +12,10 @@ Rendering: MUJOCO_GL=egl on the GPU machine (osmesa on CPU is ~5 frames/s: too s
     python benchmarks/image_policies.py [--tasks ...] [--policies flow diffusion act] [--steps 10000]
 
 A policy may carry options: `diffusion:denoiser=mlp` is the diffusion head on the MLP denoiser;
-`lr`, `batch_size`, `ema_decay`, `weight_decay` and `steps` go to that run's training config
-(`act:use_vae=false,lr=1e-4`). `--eval-at 4000` also evaluates each run's step-4000 checkpoint.
+`lr`, `batch_size`, `ema_decay`, `weight_decay`, `steps` and `seed` go to that run's training config
+(`act:use_vae=false,lr=1e-4`). `--eval-at 4000` also evaluates each run's step-4000 checkpoint;
+`--executions n_action_steps=1,temporal_ensemble=0.01` also evaluates each final checkpoint with
+ACT's temporal ensembling (any execution settings, one evaluation per argument).
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ from _jobs import add_common_args, collect, ensure_dir, print_results, run_paral
 
 TASKS = ["pick-place-v3", "button-press-v3", "reach-v3"]
 # Each policy as measured best (benchmarks/README.md, "Issue 4 at a glance"): DDPM and ACT read
-# the scene only when they must also predict the object position (aux_keys).
-POLICIES = ["flow", "diffusion:aux_keys=[object_state]", "act:aux_keys=[object_state],lr=1e-4"]
+# the scene only when they must also predict the object position (aux_keys), and ACT stops
+# keying on which demo it is in with noise on its hand state (pick-place 9/50 -> 42/50).
+POLICIES = ["flow", "diffusion:aux_keys=[object_state]",
+            "act:aux_keys=[object_state],lr=1e-4,obs_noise=0.4,obs_noise_keys=[robot_state],dropout=0.3,"
+            "weight_decay=1e-2,steps=6000,batch_size=128"]
 OBS_KEYS = ["robot_state", "goal", "corner2_image"]
 
 
@@ -49,16 +54,21 @@ def observability(path: str) -> dict:
     return out
 
 
-TRAIN_OPTIONS = ("lr", "batch_size", "ema_decay", "weight_decay", "steps")
+TRAIN_OPTIONS = ("lr", "batch_size", "ema_decay", "weight_decay", "steps", "seed")
+
+
+def parse_options(options: str) -> dict:
+    """'key=value,...' -> {key: YAML value}. Numbers YAML leaves as text (1e-4) are converted
+    where the configs are built."""
+    import yaml
+
+    return {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in options.split(",") if o)}
 
 
 def parse_policy(spec: str) -> tuple[str, str, dict, dict]:
     """'name[:key=value,...]' -> (label, policy name, policy overrides, training overrides)."""
-    import yaml
-
     name, _, options = spec.partition(":")
-    # Numbers YAML leaves as text (1e-4) are converted where the configs are built.
-    over = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in options.split(",") if o)}
+    over = parse_options(options)
     train = {k: over.pop(k) for k in TRAIN_OPTIONS if k in over}
     return spec.replace(":", "-").replace(",", "-").replace("=", ""), name, over, train
 
@@ -74,6 +84,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: TrainConfig's 1e-3)")
     p.add_argument("--eval-at", type=int, nargs="*", default=[],
                    help="earlier steps whose checkpoints are evaluated too (first task of each run)")
+    p.add_argument("--executions", nargs="*", default=[],
+                   help="execution settings each final checkpoint is evaluated under too "
+                        "(first task), e.g. n_action_steps=1,temporal_ensemble=0.01")
     add_common_args(p, steps=10000, batch_size=256, out="outputs/image_policies")
     args = p.parse_args()
     out = ensure_dir(args.out)
@@ -89,6 +102,7 @@ def main() -> None:
              "out": str(out / "runs" / f"{t}-{label}"), "steps": args.steps, "eval_tasks": [t],
              "episodes": args.episodes, "eval_workers": args.eval_workers,
              "demo_states": args.demo_states, "eval_at": args.eval_at,
+             "executions": [parse_options(e) for e in args.executions],
              "overrides": {"obs_keys": OBS_KEYS, **over},
              "train": {"batch_size": args.batch_size, **({"lr": args.lr} if args.lr else {}), **train}}
             for t in args.tasks for label, name, over, train in map(parse_policy, args.policies)]

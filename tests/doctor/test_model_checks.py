@@ -168,14 +168,19 @@ def test_a_policy_memorising_diverse_demos_is_told_to_read_the_scene():
     with_aux = make_config("act", {"obs_keys": ["robot_state", "goal", "corner2_image"],
                                    "aux_keys": ["object_state"]})
     state = make_config("flow", {"obs_keys": ["robot_state", "goal"]})
-    assert "obs_noise: 0.2" in memorisation_fix(50, with_aux)
-    with_noise = make_config("act", {"obs_keys": ["robot_state", "goal", "corner2_image"],
-                                     "aux_keys": ["object_state"], "obs_noise": 0.2})
-    assert "collect more demos" in memorisation_fix(50, with_noise)
+    assert "obs_noise: 0.4, obs_noise_keys: [robot_state], dropout: 0.3" in memorisation_fix(50, with_aux)
+    noisy_goal = make_config("act", {"obs_keys": ["robot_state", "goal", "corner2_image"],
+                                     "aux_keys": ["object_state"], "obs_noise": 0.4})
+    assert "keep the noise off the goal" in memorisation_fix(50, noisy_goal)
+    hand_noise = make_config("act", {"obs_keys": ["robot_state", "goal", "corner2_image"],
+                                     "aux_keys": ["object_state"], "obs_noise": 0.4,
+                                     "obs_noise_keys": ["robot_state"]})
+    assert "collect more demos" in memorisation_fix(50, hand_noise)
     flow_with_aux = make_config("flow", {"obs_keys": ["robot_state", "goal", "corner2_image"],
                                          "aux_keys": ["object_state"]})
-    assert "policy: {obs_noise: 0.2} and" in memorisation_fix(50, flow_with_aux)
-    assert "obs_noise: 0.2" not in memorisation_fix(50, with_noise)
+    assert "policy: {obs_noise: 0.4, obs_noise_keys: [robot_state]} and" in memorisation_fix(50, flow_with_aux)
+    for config in (noisy_goal, hand_noise):
+        assert "obs_noise: 0.4," not in memorisation_fix(50, config)
     assert "observability" in memorisation_fix(50, state)
     for config in (with_aux, state):
         assert "--aux-keys" not in memorisation_fix(50, config)

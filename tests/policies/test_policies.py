@@ -119,6 +119,18 @@ def test_observation_noise_only_while_training():
     assert torch.equal(policy.encode(obs), policy.encode(obs))
 
 
+def test_observation_noise_goes_only_on_the_keys_named():
+    policy = _policy("mse", obs_noise=0.5, obs_noise_keys=["robot_state"])
+    obs = {k: v[:, :1] for k, v in _batch()["obs"].items()}
+    policy.train()
+    noisy = policy.inputs(obs, None)
+    assert not torch.allclose(noisy["robot_state"], policy.normalizer.normalize("robot_state", obs["robot_state"]))
+    for k in ("goal", "object_state"):
+        assert torch.equal(noisy[k], policy.normalizer.normalize(k, obs[k]))
+    with pytest.raises(VlascopeError, match="obs_noise key .action. must be a state input"):
+        _policy("mse", obs_noise=0.5, obs_noise_keys=["action"])
+
+
 def test_action_noise_perturbs_training_targets_only():
     noisy, clean = _policy("mse", action_noise=0.5), _policy("mse")
     clean.load_state_dict(noisy.state_dict())

@@ -148,19 +148,30 @@ def memorisation_fix(distinct_demo_states: int, config) -> str:
         return text + (" It does not find the object in its camera: train with an auxiliary "
                        "object-position target (`vlascope train --aux-keys object_state`: a DDPM "
                        "policy on 50 pick-place image demos went from 6/50 to 42/50), or with more demos.")
+    # Noise on the goal blurs where to place, so the noise goes on the other state inputs.
+    hand_keys = [k for k in config.obs_keys if k not in config.image_keys + ["goal"]] \
+        if "goal" in config.obs_keys else []
+    noisy_goal = "goal" in config.obs_keys and (not config.obs_noise_keys or "goal" in config.obs_noise_keys)
     if config.image_keys and not config.obs_noise:
+        noise = f"obs_noise: 0.4, obs_noise_keys: [{', '.join(hand_keys)}]" if hand_keys else "obs_noise: 0.4"
         # Only ACT and the VLA have a dropout to raise; the head policies' configs would refuse it.
-        policy = "{obs_noise: 0.2, dropout: 0.3}" if hasattr(config, "dropout") else "{obs_noise: 0.2}"
+        policy = f"{{{noise}, dropout: 0.3}}" if hasattr(config, "dropout") else f"{{{noise}}}"
         return text + (" It already learns the object position from its camera as an auxiliary "
                        "target: hide which demo it is in by training with noise on the state "
                        f"inputs, and regularise (a --config YAML with policy: {policy} and train: "
                        "{weight_decay: 0.01}; ACT on 50 pick-place image demos went from 9/50 to "
-                       "24/50 with the noise, 34/50 with dropout and weight decay too), or collect "
-                       "more demos (the same ACT from 200 demos: 45/50).")
+                       "34/50 with noise on every state input, dropout and weight decay, and to 42/50 "
+                       "with the noise on the hand state only), or collect more demos (the same ACT "
+                       "from 200 demos: 45/50).")
+    if config.image_keys and noisy_goal and hand_keys:
+        return text + (" Its state-input noise also blurs the goal it must place at: keep the noise "
+                       f"off the goal (policy: {{obs_noise_keys: [{', '.join(hand_keys)}]}}; ACT on 50 "
+                       "pick-place image demos: 34/50 with noise on the goal, 42/50 without).")
     if config.image_keys:
         return text + (" It already learns the object position from its camera and trains with "
                        "noise on its state inputs: collect more demos (ACT on pick-place images: "
-                       "34/50 from 50 demos with noise, dropout and weight decay; 45/50 from 200).")
+                       "42/50 from 50 demos with hand-state noise, dropout and weight decay; 45/50 "
+                       "from 200 without).")
     return text + " Give the policy the inputs that carry the scene (see observability), or more demos."
 
 

@@ -62,6 +62,9 @@ class PolicyConfig:
     # the target actions while training.
     obs_noise: float = 0.0
     action_noise: float = 0.0
+    # The state keys obs_noise is added to; empty: every state input. The goal is read for
+    # placing, so noise on it costs precision that noise on the hand state does not.
+    obs_noise_keys: list[str] = field(default_factory=list)
     # Privileged auxiliary targets: recorded state keys (not inputs) that the policy learns to
     # predict, at the current frame, from what it read of its inputs; needed in training only.
     # With `object_state`, an image policy must localise the object in its camera rather than
@@ -112,6 +115,10 @@ class PolicyConfig:
         if self.vision_tokens not in VISION_TOKENS:
             raise ValueError(f"vision_tokens must be one of {', '.join(VISION_TOKENS)}, "
                              f"got '{self.vision_tokens}'")
+        for k in self.obs_noise_keys:
+            if k not in self.obs_keys or is_image_key(k):
+                raise ValueError(f"obs_noise key '{k}' must be a state input "
+                                 f"(inputs: {', '.join(self.obs_keys)})")
         for k in self.aux_keys:
             if k in self.obs_keys or is_image_key(k):
                 raise ValueError(f"aux key '{k}' must be a recorded state key that is not an input "
@@ -193,7 +200,8 @@ class Policy(nn.Module):
                 out[k] = obs[k]
                 continue
             x = self.normalizer.normalize(k, obs[k].float())
-            if self.training and self.config.obs_noise > 0:
+            if self.training and self.config.obs_noise > 0 and \
+                    (not self.config.obs_noise_keys or k in self.config.obs_noise_keys):
                 x = x + self.config.obs_noise * torch.randn_like(x)
             out[k] = x
         b = next(iter(obs.values())).shape[0]
