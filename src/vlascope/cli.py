@@ -76,8 +76,9 @@ def _eval(args) -> None:
         raise VlascopeError(f"{args.checkpoint}: {exc}") from None
     report = evaluate(policy, args.task, args.episodes, seed=args.seed,
                       fixed_init=args.fixed_init, max_steps=args.max_steps,
-                      video_path=args.video, workers=args.workers,
-                      envs_per_worker=args.envs_per_worker, compile=args.compile)
+                      video_path=args.video, workers=args.workers, compile=args.compile,
+                      # None leaves evaluate()'s default, the one place it is written.
+                      **({} if args.envs_per_worker is None else {"envs_per_worker": args.envs_per_worker}))
     if args.per_episode:
         for e in report.episodes:
             print(f"  seed {e.seed}: {'success' if e.success else 'fail'} in {e.length} steps, "
@@ -209,8 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes running envs in parallel, one batched policy call "
                         "for the envs waiting for a chunk (0: one env in this process; --video "
                         "forces 0)")
-    e.add_argument("--envs-per-worker", type=int, default=8,
-                   help="envs each worker steps in turn while the policy computes (default 8)")
+    e.add_argument("--envs-per-worker", type=int,
+                   help="envs each worker steps in turn while the policy computes (default: "
+                        "evaluate()'s, 8)")
     e.add_argument("--compile", action="store_true",
                    help="torch.compile the policy (CUDA graphs on a GPU); compiling costs the first calls")
     e.add_argument("--action-steps", type=int,
