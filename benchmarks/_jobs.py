@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -53,43 +54,35 @@ def train_and_eval(job: dict) -> dict:
         write_json(Path(job["out"]) / "result.json", out)
 
     save()
+
+    def measure(key: str, policy, task: str, episodes: int | None = None, **options) -> None:
+        """Evaluate on the job's seeds and workers, record the figures under `key`, save."""
+        report = evaluate(policy, task, episodes or job["episodes"], seed=job.get("seed", 0),
+                          progress=False, workers=job.get("eval_workers", 0), **options)
+        evals[key] = summary_with_failures(report)
+        save()
+
+    first_task = job["eval_tasks"][0]
     for step in eval_at:
         if step < job.get("train", {}).get("steps", job["steps"]):
-            policy = load_pretrained(result.run_dir / "checkpoints" / f"step_{step:07d}",
-                                     device=resolve_device("auto"))
-            task = job["eval_tasks"][0]
-            report = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0), progress=False,
-                              workers=job.get("eval_workers", 0))
-            evals[f"{task} @{step}"] = summary_with_failures(report)
-            save()
+            measure(f"{first_task} @{step}", load_pretrained(
+                result.run_dir / "checkpoints" / f"step_{step:07d}", device=resolve_device("auto")), first_task)
     policy = load_pretrained(result.last_checkpoint, device=resolve_device("auto"))
     for task in job["eval_tasks"]:
         for fixed in job.get("fixed_init", [False]):
-            report = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0),
-                              fixed_init=fixed, progress=False, workers=job.get("eval_workers", 0))
-            evals[f"{task}{' (fixed init)' if fixed else ''}"] = summary_with_failures(report)
-            save()
+            measure(f"{task}{' (fixed init)' if fixed else ''}", policy, task, fixed_init=fixed)
         if job.get("demo_states"):
             from vlascope.data import read_dataset
 
             states = [e.attrs["initial_state"] for e in read_dataset(job["datasets"][0]).episodes]
-            report = evaluate(policy, task, min(job["episodes"], len(states)), seed=job.get("seed", 0),
-                              progress=False, workers=job.get("eval_workers", 0),
-                              initial_states=states[:job["episodes"]])
-            evals[f"{task} (demo states)"] = summary_with_failures(report)
-            save()
+            measure(f"{task} (demo states)", policy, task, min(job["episodes"], len(states)),
+                    initial_states=states[:job["episodes"]])
+    trained = policy.config
     for execution in job.get("executions") or []:
-        task = job["eval_tasks"][0]
-        saved = {k: getattr(policy.config, k) for k in execution}
-        for k, v in execution.items():
-            setattr(policy.config, k, v)
+        policy.config = dataclasses.replace(trained, **execution)  # the same weights, run differently
         policy.config.validate()
-        report = evaluate(policy, task, job["episodes"], seed=job.get("seed", 0), progress=False,
-                          workers=job.get("eval_workers", 0))
-        evals[f"{task} ({', '.join(f'{k}={v}' for k, v in execution.items())})"] = summary_with_failures(report)
-        for k, v in saved.items():
-            setattr(policy.config, k, v)
-        save()
+        measure(f"{first_task} ({', '.join(f'{k}={v}' for k, v in execution.items())})", policy, first_task)
+    policy.config = trained
     out["done"] = True
     save()
     return out
