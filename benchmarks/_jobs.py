@@ -46,7 +46,7 @@ def train_and_eval(job: dict) -> dict:
                                       **job.get("train", {})}),
                    job.get("overrides"), progress=False)
     evals = {}
-    out = {"name": job["name"], "train_seconds": result.seconds, "final_loss": result.final_loss,
+    out = {"name": job["name"], "group": job.get("group", job["name"]), "train_seconds": result.seconds, "final_loss": result.final_loss,
            "samples_per_second": result.samples_per_second, "evals": evals, "done": False}
 
     def save() -> None:
@@ -138,6 +138,29 @@ def print_results(results: list[dict], expert: dict[str, float] | None = None, w
                   f"[{100 * lo:3.0f},{100 * hi:3.0f}]%"
                   + (f" {100 * expert.get(task, float('nan')):6.0f}%" if expert else "")
                   + f" {r['final_loss']:8.4f} {r['train_seconds']:8.0f} {r['samples_per_second']:10.0f}")
+
+
+def print_pooled(results: list[dict], width: int = 32) -> dict:
+    """Runs that share a group (one recipe, several training seeds), pooled per evaluation: the
+    figure to judge a recipe by. Returns {group: {eval: pooled}} for the results file."""
+    from vlascope.evaluate.metrics import pool_runs
+
+    groups: dict[str, list[dict]] = {}
+    for r in results:
+        groups.setdefault(r["group"], []).append(r)
+    pooled = {g: {key: pool_runs([r["evals"][key] for r in rs]) for key in rs[0]["evals"]
+                  if all(key in r["evals"] for r in rs)}
+              for g, rs in groups.items() if len(rs) > 1}
+    if pooled:
+        print(f"\n{'recipe, pooled over seeds':{width}s} {'success':>15s} {'95% CI':>12s}  per seed")
+    for g, evals in pooled.items():
+        for key, p in evals.items():
+            lo, hi = p["success_ci95"]
+            label = g if len(evals) == 1 else f"{g} {key}"
+            print(f"{label:{width}s} {p['successes']:>4d}/{p['episodes']:<4d} ({100 * p['success_rate']:3.0f}%) "
+                  f"[{100 * lo:3.0f},{100 * hi:3.0f}]%  "
+                  + " ".join(f"{100 * x:.0f}" for x in p["run_rates"]) + f" (sd {100 * p['run_sd']:.0f})")
+    return pooled
 
 
 def run_parallel(fn, jobs: list[dict], workers: int | None = None) -> list[dict]:

@@ -1,6 +1,6 @@
 import pytest
 
-from vlascope.evaluate.metrics import summarize, wilson_interval
+from vlascope.evaluate.metrics import pool_runs, summarize, wilson_interval
 from vlascope.evaluate.runner import EpisodeResult
 
 
@@ -20,3 +20,16 @@ def test_summary():
     assert s["successes"] == 1 and s["success_rate"] == 0.5
     assert s["reached_rate"] == 0.5 and s["grasped_rate"] is None
     assert s["avg_length"] == 270 and s["avg_return"] == 60
+
+
+def test_pool_runs_counts_every_episode_and_reports_the_spread():
+    runs = [{"successes": k, "episodes": 50, "success_rate": k / 50} for k in (42, 39, 34, 41)]
+    p = pool_runs(runs)
+    assert (p["runs"], p["successes"], p["episodes"]) == (4, 156, 200)
+    assert p["success_rate"] == pytest.approx(0.78)
+    assert p["success_ci95"] == pytest.approx(list(wilson_interval(156, 200)))
+    assert (p["run_min"], p["run_max"]) == (0.68, 0.84)
+    assert p["run_sd"] == pytest.approx(0.0712, abs=1e-3)
+    assert pool_runs(runs[:1])["run_sd"] == 0.0
+    with pytest.raises(ValueError):
+        pool_runs([])
