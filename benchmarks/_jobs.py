@@ -46,7 +46,8 @@ def train_and_eval(job: dict) -> dict:
                                       **job.get("train", {})}),
                    job.get("overrides"), progress=False)
     evals = {}
-    out = {"name": job["name"], "group": job.get("group", job["name"]), "train_seconds": result.seconds, "final_loss": result.final_loss,
+    out = {"name": job["name"], "group": job.get("group", job["name"]),  # group: one recipe's seeds
+           "train_seconds": result.seconds, "final_loss": result.final_loss,
            "samples_per_second": result.samples_per_second, "evals": evals, "done": False}
 
     def save() -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _jobs import (add_common_args, collect, ensure_dir, print_pooled, print_results, run_parallel,  # noqa: E402
-                   train_and_eval)  # noqa: E402
+                   train_and_eval)
 
 TASKS = ["pick-place-v3", "button-press-v3", "reach-v3"]
 # Each policy's best measured recipe per task (benchmarks/README.md, "Issue 4 at a glance"): DDPM

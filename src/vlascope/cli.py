@@ -57,36 +57,53 @@ def _train(args) -> None:
 
 
 def _eval(args) -> None:
-    from vlascope.evaluate.metrics import format_summary_table
+    from vlascope.evaluate.metrics import format_summary_table, pool_runs
     from vlascope.errors import VlascopeError
     from vlascope.evaluate.runner import evaluate
     from vlascope.fileio import write_json
     from vlascope.policies import load_pretrained
     from vlascope.devices import resolve_device
 
-    policy = load_pretrained(args.checkpoint, device=resolve_device(args.device))
-    # Execution is an inference-time choice: the same weights, replanned or ensembled differently.
-    if args.action_steps is not None:
-        policy.config.n_action_steps = args.action_steps
-    if args.temporal_ensemble is not None:
-        policy.config.temporal_ensemble = args.temporal_ensemble
-    try:
-        policy.config.validate()
-    except ValueError as exc:
-        raise VlascopeError(f"{args.checkpoint}: {exc}") from None
-    report = evaluate(policy, args.task, args.episodes, seed=args.seed,
-                      fixed_init=args.fixed_init, max_steps=args.max_steps,
-                      video_path=args.video, workers=args.workers, compile=args.compile,
-                      # None leaves evaluate()'s default, the one place it is written.
-                      **({} if args.envs_per_worker is None else {"envs_per_worker": args.envs_per_worker}))
-    if args.per_episode:
-        for e in report.episodes:
-            print(f"  seed {e.seed}: {'success' if e.success else 'fail'} in {e.length} steps, "
-                  f"return {e.episode_return:.1f}" + (f" ({e.error})" if e.error else ""))
-    print(format_summary_table([(f"{args.task}", report.summary)]))
-    print(f"{report.seconds:.1f}s, {report.env_steps_per_second:.0f} env steps/s")
+    several = len(args.checkpoints) > 1
+    if several and args.video:
+        raise VlascopeError(f"--video records one checkpoint; {len(args.checkpoints)} were given")
+    reports = []
+    for ckpt in args.checkpoints:
+        policy = load_pretrained(ckpt, device=resolve_device(args.device))
+        # Execution is an inference-time choice: the same weights, replanned or ensembled differently.
+        if args.action_steps is not None:
+            policy.config.n_action_steps = args.action_steps
+        if args.temporal_ensemble is not None:
+            policy.config.temporal_ensemble = args.temporal_ensemble
+        try:
+            policy.config.validate()
+        except ValueError as exc:
+            raise VlascopeError(f"{ckpt}: {exc}") from None
+        # Every checkpoint runs the same seeded episodes, so rows differ only by the weights.
+        report = evaluate(policy, args.task, args.episodes, seed=args.seed,
+                          fixed_init=args.fixed_init, max_steps=args.max_steps,
+                          video_path=args.video, workers=args.workers, compile=args.compile,
+                          # None leaves evaluate()'s default, the one place it is written.
+                          **({} if args.envs_per_worker is None else {"envs_per_worker": args.envs_per_worker}))
+        if args.per_episode:
+            for e in report.episodes:
+                print(f"  {ckpt + ' ' if several else ''}seed {e.seed}: {'success' if e.success else 'fail'} "
+                      f"in {e.length} steps, return {e.episode_return:.1f}" + (f" ({e.error})" if e.error else ""))
+        reports.append(report)
+    print(format_summary_table([(f"{args.task} {ckpt}" if several else args.task, r.summary)
+                                for ckpt, r in zip(args.checkpoints, reports)]))
+    pooled = pool_runs([r.summary for r in reports]) if several else None
+    if pooled:
+        lo, hi = pooled["success_ci95"]
+        print(f"pooled over {pooled['runs']} checkpoints: {pooled['successes']}/{pooled['episodes']} "
+              f"({100 * pooled['success_rate']:.0f}%) [{100 * lo:.0f}, {100 * hi:.0f}]%; per checkpoint "
+              + ", ".join(f"{100 * x:.0f}%" for x in pooled["run_rates"])
+              + f" (sd {100 * pooled['run_sd']:.0f} points)")
+    for r in reports:
+        print(f"{r.seconds:.1f}s, {r.env_steps_per_second:.0f} env steps/s")
     if args.json:
-        write_json(args.json, report.to_json())
+        write_json(args.json, {"runs": [{"checkpoint": c, **r.to_json()} for c, r in zip(args.checkpoints, reports)],
+                               "pooled": pooled} if several else reports[0].to_json())
         print(f"metrics: {args.json}")
 
 
@@ -194,8 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train without demos holding NaN/inf values (each is named in a warning)")
     t.set_defaults(func=_train)
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint closed-loop in MetaWorld")
-    e.add_argument("checkpoint")
+    e = sub.add_parser("eval", help="evaluate checkpoints closed-loop in MetaWorld")
+    e.add_argument("checkpoints", nargs="+", metavar="checkpoint",
+                   help="one or more; several (e.g. one recipe's training seeds) run the same "
+                        "episodes and are also pooled: one training run is one draw")
     e.add_argument("--task", required=True)
     e.add_argument("--episodes", type=int, default=50)
     e.add_argument("--seed", type=int, default=0)
