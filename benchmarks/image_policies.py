@@ -62,7 +62,7 @@ def observability(path: str) -> dict:
     return out
 
 
-TRAIN_OPTIONS = ("lr", "batch_size", "ema_decay", "weight_decay", "steps", "seed")
+TRAIN_OPTIONS = ("lr", "batch_size", "ema_decay", "weight_decay", "steps", "seed", "amp", "compile")
 
 
 def parse_options(options: str) -> dict:
