@@ -79,22 +79,20 @@ def test_collect_train_eval_from_the_command_line(tmp_path):
     assert len(episodes) == 3 and all(e["length"] == 16 or e["success"] for e in episodes), episodes
     assert_one_line_error(run("eval", ckpt, "--task", "reach-v3", "--workers", "1",
                               "--envs-per-worker", "0"), "--envs-per-worker must be at least 1")
-    # A second training seed of the same recipe: both run the same episodes, then pooled.
-    cfg.write_text(cfg.read_text().replace("train:\n", "train:\n  seed: 1\n"))
-    p = run("train", "--dataset", str(data), "--policy", "flow", "--out", str(tmp_path / "run1"),
-            "--steps", "3", "--config", str(cfg))
+
+
+def test_eval_runs_several_checkpoints_on_the_same_episodes_and_pools_them(trained_run, tmp_path):
+    ckpts = [str(trained_run.run_dir / "checkpoints" / "step_0000003"), str(trained_run.last_checkpoint)]
+    p = run("eval", *ckpts, "--task", "reach-v3", "--episodes", "2", "--max-steps", "16",
+            "--device", "cpu", "--json", str(tmp_path / "p.json"))
     assert p.returncode == 0, p.stderr
-    ckpt1 = str(tmp_path / "run1" / "checkpoints" / "last")
-    p = run("eval", ckpt, ckpt1, "--task", "reach-v3", "--episodes", "2", "--max-steps", "16",
-            "--json", str(tmp_path / "p.json"))
-    assert p.returncode == 0, p.stderr
-    assert "pooled over 2 checkpoints" in p.stdout and ckpt1 in p.stdout
+    assert "pooled over 2 checkpoints" in p.stdout and all(c in p.stdout for c in ckpts)
     both = json.loads((tmp_path / "p.json").read_text())
-    assert [r["checkpoint"] for r in both["runs"]] == [ckpt, ckpt1]
+    assert [r["checkpoint"] for r in both["runs"]] == ckpts
     assert [e["seed"] for e in both["runs"][0]["episodes"]] == [e["seed"] for e in both["runs"][1]["episodes"]]
     assert both["pooled"]["episodes"] == 4 and both["pooled"]["runs"] == 2
     assert both["pooled"]["successes"] == sum(r["summary"]["successes"] for r in both["runs"])
-    assert_one_line_error(run("eval", ckpt, ckpt1, "--task", "reach-v3", "--video", str(tmp_path / "v.mp4")),
+    assert_one_line_error(run("eval", *ckpts, "--task", "reach-v3", "--video", str(tmp_path / "v.mp4")),
                           "--video records one checkpoint")
 
 
