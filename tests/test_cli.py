@@ -94,6 +94,8 @@ def test_eval_runs_several_checkpoints_on_the_same_episodes_and_pools_them(train
     assert both["pooled"]["successes"] == sum(r["summary"]["successes"] for r in both["runs"])
     assert_one_line_error(run("eval", *ckpts, "--task", "reach-v3", "--video", str(tmp_path / "v.mp4")),
                           "--video records one checkpoint")
+    assert_one_line_error(run("eval", *ckpts, str(tmp_path / "seed9"), "--task", "reach-v3"),
+                          "seed9", "no such checkpoint folder")
 
 
 @pytest.mark.parametrize("policy", ["flow"])

@@ -62,11 +62,14 @@ def _eval(args) -> None:
     from vlascope.evaluate.runner import evaluate
     from vlascope.fileio import write_json
     from vlascope.policies import load_pretrained
+    from vlascope.policies.factory import read_config
     from vlascope.devices import resolve_device
 
     several = len(args.checkpoints) > 1
     if several and args.video:
         raise VlascopeError(f"--video records one checkpoint; {len(args.checkpoints)} were given")
+    for ckpt in args.checkpoints:  # a bad last folder is named before the first is evaluated
+        read_config(ckpt)
     reports = []
     for ckpt in args.checkpoints:
         policy = load_pretrained(ckpt, device=resolve_device(args.device))
