@@ -1,5 +1,8 @@
-"""The command line: real subprocesses, checking exit codes and one-line errors."""
+"""The command line: real subprocesses, checking exit codes and one-line errors. Bad-input cases
+after the first run the same main() in this process: a Python start costs ~3 s a case."""
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -12,6 +15,18 @@ import pytest
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "vlascope", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=600)
+
+
+def run_here(*args):
+    from vlascope.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's own errors exit
+            code = exc.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(proc, *fragments):
@@ -29,9 +44,9 @@ def test_unknown_task(tmp_path):
 
 
 def test_missing_dataset_and_wrong_policy(tmp_path, reach_dataset):
-    assert_one_line_error(run("train", "--dataset", str(tmp_path / "nope.hdf5"), "--policy", "flow",
+    assert_one_line_error(run_here("train", "--dataset", str(tmp_path / "nope.hdf5"), "--policy", "flow",
                               "--out", str(tmp_path / "r")), "nope.hdf5", "no such dataset file")
-    assert_one_line_error(run("train", "--dataset", reach_dataset, "--policy", "transformer",
+    assert_one_line_error(run_here("train", "--dataset", reach_dataset, "--policy", "transformer",
                               "--out", str(tmp_path / "r")), "unknown policy 'transformer'")
 
 
@@ -39,19 +54,19 @@ def test_dataset_without_actions(tmp_path):
     path = tmp_path / "noact.hdf5"
     with h5py.File(path, "w") as f:
         f["data/demo_0/obs/robot_state"] = np.zeros((3, 4))
-    assert_one_line_error(run("train", "--dataset", str(path), "--policy", "mse", "--out",
+    assert_one_line_error(run_here("train", "--dataset", str(path), "--policy", "mse", "--out",
                               str(tmp_path / "r")), "data/demo_0", "missing 'actions'")
 
 
 def test_missing_checkpoint(tmp_path):
-    assert_one_line_error(run("eval", str(tmp_path / "none"), "--task", "reach-v3"),
+    assert_one_line_error(run_here("eval", str(tmp_path / "none"), "--task", "reach-v3"),
                           "no such checkpoint folder")
 
 
 def test_bad_config_file(tmp_path, reach_dataset):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("train:\n  stpes: 3\n")
-    assert_one_line_error(run("train", "--dataset", reach_dataset, "--policy", "mse", "--out",
+    assert_one_line_error(run_here("train", "--dataset", reach_dataset, "--policy", "mse", "--out",
                               str(tmp_path / "r"), "--config", str(cfg)), "unknown train option(s): stpes")
 
 
@@ -77,7 +92,7 @@ def test_collect_train_eval_from_the_command_line(tmp_path):
     assert p.returncode == 0, p.stderr
     episodes = json.loads((tmp_path / "w.json").read_text())["episodes"]
     assert len(episodes) == 3 and all(e["length"] == 16 or e["success"] for e in episodes), episodes
-    assert_one_line_error(run("eval", ckpt, "--task", "reach-v3", "--workers", "1",
+    assert_one_line_error(run_here("eval", ckpt, "--task", "reach-v3", "--workers", "1",
                               "--envs-per-worker", "0"), "--envs-per-worker must be at least 1")
 
 
@@ -92,9 +107,9 @@ def test_eval_runs_several_checkpoints_on_the_same_episodes_and_pools_them(train
     assert [e["seed"] for e in both["runs"][0]["episodes"]] == [e["seed"] for e in both["runs"][1]["episodes"]]
     assert both["pooled"]["episodes"] == 4 and both["pooled"]["runs"] == 2
     assert both["pooled"]["successes"] == sum(r["summary"]["successes"] for r in both["runs"])
-    assert_one_line_error(run("eval", *ckpts, "--task", "reach-v3", "--video", str(tmp_path / "v.mp4")),
+    assert_one_line_error(run_here("eval", *ckpts, "--task", "reach-v3", "--video", str(tmp_path / "v.mp4")),
                           "--video records one checkpoint")
-    assert_one_line_error(run("eval", *ckpts, str(tmp_path / "seed9"), "--task", "reach-v3"),
+    assert_one_line_error(run_here("eval", *ckpts, str(tmp_path / "seed9"), "--task", "reach-v3"),
                           "seed9", "no such checkpoint folder")
 
 
@@ -127,7 +142,7 @@ def test_sweep_then_doctor_reads_it(trained_run, reach_dataset, tmp_path):
 
 
 def test_sweep_without_checkpoints_is_one_line(tmp_path):
-    assert_one_line_error(run("sweep", str(tmp_path), "--task", "reach-v3"), "no checkpoints")
+    assert_one_line_error(run_here("sweep", str(tmp_path), "--task", "reach-v3"), "no checkpoints")
 
 
 def test_act_with_an_aux_target_and_temporal_ensembling_from_the_command_line(tmp_path, reach_dataset):
@@ -136,8 +151,8 @@ def test_act_with_an_aux_target_and_temporal_ensembling_from_the_command_line(tm
                    "  encoder_layers: 1\n  cvae_layers: 1\n  horizon: 8\n  n_action_steps: 4\n")
     common = ("train", "--dataset", reach_dataset, "--policy", "act", "--out", str(tmp_path / "run"),
               "--steps", "3", "--config", str(cfg), "--obs-keys", "robot_state", "goal", "--aux-keys")
-    assert_one_line_error(run(*common, "goal"), "aux key 'goal' must be a recorded state key")
-    assert_one_line_error(run(*common, "joint_pos"), "['joint_pos'] not in the dataset")
+    assert_one_line_error(run_here(*common, "goal"), "aux key 'goal' must be a recorded state key")
+    assert_one_line_error(run_here(*common, "joint_pos"), "['joint_pos'] not in the dataset")
     p = run(*common, "object_state")
     assert p.returncode == 0, p.stderr
     ckpt = str(tmp_path / "run" / "checkpoints" / "last")
