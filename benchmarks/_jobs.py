@@ -144,7 +144,7 @@ def print_results(results: list[dict], expert: dict[str, float] | None = None, w
 def print_pooled(results: list[dict], width: int = 32) -> dict:
     """Runs that share a group (one recipe, several training seeds), pooled per evaluation: the
     figure to judge a recipe by. Returns {group: {eval: pooled}} for the results file."""
-    from vlascope.evaluate.metrics import pool_runs
+    from vlascope.evaluate.metrics import format_pooled, pool_runs
 
     groups: dict[str, list[dict]] = {}
     for r in results:
@@ -153,14 +153,11 @@ def print_pooled(results: list[dict], width: int = 32) -> dict:
                   if all(key in r["evals"] for r in rs)}
               for g, rs in groups.items() if len(rs) > 1}
     if pooled:
-        print(f"\n{'recipe, pooled over seeds':{width}s} {'success':>15s} {'95% CI':>12s}  per seed")
+        print("\nrecipes, pooled over their training seeds")
     for g, evals in pooled.items():
         for key, p in evals.items():
-            lo, hi = p["success_ci95"]
             label = g if len(evals) == 1 else f"{g} {key}"
-            print(f"{label:{width}s} {p['successes']:>4d}/{p['episodes']:<4d} ({100 * p['success_rate']:3.0f}%) "
-                  f"[{100 * lo:3.0f},{100 * hi:3.0f}]%  "
-                  + " ".join(f"{100 * x:.0f}" for x in p["run_rates"]) + f" (sd {100 * p['run_sd']:.0f})")
+            print(f"{label:{width}s} {format_pooled(p)}")
     return pooled
 
 

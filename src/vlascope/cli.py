@@ -57,7 +57,7 @@ def _train(args) -> None:
 
 
 def _eval(args) -> None:
-    from vlascope.evaluate.metrics import format_summary_table, pool_runs
+    from vlascope.evaluate.metrics import format_pooled, format_summary_table, pool_runs
     from vlascope.errors import VlascopeError
     from vlascope.evaluate.runner import evaluate
     from vlascope.fileio import write_json
@@ -70,9 +70,10 @@ def _eval(args) -> None:
         raise VlascopeError(f"--video records one checkpoint; {len(args.checkpoints)} were given")
     for ckpt in args.checkpoints:  # a bad last folder is named before the first is evaluated
         read_config(ckpt)
+    device = resolve_device(args.device)
     reports = []
     for ckpt in args.checkpoints:
-        policy = load_pretrained(ckpt, device=resolve_device(args.device))
+        policy = load_pretrained(ckpt, device=device)
         # Execution is an inference-time choice: the same weights, replanned or ensembled differently.
         if args.action_steps is not None:
             policy.config.n_action_steps = args.action_steps
@@ -97,11 +98,7 @@ def _eval(args) -> None:
                                 for ckpt, r in zip(args.checkpoints, reports)]))
     pooled = pool_runs([r.summary for r in reports]) if several else None
     if pooled:
-        lo, hi = pooled["success_ci95"]
-        print(f"pooled over {pooled['runs']} checkpoints: {pooled['successes']}/{pooled['episodes']} "
-              f"({100 * pooled['success_rate']:.0f}%) [{100 * lo:.0f}, {100 * hi:.0f}]%; per checkpoint "
-              + ", ".join(f"{100 * x:.0f}%" for x in pooled["run_rates"])
-              + f" (sd {100 * pooled['run_sd']:.0f} points)")
+        print(f"pooled over {pooled['runs']} checkpoints: {format_pooled(pooled)}")
     for r in reports:
         print(f"{r.seconds:.1f}s, {r.env_steps_per_second:.0f} env steps/s")
     if args.json:

@@ -1,6 +1,6 @@
 import pytest
 
-from vlascope.evaluate.metrics import pool_runs, summarize, wilson_interval
+from vlascope.evaluate.metrics import format_pooled, pool_runs, summarize, wilson_interval
 from vlascope.evaluate.runner import EpisodeResult
 
 
@@ -30,6 +30,7 @@ def test_pool_runs_counts_every_episode_and_reports_the_spread():
     assert p["success_ci95"] == pytest.approx(list(wilson_interval(156, 200)))
     assert (p["run_min"], p["run_max"]) == (0.68, 0.84)
     assert p["run_sd"] == pytest.approx(0.0712, abs=1e-3)
+    assert format_pooled(p) == "156/200 (78%) [72, 83]%; per run 84%, 78%, 68%, 82% (sd 7 points)"
     assert pool_runs(runs[:1])["run_sd"] == 0.0
     with pytest.raises(ValueError):
         pool_runs([])

@@ -35,6 +35,15 @@ def pool_runs(summaries: list[dict]) -> dict:
             "run_min": min(rates), "run_max": max(rates)}
 
 
+def format_pooled(pooled: dict) -> str:
+    """One line for `pool_runs`'s result: the pooled count, its interval, each run's rate."""
+    lo, hi = pooled["success_ci95"]
+    return (f"{pooled['successes']}/{pooled['episodes']} ({100 * pooled['success_rate']:.0f}%) "
+            f"[{100 * lo:.0f}, {100 * hi:.0f}]%; per run "
+            + ", ".join(f"{100 * x:.0f}%" for x in pooled["run_rates"])
+            + f" (sd {100 * pooled['run_sd']:.0f} points)")
+
+
 def _rate(values) -> float | None:
     vals = [v for v in values if v is not None]
     return float(np.mean(vals)) if vals else None
