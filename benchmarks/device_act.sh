@@ -27,17 +27,20 @@
 # the recipe on button-press 50/50 and reach 38/50 (40/50 with noise 0.1 or 0.2; reach keeps
 # the noise-free 48/50 recipe), and on pick-place from seeds 1-3: 39, 34, 41/50, so 78% pooled
 # over four seeds (benchmarks/README.md, "ACT: one recipe, four seeds and three tasks").
-# `pooled` is the next lease: a candidate (two observation steps, 41/50 with a noisy goal in
-# session 9) over four seeds, and DDPM's pick-place row from two more seeds. Each run's
-# result.json is rewritten after every evaluation; `show` prints what has been measured so far.
+# `pooled`, `batch256`, `ddpmreach` and `ddpmplain` (session 11), each recipe over training seeds:
+# HAND + two observation steps 70% pooled, HAND + aux_reads=queries 72%, **HAND at batch 256,
+# compiled, 84% (41-43/50 every seed)**; DDPM on pick-place 81% over three seeds; DDPM + aux on
+# reach 76% over four, the plain U-Net DDPM at batch 256 97% over two (benchmarks/README.md,
+# "Session 11: pooled over training seeds"). Each run's result.json is rewritten after every
+# evaluation; `show` prints what has been measured so far.
 # Start a step with setsid (OUT=/tmp/act_out) and poll `show`: runs outlive the 10-minute call.
 # Copy .vlcache to /tmp and point VLASCOPE_CACHE there when launching: a later call that does
 # not carry .vlcache takes it away from the jobs still running (session 9).
-#   bash benchmarks/device_act.sh [inputs] [regularise] [noise] [handnoise] [confirm] [crosstask] [seeds] [pooled] [show]
-#   (default: pooled)
+#   bash benchmarks/device_act.sh [inputs] [regularise] [noise] [handnoise] [confirm] [crosstask] [seeds] [pooled] [batch256] [ddpmreach] [ddpmplain] [show]
+#   (default: batch256)
 set -u
 OUT=${OUT:-outputs}
-STEPS=${*:-pooled}
+STEPS=${*:-batch256}
 mkdir -p "$OUT"
 export MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1
 ACT="act:aux_keys=[object_state],lr=1e-4"
@@ -102,7 +105,7 @@ for step in $STEPS; do
         --workers 2 --eval-workers 3 --out /tmp/act_reach > "$OUT/act_reach.log" 2>&1 &
     wait
     for d in act_seeds act_reach; do cp /tmp/$d/results.json "$OUT/$d.json"; done ;;
-  pooled)  # a recipe is judged pooled over training seeds (one seed spans 34-42/50)
+  pooled)  # (session 11) a recipe is judged pooled over training seeds (one seed spans 34-42/50)
     python3 benchmarks/image_policies.py --tasks pick-place-v3 --steps 6000 --batch-size 128 \
         --policies "$HAND,n_obs_steps=2" --seeds 0 1 2 3 \
         --workers 4 --eval-workers 2 --out /tmp/act_pool > "$OUT/act_pool.log" 2>&1 &
@@ -111,6 +114,26 @@ for step in $STEPS; do
         --workers 2 --eval-workers 2 --out /tmp/act_ddpm > "$OUT/act_ddpm.log" 2>&1 &
     wait
     for d in act_pool act_ddpm; do cp /tmp/$d/results.json "$OUT/$d.json"; done ;;
+  batch256)  # (session 11) twice the samples per step at 2.9x the speed (compiled), and the
+    # target read from the queries (16 vs 9/50 and 39 vs 34/50 in two single-seed trials), each over four seeds
+    python3 benchmarks/image_policies.py --tasks pick-place-v3 --steps 6000 --batch-size 256 \
+        --policies "$HAND,compile=true" --seeds 0 1 2 3 \
+        --workers 4 --eval-workers 2 --out /tmp/act_b256 > "$OUT/act_b256.log" 2>&1 &
+    python3 benchmarks/image_policies.py --tasks pick-place-v3 --steps 6000 --batch-size 128 \
+        --policies "$HAND,aux_reads=queries" --seeds 0 1 2 3 \
+        --workers 4 --eval-workers 2 --out /tmp/act_queries > "$OUT/act_queries.log" 2>&1 &
+    wait
+    for d in act_b256 act_queries; do cp /tmp/$d/results.json "$OUT/$d.json"; done ;;
+  ddpmreach)  # (session 11) DDPM's reach row (41/50, the closest to the line) from three more seeds
+    python3 benchmarks/image_policies.py --tasks reach-v3 --steps 5000 --batch-size 128 \
+        --policies "diffusion:aux_keys=[object_state]" --seeds 1 2 3 \
+        --workers 3 --eval-workers 4 --out /tmp/act_ddpmreach > "$OUT/act_ddpmreach.log" 2>&1
+    cp /tmp/act_ddpmreach/results.json "$OUT/act_ddpmreach.json" ;;
+  ddpmplain)  # (session 11) the plain U-Net DDPM on reach (48/50 in session 4, 10 000 steps, batch 256), two seeds, compiled
+    python3 benchmarks/image_policies.py --tasks reach-v3 --steps 10000 --batch-size 256 \
+        --policies "diffusion:compile=true" --seeds 0 1 \
+        --workers 2 --eval-workers 7 --out /tmp/act_ddpmplain > "$OUT/act_ddpmplain.log" 2>&1
+    cp /tmp/act_ddpmplain/results.json "$OUT/act_ddpmplain.json" ;;
   show)  # to stdout: run names hold [ ], which the device's file transfer refuses
     for f in /tmp/act_*/runs/*/result.json; do [ -f "$f" ] && python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['name'].split('lr1e-4-')[-1], r['done'], {k: (v['successes'], v['reached_rate'], v['grasped_rate'], v.get('failures')) for k, v in r['evals'].items()})" "$f"; done
     tail -3 "$OUT"/act_*.log 2>/dev/null ;;

@@ -169,6 +169,7 @@ def test_a_policy_memorising_diverse_demos_is_told_to_read_the_scene():
                                    "aux_keys": ["object_state"]})
     state = make_config("flow", {"obs_keys": ["robot_state", "goal"]})
     assert "obs_noise: 0.4, obs_noise_keys: [robot_state], dropout: 0.3" in memorisation_fix(50, with_aux)
+    assert "train: {weight_decay: 0.01, batch_size: 256}" in memorisation_fix(50, with_aux)
     noisy_goal = make_config("act", {"obs_keys": ["robot_state", "goal", "corner2_image"],
                                      "aux_keys": ["object_state"], "obs_noise": 0.4})
     assert "keep the noise off the goal" in memorisation_fix(50, noisy_goal)
