@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -80,8 +79,7 @@ def train_and_eval(job: dict) -> dict:
                     initial_states=states[:job["episodes"]])
     trained = policy.config
     for execution in job.get("executions") or []:
-        policy.config = dataclasses.replace(trained, **execution)  # the same weights, run differently
-        policy.config.validate()
+        policy.config = trained.with_execution(**execution)  # the same weights, run differently
         measure(f"{first_task} ({', '.join(f'{k}={v}' for k, v in execution.items())})", policy, first_task)
     policy.config = trained
     out["done"] = True

@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _jobs import (add_common_args, collect, ensure_dir, print_pooled, print_results, run_parallel,  # noqa: E402
                    train_and_eval)
+from vlascope.policies.base import EXECUTION_FIELDS  # noqa: E402
 
 TASKS = ["pick-place-v3", "button-press-v3", "reach-v3"]
 # Each policy's best measured recipe per task (benchmarks/README.md, "Issue 4 at a glance"): DDPM
@@ -107,6 +108,10 @@ def main() -> None:
                    help="training seeds: each policy is trained once per seed, and pooled")
     add_common_args(p, steps=10000, batch_size=256, out="outputs/image_policies")
     args = p.parse_args()
+    executions = [parse_options(e) for e in args.executions]
+    other = sorted({k for e in executions for k in e} - set(EXECUTION_FIELDS))
+    if other:  # before collecting and training, not after
+        p.error(f"--executions sets {', '.join(other)}; execution settings are {', '.join(EXECUTION_FIELDS)}")
     out = ensure_dir(args.out)
     t0 = time.time()
     collected = run_parallel(collect, [
@@ -125,7 +130,7 @@ def main() -> None:
                              "datasets": [str(out / f"{t}.hdf5")], "out": str(out / "runs" / f"{t}-{run}"),
                              "steps": args.steps, "eval_tasks": [t], "episodes": args.episodes,
                              "eval_workers": args.eval_workers, "demo_states": args.demo_states,
-                             "eval_at": args.eval_at, "executions": [parse_options(e) for e in args.executions],
+                             "eval_at": args.eval_at, "executions": executions,
                              "overrides": {"obs_keys": OBS_KEYS, **over},
                              "train": {"batch_size": args.batch_size, **({"lr": args.lr} if args.lr else {}),
                                        **train, **({} if seed is None else {"seed": seed})}})

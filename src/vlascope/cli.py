@@ -75,12 +75,10 @@ def _eval(args) -> None:
     for ckpt in args.checkpoints:
         policy = load_pretrained(ckpt, device=device)
         # Execution is an inference-time choice: the same weights, replanned or ensembled differently.
-        if args.action_steps is not None:
-            policy.config.n_action_steps = args.action_steps
-        if args.temporal_ensemble is not None:
-            policy.config.temporal_ensemble = args.temporal_ensemble
+        execution = {k: v for k, v in (("n_action_steps", args.action_steps),
+                                       ("temporal_ensemble", args.temporal_ensemble)) if v is not None}
         try:
-            policy.config.validate()
+            policy.config = policy.config.with_execution(**execution)
         except ValueError as exc:
             raise VlascopeError(f"{ckpt}: {exc}") from None
         # Every checkpoint runs the same seeded episodes, so rows differ only by the weights.

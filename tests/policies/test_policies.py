@@ -98,6 +98,17 @@ def test_unknown_policy_and_option():
         _policy("act", aux_reads="decoder")
 
 
+def test_execution_settings_change_how_a_policy_runs_and_nothing_else():
+    trained = make_config("act", {**tiny("act"), "obs_dims": OBS_DIMS, "horizon": 8, "n_action_steps": 4})
+    run = trained.with_execution(n_action_steps=1, temporal_ensemble=0.01)
+    assert (run.n_action_steps, run.temporal_ensemble) == (1, 0.01)
+    assert (trained.n_action_steps, trained.temporal_ensemble) == (4, None)  # a copy
+    with pytest.raises(ValueError, match="dim cannot change after training"):
+        trained.with_execution(dim=64)
+    with pytest.raises(ValueError, match=r"n_action_steps \(9\) must be in \[1, horizon \(8\)\]"):
+        trained.with_execution(n_action_steps=9)
+
+
 def test_checkpoint_from_a_newer_format_is_refused(tmp_path):
     policy = _policy("mse")
     save_pretrained(policy, "mse", tmp_path)

@@ -9,6 +9,7 @@ units, augmentation and task/instruction conditioning lives here once.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -19,6 +20,9 @@ from vlascope.policies.blocks.encoders import is_image_key
 
 VISION_TOKENS = ("grid", "keypoints", "grid+keypoints")
 LANGUAGE_KEY = "language"  # (B, language_dim) instruction embedding, looked up per task
+# Fields that change how a trained policy runs, not what it computed: a checkpoint may be
+# evaluated under other values of these (replanned, ensembled) with the same weights.
+EXECUTION_FIELDS = ("n_action_steps", "temporal_ensemble")
 
 
 @dataclass
@@ -103,6 +107,17 @@ class PolicyConfig:
         return {"out_dim": self.vision_features, "widths": self.vision_widths,
                 "pool": self.vision_pool, "keypoints": self.vision_keypoints,
                 "crop_ratio": self.crop_ratio, "color_jitter": self.color_jitter}
+
+    def with_execution(self, **settings) -> "PolicyConfig":
+        """A copy that runs the same weights differently; only EXECUTION_FIELDS may change, since
+        any other field would no longer describe the weights. Validated (ValueError)."""
+        other = sorted(set(settings) - set(EXECUTION_FIELDS))
+        if other:
+            raise ValueError(f"{', '.join(other)} cannot change after training; execution settings "
+                             f"are {', '.join(EXECUTION_FIELDS)}")
+        config = dataclasses.replace(self, **settings)
+        config.validate()
+        return config
 
     def validate(self) -> None:
         if not 1 <= self.n_action_steps <= self.horizon:
