@@ -15,9 +15,10 @@ Without --policies each task gets each policy's best measured recipe (TASK_POLIC
 
 A policy may carry options: `diffusion:denoiser=mlp` is the diffusion head on the MLP denoiser;
 `lr`, `batch_size`, `ema_decay`, `weight_decay`, `steps`, `seed`, `amp` and `compile` go to that
-run's training config (`act:use_vae=false,lr=1e-4`). `--eval-at 4000` also evaluates each run's step-4000 checkpoint;
-`--executions n_action_steps=1,temporal_ensemble=0.01` also evaluates each final checkpoint with
-ACT's temporal ensembling (any execution settings, one evaluation per argument). `--seeds 0 1 2 3`
+run's training config (`act:use_vae=false,lr=1e-4`). `--eval-at 4000` also evaluates each run's
+step-4000 checkpoint; `--executions n_action_steps=1,temporal_ensemble=0.01` also evaluates each
+final checkpoint with ACT's temporal ensembling (execution settings only, one evaluation per
+argument). `--seeds 0 1 2 3`
 trains each policy once per seed and prints each recipe's success pooled over its seeds: one
 training run is one draw (image ACT on pick-place: 34-42/50 over four seeds of one recipe at
 batch 128).

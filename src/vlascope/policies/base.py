@@ -9,8 +9,7 @@ units, augmentation and task/instruction conditioning lives here once.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -115,7 +114,7 @@ class PolicyConfig:
         if other:
             raise ValueError(f"{', '.join(other)} cannot change after training; execution settings "
                              f"are {', '.join(EXECUTION_FIELDS)}")
-        config = dataclasses.replace(self, **settings)
+        config = replace(self, **settings)
         config.validate()
         return config
 
