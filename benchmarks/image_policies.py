@@ -18,10 +18,9 @@ A policy may carry options: `diffusion:denoiser=mlp` is the diffusion head on th
 run's training config (`act:use_vae=false,lr=1e-4`). `--eval-at 4000` also evaluates each run's
 step-4000 checkpoint; `--executions n_action_steps=1,temporal_ensemble=0.01` also evaluates each
 final checkpoint with ACT's temporal ensembling (execution settings only, one evaluation per
-argument). `--seeds 0 1 2 3`
-trains each policy once per seed and prints each recipe's success pooled over its seeds: one
-training run is one draw (image ACT on pick-place: 34-42/50 over four seeds of one recipe at
-batch 128).
+argument). `--seeds 0 1 2 3` trains each policy once per seed and prints each recipe's success
+pooled over its seeds: one training run is one draw (image ACT on pick-place: 34-42/50 over four
+seeds of one recipe at batch 128).
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _jobs import (add_common_args, collect, ensure_dir, print_pooled, print_results, run_parallel,  # noqa: E402
                    train_and_eval)
-from vlascope.policies.base import EXECUTION_FIELDS  # noqa: E402
+from vlascope.policies.base import check_execution_settings  # noqa: E402
 
 TASKS = ["pick-place-v3", "button-press-v3", "reach-v3"]
 # Each policy's best measured recipe per task (benchmarks/README.md, "Issue 4 at a glance"): DDPM
@@ -110,9 +109,11 @@ def main() -> None:
     add_common_args(p, steps=10000, batch_size=256, out="outputs/image_policies")
     args = p.parse_args()
     executions = [parse_options(e) for e in args.executions]
-    other = sorted({k for e in executions for k in e} - set(EXECUTION_FIELDS))
-    if other:  # before collecting and training, not after
-        p.error(f"--executions sets {', '.join(other)}; execution settings are {', '.join(EXECUTION_FIELDS)}")
+    for execution in executions:  # before collecting and training, not after
+        try:
+            check_execution_settings(execution)
+        except ValueError as exc:
+            p.error(f"--executions: {exc}")
     out = ensure_dir(args.out)
     t0 = time.time()
     collected = run_parallel(collect, [

@@ -71,12 +71,12 @@ def _eval(args) -> None:
     for ckpt in args.checkpoints:  # a bad last folder is named before the first is evaluated
         read_config(ckpt)
     device = resolve_device(args.device)
+    # Execution is an inference-time choice: the same weights, replanned or ensembled differently.
+    execution = {k: v for k, v in (("n_action_steps", args.action_steps),
+                                   ("temporal_ensemble", args.temporal_ensemble)) if v is not None}
     reports = []
     for ckpt in args.checkpoints:
         policy = load_pretrained(ckpt, device=device)
-        # Execution is an inference-time choice: the same weights, replanned or ensembled differently.
-        execution = {k: v for k, v in (("n_action_steps", args.action_steps),
-                                       ("temporal_ensemble", args.temporal_ensemble)) if v is not None}
         try:
             policy.config = policy.config.with_execution(**execution)
         except ValueError as exc:

@@ -24,6 +24,15 @@ LANGUAGE_KEY = "language"  # (B, language_dim) instruction embedding, looked up 
 EXECUTION_FIELDS = ("n_action_steps", "temporal_ensemble")
 
 
+def check_execution_settings(settings: dict) -> None:
+    """ValueError naming any setting that is not an execution field: any other field would no
+    longer describe the trained weights."""
+    other = sorted(set(settings) - set(EXECUTION_FIELDS))
+    if other:
+        raise ValueError(f"{', '.join(other)} cannot change after training; execution settings "
+                         f"are {', '.join(EXECUTION_FIELDS)}")
+
+
 @dataclass
 class PolicyConfig:
     """Fields every policy has. The data-derived ones are filled at training time."""
@@ -108,12 +117,9 @@ class PolicyConfig:
                 "crop_ratio": self.crop_ratio, "color_jitter": self.color_jitter}
 
     def with_execution(self, **settings) -> "PolicyConfig":
-        """A copy that runs the same weights differently; only EXECUTION_FIELDS may change, since
-        any other field would no longer describe the weights. Validated (ValueError)."""
-        other = sorted(set(settings) - set(EXECUTION_FIELDS))
-        if other:
-            raise ValueError(f"{', '.join(other)} cannot change after training; execution settings "
-                             f"are {', '.join(EXECUTION_FIELDS)}")
+        """A copy that runs the same weights differently; only EXECUTION_FIELDS may change.
+        Validated (ValueError)."""
+        check_execution_settings(settings)
         config = replace(self, **settings)
         config.validate()
         return config
