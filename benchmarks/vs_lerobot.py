@@ -86,7 +86,8 @@ def vlascope_batches(folder: str, policy_name: str, over: dict, b: int, device):
     """A policy built from the dataset (sizes, normaliser) and batches through vlascope's
     training data path (windows -> device-resident batch source): a callable, endless."""
     from vlascope.data.dataset import WindowDataset
-    from vlascope.train.loop import BatchSource, build_for_episodes, prepare_data
+    from vlascope.policies import build_for_episodes
+    from vlascope.train.loop import BatchSource, prepare_data
 
     _, episodes, task_indices, tasks = prepare_data([folder], over["obs_keys"])
     policy = build_for_episodes(policy_name, over, episodes, tasks).to(device)

@@ -10,6 +10,7 @@ import pytest
 from tests.doctor.faults import tiny_pipeline
 from vlascope.data import read_dataset
 from vlascope.doctor import DoctorContext
+from vlascope.policies.interface import VlascopePolicy, vlascope_pipeline
 
 
 def _collect(tmp_path_factory, name: str, episodes: int, **kwargs) -> str:
@@ -32,9 +33,13 @@ def pick_place_fixed(tmp_path_factory) -> str:
 
 def make_ctx(dataset, out: Path, make_policy=None, policy=None, task=None, quick=True,
              inputs=None) -> DoctorContext:
+    """A doctor context over a vlascope pipeline `make_policy(episodes) -> Policy` (the tiny flow
+    one by default) and optionally a trained vlascope `policy`, both seen through the interface."""
     data = read_dataset(dataset) if isinstance(dataset, str) else dataset
-    return DoctorContext(dataset=data, out_dir=Path(out), make_policy=make_policy or tiny_pipeline(),
-                         policy=policy, task=task, quick=quick, eval_episodes=20, inputs=inputs)
+    build = make_policy or tiny_pipeline()
+    return DoctorContext(dataset=data, out_dir=Path(out), make_policy=vlascope_pipeline(build, "flow"),
+                         policy=VlascopePolicy(policy, "flow", build) if policy is not None else None,
+                         task=task, quick=quick, eval_episodes=20, inputs=inputs)
 
 
 def severities(findings, check_id: str) -> set[str]:

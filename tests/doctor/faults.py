@@ -14,7 +14,7 @@ from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 
 from vlascope.data import read_dataset
-from vlascope.train.loop import build_for_episodes
+from vlascope.policies import build_for_episodes
 
 TINY = {"encoder_hidden": 32, "cond_dim": 32, "mlp_width": 32, "mlp_depth": 1,
         "unet_dims": [16, 32], "horizon": 8, "n_action_steps": 4}

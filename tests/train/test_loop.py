@@ -9,10 +9,10 @@ from safetensors.torch import load_file
 from tests.conftest import TINY_POLICY
 from vlascope.data import WindowDataset, read_dataset
 from vlascope.errors import VlascopeError
+from vlascope.optim import warmup_cosine
 from vlascope.policies import load_pretrained
 from vlascope.train import TrainConfig, train
 from vlascope.train.checkpoint import list_checkpoints
-from vlascope.train.loop import lr_lambda
 
 
 def test_run_folder_is_self_describing(trained_run):
@@ -51,7 +51,7 @@ def test_normaliser_stats_come_from_the_dataset(trained_run, reach_dataset):
 
 
 def test_warmup_then_cosine_schedule():
-    f = lr_lambda(10, 110)
+    f = warmup_cosine(10, 110)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(60) == pytest.approx(0.5) and f(110) == pytest.approx(0.0)
 

@@ -57,7 +57,7 @@ class WindowDataset(Dataset):
         Images are stored once rather than To times, which is what lets an image dataset
         live on the GPU.
         """
-        obs_index, action_index, tasks = [], [], []
+        obs_index, action_index, tasks, pads = [], [], [], []
         offset = 0
         for e, ep in enumerate(self.episodes):
             length = len(ep)
@@ -65,6 +65,7 @@ class WindowDataset(Dataset):
             obs_index.append(offset + np.clip(ts[:, None] + np.arange(-self.n_obs_steps + 1, 1)[None], 0, length - 1))
             action_index.append(offset + np.clip(ts[:, None] + np.arange(self.horizon)[None], 0, length - 1))
             tasks.append(np.full(length, self.task_indices[e]))
+            pads.append(ts[:, None] + np.arange(self.horizon)[None] >= length)
             offset += length
         frames = {}
         for k in self.obs_keys:
@@ -76,10 +77,12 @@ class WindowDataset(Dataset):
             "obs_index": torch.from_numpy(np.concatenate(obs_index)).long(),
             "action_index": torch.from_numpy(np.concatenate(action_index)).long(),
             "task_index": torch.from_numpy(np.concatenate(tasks)).long(),
+            "action_is_pad": torch.from_numpy(np.concatenate(pads)),
         }
 
-    def all_windows(self) -> dict:
-        """Every window stacked into tensors (for small datasets and analysis)."""
+    def all_windows(self, device: str | torch.device = "cpu") -> dict:
+        """Every window stacked into tensors on `device` (for small datasets and analysis)."""
         t = self.tables()
-        return {"obs": {k: v[t["obs_index"]] for k, v in t["frames"].items()},
-                "action": t["actions"][t["action_index"]], "task_index": t["task_index"]}
+        return {"obs": {k: v[t["obs_index"]].to(device) for k, v in t["frames"].items()},
+                "action": t["actions"][t["action_index"]].to(device),
+                "action_is_pad": t["action_is_pad"].to(device), "task_index": t["task_index"].to(device)}

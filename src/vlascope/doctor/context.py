@@ -1,5 +1,6 @@
-"""What every check reads: the dataset, the policy under diagnosis, how to build a fresh one,
-and where the report's plots and arrays go."""
+"""What every check reads: the dataset, the policy under diagnosis (through the one interface,
+policies.interface.ActionPolicy), how to build an untrained one, and where the report's plots and
+arrays go."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from vlascope.data import Episode, EpisodeDataset
+from vlascope.policies.interface import ActionPolicy, NotProvided
 
 
 def float_obs_keys(episodes: list[Episode]) -> list[str]:
@@ -27,12 +29,13 @@ def finite_episode(ep: Episode) -> bool:
 class DoctorContext:
     dataset: EpisodeDataset
     out_dir: Path
-    # Builds an untrained policy for a list of episodes: the pipeline under test. The CLI builds
-    # it from the checkpoint's config (or the default flow policy); tests plant faults here.
-    make_policy: Callable[[list[Episode]], torch.nn.Module]
+    # Builds an untrained policy for a list of episodes: the pipeline under test. None: the
+    # trained policy's own `fresh`. The CLI builds it from the checkpoint's config (or the
+    # default flow policy); tests plant faults here.
+    make_policy: Callable[[list[Episode]], ActionPolicy] | None = None
     policy_name: str = "flow"
-    inputs: list[str] | None = None  # the policy's observation keys; None: every low-dim key
-    policy: torch.nn.Module | None = None  # the trained policy, when a checkpoint was given
+    inputs: list[str] | None = None  # the policy's observation keys; None: the policy's
+    policy: ActionPolicy | None = None  # the trained policy, when a checkpoint was given
     checkpoint: Path | None = None
     run_dir: Path | None = None  # the checkpoint's training run (loss.csv, sweep.json)
     task: str | None = None
@@ -54,7 +57,11 @@ class DoctorContext:
 
     @property
     def obs_keys(self) -> list[str]:
-        return list(self.inputs) if self.inputs else float_obs_keys(self.episodes)
+        if self.inputs:
+            return list(self.inputs)
+        if self.policy is not None:
+            return self.policy.spec.obs_keys
+        return float_obs_keys(self.episodes)
 
     @property
     def plot_dir(self) -> Path:
@@ -71,13 +78,20 @@ class DoctorContext:
         plt.close(fig)
         return f"plots/{name}.png"
 
-    def fresh_policy(self, episodes: list[Episode] | None = None) -> torch.nn.Module:
-        """An untrained policy of the pipeline, its normaliser fitted to `episodes`."""
+    def fresh_policy(self, episodes: list[Episode] | None = None) -> ActionPolicy:
+        """An untrained policy of the pipeline, its statistics fitted to `episodes`."""
         torch.manual_seed(self.seed)
-        return self.make_policy(episodes or self.episodes).to(self.device)
+        episodes = episodes or self.episodes
+        if self.make_policy is not None:
+            policy = self.make_policy(episodes)
+        elif self.policy is not None:
+            policy = self.policy.fresh(episodes)
+        else:
+            raise NotProvided("no policy and no pipeline to build one from")
+        policy.module().to(self.device)
+        return policy
 
     def task_index(self) -> int:
-        policy = self.policy
-        names = policy.config.task_names if policy is not None else []
+        names = self.policy.training_info().get("task_names", []) if self.policy is not None else []
         task = self.dataset.task
         return names.index(task) if task in names else 0

@@ -9,6 +9,7 @@ import numpy as np
 from vlascope.doctor.context import DoctorContext, float_obs_keys
 from vlascope.doctor.findings import Finding, ok, rounded, skipped
 from vlascope.doctor.plots import plot_action_histograms, plot_bars, plot_initial_states
+from vlascope.policies.interface import NotProvided
 
 # A dimension that moves less than this (in the data's own units) is pinned. MetaWorld's
 # positions are metres and its actions live in [-1, 1], so 1e-4 is far below any real motion.
@@ -125,13 +126,15 @@ def check_action_scale_imbalance(ctx: DoctorContext) -> list[Finding]:
     var = std[moving] ** 2
     ratio = float(std[moving].max() / std[moving].min())
     # What the pipeline's normaliser makes of it: the spread the loss actually sees per dim.
-    policy = ctx.policy if ctx.policy is not None else ctx.fresh_policy()
     normed_ratio, mode = None, None
-    if policy is not None:
-        norm = policy.normalizer
-        mode = norm.modes.get("action")
-        scale = norm.stat("action", "scale").cpu().numpy().astype(np.float64)
-        normed = std[moving] * scale[moving]
+    try:
+        policy = ctx.policy if ctx.policy is not None else ctx.fresh_policy()
+        action = next((f for f in policy.normalization() if f.key == "action"), None)
+    except NotProvided:
+        action = None
+    if action is not None and action.applied:
+        mode = action.mode
+        normed = std[moving] * action.scale[moving]
         normed_ratio = float(normed.max() / normed.min())
     evidence = {"std_per_dim": rounded(std), "largest_to_smallest_std": round(ratio, 2),
                 "unweighted_mse_share_per_dim": rounded(var / var.sum(), 3),

@@ -15,7 +15,7 @@ import time
 import torch
 from torch import nn
 
-from vlascope.train.loop import lr_lambda
+from vlascope.optim import warmup_cosine
 
 
 def synthetic_pairs(cond_dim: int, chunk_shape: tuple[int, int], n_conditions: int = 100,
@@ -33,8 +33,9 @@ def synthetic_pairs(cond_dim: int, chunk_shape: tuple[int, int], n_conditions: i
 def fit_synthetic(head: nn.Module, cond_dim: int, chunk_shape: tuple[int, int], n_conditions: int = 100,
                   steps: int = 3000, batch_size: int = 100, lr: float = 1e-3, warmup: int = 100,
                   seed: int = 0, device: str = "cpu", schedule: str = "cosine",
-                  targets: str = "normal") -> dict:
+                  targets: str = "normal", max_seconds: float | None = None) -> dict:
     """Train `head` (its own `loss`) on `n_conditions` random pairs; say how well it fitted.
+    Stops after `max_seconds` if given (the steps done are reported).
 
     Reseeds torch's global RNG with `seed`: the heads draw their time and noise from it.
     """
@@ -47,7 +48,7 @@ def fit_synthetic(head: nn.Module, cond_dim: int, chunk_shape: tuple[int, int], 
     # Decaying the lr is what takes the loss off its noisy plateau (flow, 512 -> 112 dims, 3000
     # steps: constant 1e-3 0.12, cosine 0.023); "constant" only reproduces reference pipelines.
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lr_lambda(warmup, steps) if schedule == "cosine" else lambda step: 1.0)
+        opt, warmup_cosine(warmup, steps) if schedule == "cosine" else lambda step: 1.0)
 
     g = torch.Generator().manual_seed(seed + 1)
     losses, curve = [], []
@@ -66,6 +67,9 @@ def fit_synthetic(head: nn.Module, cond_dim: int, chunk_shape: tuple[int, int], 
         losses.append(loss.item())
         if step % every == 0 or step == steps - 1:
             curve.append((step, losses[-1]))
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            curve.append((step, losses[-1]))
+            break
     seconds = time.perf_counter() - t0
 
     # The loss averages over random times and noise; whether the sampler lands on each condition's
@@ -77,4 +81,4 @@ def fit_synthetic(head: nn.Module, cond_dim: int, chunk_shape: tuple[int, int], 
     relative_error = ((sample - target).abs().mean() / target.std()).item()
     tail = losses[-min(100, steps):]
     return {"final_loss": sum(tail) / len(tail), "loss_curve": curve, "relative_error": relative_error,
-            "first_loss": losses[0], "seconds": seconds, "steps": steps}
+            "first_loss": losses[0], "seconds": seconds, "steps": len(losses)}

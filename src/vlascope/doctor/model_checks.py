@@ -1,26 +1,32 @@
-"""Checks that build, train or run the policy: normaliser, initial loss, dead parameters,
-conditioning, head isolation, overfitting, open-loop error and mode collapse."""
+"""Checks that build, train or run the policy, all through the one policy interface
+(policies.interface.ActionPolicy): normalisation, initial loss, dead parameters, conditioning,
+head isolation, overfitting, open-loop error and mode collapse. A check that needs a capability
+the policy does not offer raises NotProvided and is reported as skipped, with the reason."""
 
 from __future__ import annotations
 
 import copy
-import shutil
+import time
 
 import numpy as np
 import torch
 
+from vlascope.data import WindowDataset
 from vlascope.doctor.context import DoctorContext
 from vlascope.doctor.findings import Finding, ok, rounded, skipped
 from vlascope.doctor.head_isolation import fit_synthetic
 from vlascope.doctor.plots import (plot_action_histograms, plot_bars, plot_error_histograms,
                                    plot_loss_curves, plot_scatter, plot_timeseries)
 from vlascope.evaluate.sweep import read_loss_log
-from vlascope.policies.blocks.heads import DiffusionHead, FlowHead
-from vlascope.train.loop import TrainConfig, fit, lr_lambda, make_windows
+from vlascope.policies.interface import ActionPolicy, FeatureNormalization, NotProvided
 
 # A normaliser that multiplies a dimension by more than this amplifies float noise and small
 # drifts into huge inputs (reach-v3's gripper reading at std 0.0012 was scaled x860).
 MAX_SCALE = 100.0
+# Statistics from other data: the dataset's mean sits this many of the normaliser's std away
+# from the normaliser's mean, or the two spreads differ by this factor.
+STATS_SHIFT = 3.0
+STATS_SPREAD_RATIO = 3.0
 # Open-loop error in units of the action's std. 0.1 is what a pipeline that works reaches when
 # it overfits 5 demos; a policy that misses by 0.3 std on its own training data is not fitted.
 OVERFIT_RELATIVE_ERROR = 0.1
@@ -28,161 +34,279 @@ TRAIN_RELATIVE_ERROR = 0.3
 # Head isolation asks whether the head can learn a map at all: a head that ignores its condition
 # lands near 0.8 target std (the spread of the targets), one that learns it well below 0.25.
 ISOLATION_RELATIVE_ERROR = 0.25
+# An input whose shuffling across samples moves the predicted chunk by less than this share of
+# what shuffling every input does never reaches the output (a dropped input moves it by exactly
+# 0; a live image input of a policy after 30 training steps already moves it by ~3e-4). A trained
+# policy's input below WEAK_INPUT is barely read.
+IGNORED_INPUT = 1e-5
+WEAK_INPUT = 1e-2
+# Overfit budget: steps and batch, and a wall-clock cap so a large foreign model stays bounded.
+OVERFIT_STEPS, OVERFIT_BATCH = 1500, 256
+OVERFIT_SECONDS = {"cpu": 150.0, "cuda": 300.0}
 
 
-def training_budget(policy) -> dict:
-    """(steps, batch) for the overfit and head-isolation fits. The 1-D U-Net costs ~0.1 s a step
-    on 2 CPU cores whatever the batch (the MLP heads ~0.02 s at batch 256), so it gets more,
-    smaller steps: measured on pick-place, 2 cores, overfit 3000x32 -> 0.06 action std in 350 s,
-    head isolation 1000x50 -> 0.13 in 150 s."""
-    if getattr(policy.config, "denoiser", None) == "unet" and isinstance(getattr(policy, "head", None), DiffusionHead):
-        return {"overfit": (2500, 32), "isolation": (1000, 50)}
-    return {"overfit": (1500, 256), "isolation": (1500, 100)}
-
-
-def warm_up(ctx: DoctorContext, policy, batch: dict, steps: int = 30) -> tuple[list, list]:
-    """A few steps of the training recipe (AdamW, warm-up, grad-norm clipping at 1).
-
-    Where a bad init or an unclipped gradient shows; and it moves the zero-initialised output
-    layers, without which nothing upstream of them would get a gradient or move the output.
-    """
-    trainable = [p for p in policy.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trainable, lr=1e-3, weight_decay=1e-6)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(10, steps))
+def optimise(policy: ActionPolicy, batch_of, steps: int, max_seconds: float | None = None,
+             clip: float = 1.0) -> tuple[list[float], list[float]]:
+    """`steps` steps of the policy's own loss and optimiser on batches from `batch_of(step)`,
+    gradient norm clipped at `clip`; stops early at a non-finite loss or after `max_seconds`."""
+    module = policy.module()
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    opt, sched = policy.optimizer(trainable, steps)
     policy.train()
     losses, grad_norms = [], []
-    for _ in range(steps):
-        loss, _ = policy.compute_loss(batch)
+    start = time.perf_counter()
+    for step in range(steps):
+        loss = policy.loss(batch_of(step))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norms.append(float(torch.nn.utils.clip_grad_norm_(trainable, 1.0)))
+        grad_norms.append(float(torch.nn.utils.clip_grad_norm_(trainable, clip)))
         opt.step()
-        sched.step()
+        if sched is not None:
+            sched.step()
         losses.append(loss.item())
         if not np.isfinite(losses[-1]):
+            break
+        if max_seconds is not None and time.perf_counter() - start > max_seconds:
             break
     opt.zero_grad(set_to_none=True)
     policy.eval()
     return losses, grad_norms
 
 
-def policy_under_test(ctx: DoctorContext) -> tuple[torch.nn.Module, str]:
+def warm_up(policy: ActionPolicy, batch: dict, steps: int = 30) -> tuple[list, list]:
+    """A few steps of the policy's own recipe on one batch, gradient norm clipped at 1.
+
+    Where a bad init or an unclipped gradient shows; and it moves zero-initialised output
+    layers, without which nothing upstream of them would get a gradient or move the output.
+    """
+    return optimise(policy, lambda step: batch, steps)
+
+
+def policy_under_test(ctx: DoctorContext) -> tuple[ActionPolicy, str]:
     """The trained policy if there is one, else the pipeline's policy after a few steps."""
     if ctx.policy is not None:
         return ctx.policy, "the checkpoint"
     if "warm_policy" not in ctx.cache:
         policy = ctx.fresh_policy()
-        warm_up(ctx, policy, sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed))
+        warm_up(policy, sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed))
         ctx.cache["warm_policy"] = policy
     return ctx.cache["warm_policy"], "a fresh policy after 30 training steps"
 
 
-def sample_batch(ctx: DoctorContext, policy, episodes, max_windows: int | None = None,
+def sample_batch(ctx: DoctorContext, policy: ActionPolicy, episodes, max_windows: int | None = None,
                  seed: int = 0) -> dict:
-    """Up to `max_windows` random training windows of `episodes`; all, in time order, for None."""
+    """Up to `max_windows` random windows of `episodes` in the policy's shape; all, in time
+    order, for None."""
     task = ctx.task_index()
+    spec = policy.spec
     # Every check samples from the same few episode lists: stack their windows once (for image
     # datasets that is hundreds of MB), keyed by the episodes and the window shape.
-    cfg = policy.config
-    key = ("windows", tuple(map(id, episodes)), tuple(cfg.obs_keys), cfg.n_obs_steps, cfg.horizon)
+    key = ("windows", tuple(map(id, episodes)), tuple(spec.obs_keys), spec.n_obs_steps, spec.horizon)
     if key not in ctx.cache:
-        ctx.cache[key] = make_windows(policy, episodes, [task] * len(episodes), ctx.device)
+        ctx.cache[key] = WindowDataset(episodes, spec.obs_keys, spec.n_obs_steps, spec.horizon,
+                                       [task] * len(episodes)).all_windows(ctx.device)
     windows = ctx.cache[key]
     if max_windows is None:
         return windows
     n = len(windows["action"])
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_windows].to(ctx.device)
-    return {"obs": {k: v[idx] for k, v in windows["obs"].items()}, "action": windows["action"][idx],
-            "task_index": windows["task_index"][idx]}
+    return subset(windows, idx)
+
+
+def subset(batch: dict, idx) -> dict:
+    return {k: ({n: t[idx] for n, t in v.items()} if isinstance(v, dict) else v[idx])
+            for k, v in batch.items()}
 
 
 @torch.no_grad()
-def predict(policy, batch: dict, seed: int = 0, batch_size: int = 512) -> np.ndarray:
+def predict(policy: ActionPolicy, batch: dict, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+    """The policy's chunks for every window of `batch`, (N, horizon, A), in raw action units.
+    The same seed gives the same sampling noise, so two calls differ only by their inputs."""
     policy.eval()
-    generator = torch.Generator(device=batch["action"].device).manual_seed(seed)
     out = []
     for i in range(0, len(batch["action"]), batch_size):
         obs = {k: v[i:i + batch_size] for k, v in batch["obs"].items()}
-        out.append(policy.predict_chunk(obs, batch["task_index"][i:i + batch_size], generator)
+        out.append(policy.predict_chunk(obs, seed + i, batch["task_index"][i:i + batch_size])
                    .float().cpu().numpy())
     return np.concatenate(out)
 
 
-def expected_initial_loss(policy, batch: dict) -> float:
-    """What the objective scores for a zero output: where a well-initialised net starts."""
-    target = policy.normalizer.normalize("action", batch["action"]).float()
-    head = getattr(policy, "head", None)
-    if isinstance(head, DiffusionHead):  # zero for unit Gaussian noise, or for the chunk
-        return 1.0 if head.prediction == "epsilon" else float((target ** 2).mean())
-    if isinstance(head, FlowHead):
-        return 1.0 + float((target ** 2).mean())  # velocity x1 - noise
-    if getattr(policy.config, "kl_weight", None) is not None:
-        return float(target.abs().mean())  # ACT: L1, and a KL term that starts at zero
-    return float((target ** 2).mean())  # direct regression
+def _dataset_values(ctx: DoctorContext, key: str) -> np.ndarray | None:
+    if key == "action":
+        return np.concatenate([e.actions for e in ctx.episodes])
+    if key in ctx.episodes[0].obs and ctx.episodes[0].obs[key].dtype != np.uint8:
+        return np.concatenate([e.obs[key] for e in ctx.episodes]).reshape(-1, ctx.episodes[0].obs[key].shape[-1])
+    return None
+
+
+def stats_mismatch(feature: FeatureNormalization, data: np.ndarray) -> tuple[float, float] | None:
+    """(largest shift of the data's centre in the normaliser's spread units, largest spread
+    ratio either way) between a feature's normalisation and `data`; None if undecidable."""
+    ckpt = feature.centre_spread()
+    if ckpt is None:
+        return None
+    centre, spread = ckpt
+    if feature.mode == "minmax":
+        d_centre, d_spread = (data.max(0) + data.min(0)) / 2, (data.max(0) - data.min(0)) / 2
+    else:
+        d_centre, d_spread = data.mean(0), data.std(0)
+    moving = (spread > 1e-6) & (d_spread > 1e-6)
+    if not moving.any():
+        return None
+    shift = np.abs(d_centre - centre)[moving] / spread[moving]
+    ratio = np.maximum(d_spread[moving] / spread[moving], spread[moving] / d_spread[moving])
+    return float(shift.max()), float(ratio.max())
+
+
+def _mismatched(m) -> bool:
+    return m is not None and (m[0] > STATS_SHIFT or m[1] > STATS_SPREAD_RATIO)
 
 
 def check_normalization(ctx: DoctorContext) -> list[Finding]:
+    """Normalisation as the deployed pipeline applies it, against this dataset: amplified
+    dimensions, statistics from other data or swapped between features, statistics present but
+    not applied, a mode other than the one trained with, inputs left raw, and outputs that come
+    back in normalised units."""
     policy = ctx.policy if ctx.policy is not None else ctx.fresh_policy()
-    source = ("the checkpoint's normaliser" if ctx.policy is not None
-              else "the normaliser the pipeline builds from this dataset")
-    norm = policy.normalizer
+    trained = ctx.policy is not None
+    source = "the checkpoint's normaliser" if trained else "the normaliser the pipeline builds from this dataset"
+    features = {f.key: f for f in policy.normalization()}
+    data = {k: _dataset_values(ctx, k) for k in features}
     findings, table = [], {}
-    for key in norm.keys:
-        data = (np.concatenate([e.actions for e in ctx.episodes]) if key == "action"
-                else np.concatenate([e.obs[key] for e in ctx.episodes]) if key in ctx.episodes[0].obs
-                else None)
-        if data is None or data.dtype == np.uint8:
+    for key, feature in features.items():
+        values = data[key]
+        if values is None or values.shape[-1] != np.asarray(next(iter(feature.stats.values()))).shape[-1]:
             continue
-        scale = norm.stat(key, "scale").cpu().numpy().astype(np.float64)
-        offset = norm.stat(key, "offset").cpu().numpy().astype(np.float64)
-        std_ckpt = norm.stat(key, "std").cpu().numpy().astype(np.float64)
-        std_data, mean_data = data.std(0), data.mean(0)
-        normed = data * scale + offset
-        table[key] = {"scale": rounded(scale), "std_in_normaliser": rounded(std_ckpt, 6),
-                      "std_in_dataset": rounded(std_data, 6),
-                      "normalised_abs_max": rounded(np.abs(normed).max(0), 2)}
+        scale = feature.scale
+        mismatch = stats_mismatch(feature, values)
+        table[key] = {"mode": feature.mode, "applied": feature.applied, "scale": rounded(scale),
+                      "std_in_dataset": rounded(values.std(0), 6),
+                      "centre_shift_in_spreads": rounded(mismatch[0], 2) if mismatch else None,
+                      "spread_ratio": rounded(mismatch[1], 2) if mismatch else None}
+        if not feature.applied:
+            findings.append(Finding(
+                "normalization", "error",
+                f"{key}: the checkpoint holds {feature.mode} statistics for it, but the pipeline "
+                f"as deployed does not apply them" + (" (its actions come back in normalised units)"
+                                                      if key == "action" else " (it enters raw)"),
+                {"key": key, "mode": feature.mode, "applied": False},
+                "Build the pre/post-processing from the checkpoint (LeRobot: make_pre_post_processors "
+                "with pretrained_path) and check the statistics are keyed by the feature names the "
+                "policy uses; a lookup that misses must fail, not pass values through."))
+        if feature.trained_mode is not None and feature.trained_mode != feature.mode:
+            findings.append(Finding(
+                "normalization", "error",
+                f"{key} is normalised with {feature.mode} at inference but the policy was trained "
+                f"with {feature.trained_mode}", {"key": key, "deployed_mode": feature.mode,
+                                                  "trained_mode": feature.trained_mode},
+                "Load the normalisation mode and statistics saved with the checkpoint instead of "
+                "the deployment config's defaults."))
         for d in np.nonzero(scale > MAX_SCALE)[0]:
             findings.append(Finding(
                 "normalization", "error",
-                f"{key} dim {d} is scaled x{scale[d]:.3g} by {source} (its std "
-                f"there is {std_ckpt[d]:.3g}): a drift of 0.01 becomes {0.01 * scale[d]:.3g} units",
-                {"key": key, "dim": int(d), "scale": float(scale[d]), "std_in_normaliser": float(std_ckpt[d]),
-                 "std_in_dataset": float(std_data[d]),
-                 "normalised_range_in_dataset": [float(normed[:, d].min()), float(normed[:, d].max())]},
+                f"{key} dim {d} is scaled x{scale[d]:.3g} by {source}: a drift of 0.01 becomes "
+                f"{0.01 * scale[d]:.3g} units",
+                {"key": key, "dim": int(d), "scale": float(scale[d]),
+                 "std_in_dataset": float(values[:, d].std())},
                 "Floor the std used for normalisation (vlascope centres a dimension whose std is "
                 "below `norm_floor`, 1e-2 by default, instead of dividing by it), or drop the "
                 "dimension from the policy's inputs."))
-        # Statistics from other data: the centre the normaliser uses is far from this dataset's.
-        shift = np.abs(mean_data * scale + offset)
-        if key != "action" and norm.modes.get(key) == "meanstd" and ctx.policy is not None:
-            far = [int(d) for d in np.nonzero((shift > 3) & (scale <= MAX_SCALE))[0]]
-            if far:
+        if trained and _mismatched(mismatch):
+            # Swapped: this feature's statistics fit another feature of the dataset instead.
+            twin = next((other for other in features if other != key and data[other] is not None
+                         and data[other].shape[-1] == values.shape[-1]
+                         and not _mismatched(stats_mismatch(feature, data[other]))),
+                        None)
+            evidence = {"key": key, "mode": feature.mode, "centre_shift_in_spreads": round(mismatch[0], 2),
+                        "spread_ratio": round(mismatch[1], 2)}
+            if twin is not None:
                 findings.append(Finding(
-                    "normalization", "warning",
-                    f"{key} dims {far} of this dataset sit {shift[far].max():.1f} std from the "
-                    "checkpoint normaliser's mean: its statistics come from other data",
-                    {"key": key, "dims": far, "normalised_mean": rounded(shift[far], 2)},
+                    "normalization", "error",
+                    f"the checkpoint's statistics for {key} are {twin}'s: they fit {twin} in this "
+                    f"dataset, not {key} (centre {mismatch[0]:.1f} spreads off, spread x{mismatch[1]:.1f})",
+                    {**evidence, "matches": twin},
+                    "The statistics were swapped between features when the checkpoint or its "
+                    "processors were written: recompute them per feature name and reload."))
+            else:
+                findings.append(Finding(
+                    "normalization", "warning" if key != "action" else "error",
+                    f"{key}: the checkpoint's statistics come from other data (this dataset's centre "
+                    f"is {mismatch[0]:.1f} of their spreads away, its spread x{mismatch[1]:.1f} theirs)",
+                    evidence,
                     "Compute normalisation statistics on the data the policy is trained and "
-                    "evaluated on, and save them with the checkpoint."))
+                    "evaluated on, and save them with the checkpoint; a policy run with another "
+                    "dataset's action statistics moves by the wrong amounts."))
+    # Inputs the pipeline leaves raw while it normalises the others.
+    state_inputs = [k for k in policy.spec.obs_keys if _dataset_values(ctx, k) is not None]
+    raw = [k for k in state_inputs if k not in features]
+    if raw and any(k in features for k in state_inputs):
+        findings.append(Finding(
+            "normalization", "warning",
+            f"{', '.join(raw)} enter(s) the policy unnormalised while its other state inputs are normalised",
+            {"unnormalised_inputs": raw, "normalised": sorted(k for k in features if k != "action")},
+            "Add the feature to the normalisation map (LeRobot: normalization_mapping for its "
+            "feature type; the stats must be in the checkpoint's processor)."))
+    if trained:
+        findings += _action_units(ctx, policy, features.get("action"))
     ctx.statistics["normaliser"] = table
-    return findings or [ok("normalization", f"no dimension is amplified more than x{MAX_SCALE:.0f} by "
-                           f"{source}", {"per_key": table})]
+    return findings or [ok("normalization", f"{source} fits this dataset: no dimension amplified "
+                           f"more than x{MAX_SCALE:.0f}, statistics and modes consistent, outputs "
+                           "in the dataset's units", {"per_key": table})]
+
+
+def _action_units(ctx: DoctorContext, policy: ActionPolicy, feature) -> list[Finding]:
+    """Do the predicted actions live in the dataset's units, or in normalised ones? Judged from
+    the predictions alone, so it holds whatever the pipeline claims."""
+    batch = sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed)
+    pred = predict(policy, batch, ctx.seed)[:, 0].astype(np.float64)
+    truth = batch["action"][:, 0].cpu().numpy().astype(np.float64)
+    data = _dataset_values(ctx, "action")
+    candidates = {"meanstd": ((truth - data.mean(0)) / np.maximum(data.std(0), 1e-6))}
+    lo, hi = data.min(0), data.max(0)
+    candidates["minmax"] = 2 * (truth - lo) / np.maximum(hi - lo, 1e-6) - 1
+    if feature is not None and feature.centre_spread() is not None:
+        centre, spread = feature.centre_spread()
+        candidates["checkpoint"] = (truth - centre) / np.maximum(spread, 1e-6)
+    raw_error = float(np.abs(pred - truth).mean())
+    normed = {name: float(np.abs(pred - t).mean()) for name, t in candidates.items()}
+    best = min(normed, key=normed.get)
+    distinct = float(np.abs(candidates[best] - truth).mean())  # how far normalised is from raw
+    evidence = {"first_action_error_in_dataset_units": round(raw_error, 4),
+                "error_if_predictions_are_normalised": {k: round(v, 4) for k, v in normed.items()},
+                "normalised_vs_raw_difference": round(distinct, 4)}
+    ctx.statistics["action_units"] = evidence
+    if normed[best] < 0.5 * raw_error and distinct > 2 * normed[best]:
+        return [Finding(
+            "normalization", "error",
+            f"the policy's actions come back in normalised units: they match the {best}-normalised "
+            f"demo actions (error {normed[best]:.3f}) far better than the raw ones ({raw_error:.3f})",
+            evidence,
+            "The post-processing never unnormalises the action (a missing unnormaliser step, or "
+            "statistics looked up under another key): apply the checkpoint's action statistics "
+            "to the output before it reaches the robot.")]
+    return []
 
 
 def check_init_loss(ctx: DoctorContext) -> list[Finding]:
     policy = ctx.fresh_policy()
     batch = sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed)
-    expected = expected_initial_loss(policy, batch)
+    try:
+        expected = policy.zero_output_loss(batch)
+    except NotProvided as exc:
+        expected, why = None, str(exc)
     policy.train()
     torch.manual_seed(ctx.seed)
     with torch.no_grad():
-        initial = float(np.mean([policy.compute_loss(batch)[0].item() for _ in range(4)]))
-    losses, grad_norms = warm_up(ctx, policy, batch)
+        initial = float(np.mean([policy.loss(batch).item() for _ in range(4)]))
+    losses, grad_norms = warm_up(policy, batch)
     ctx.cache["warm_policy"] = policy
-    evidence = {"objective": type(policy.head).__name__, "loss_at_step_0": round(initial, 4),
-                "expected_at_step_0": round(expected, 4), "ratio": round(initial / expected, 2),
+    evidence = {"objective": policy.name, "loss_at_step_0": round(initial, 4),
+                "expected_at_step_0": round(expected, 4) if expected is not None else f"unknown: {why}",
                 "max_loss_first_30_steps": round(max(losses), 4), "loss_after_30_steps": round(losses[-1], 4),
                 "grad_norm_at_step_0": round(grad_norms[0], 3)}
+    reference = expected if expected is not None else initial
+    if expected is not None:
+        evidence["ratio"] = round(initial / expected, 2)
     curves = {"fresh policy, first 30 steps": (list(range(1, len(losses) + 1)), losses)}
     logged = list(read_loss_log(ctx.run_dir).items()) if ctx.run_dir else []
     if logged:
@@ -190,7 +314,7 @@ def check_init_loss(ctx: DoctorContext) -> list[Finding]:
         curves["the checkpoint's run"] = ([s for s, _ in logged], [v for _, v in logged])
     plot = plot_loss_curves(ctx, curves, "init_loss", expected, "loss at the start of training")
     findings = []
-    if not np.isfinite(initial) or initial > 3 * expected:
+    if expected is not None and (not np.isfinite(initial) or initial > 3 * expected):
         findings.append(Finding(
             "init-loss", "error",
             f"loss at step 0 is {initial:.4g}, {initial / expected:.0f}x the {expected:.2f} this "
@@ -199,22 +323,23 @@ def check_init_loss(ctx: DoctorContext) -> list[Finding]:
             "Initialise the last layer of the action head to zero (or small), as vlascope's heads "
             "do; keep gradient-norm clipping (never clip the loss: it hides the exploding "
             "gradients instead of bounding them).", [plot]))
-    elif not np.isfinite(max(losses)) or max(losses) > 10 * expected:
+    elif not np.isfinite(max(losses)) or max(losses) > 10 * reference:
         findings.append(Finding(
             "init-loss", "error",
-            f"the loss explodes in the first steps (max {max(losses):.4g} against {expected:.2f} at a "
-            "zero output)", evidence,
+            f"the loss explodes in the first steps (max {max(losses):.4g} against {reference:.2f} "
+            f"{'at a zero output' if expected is not None else 'at step 0'})", evidence,
             "Lower the learning rate or lengthen the warm-up; clip the gradient norm (1.0).", [plot]))
-    if logged and logged[0][1] > 10 * expected:
+    if logged and logged[0][1] > 10 * reference:
         findings.append(Finding(
             "init-loss", "error",
             f"the checkpoint's run logged loss {logged[0][1]:.4g} at step {logged[0][0]}, over 10x "
-            f"the {expected:.2f} a zero-initialised output starts from",
+            f"the {reference:.2f} a well-initialised policy starts from",
             evidence, "Check the initialisation of the run that produced the checkpoint, and that "
             "its gradient norm was clipped.", [plot]))
-    return findings or [ok("init-loss", f"loss at step 0 is {initial:.3f}, as expected for the "
-                           f"objective ({expected:.3f}); no explosion in the first 30 steps",
-                           evidence, [plot])]
+    text = (f"as expected for the objective ({expected:.3f})" if expected is not None
+            else "(the objective's zero-output value is unknown)")
+    return findings or [ok("init-loss", f"loss at step 0 is {initial:.3f}, {text}; no explosion in "
+                           "the first 30 steps", evidence, [plot])]
 
 
 def _module_of(name: str) -> str:
@@ -222,10 +347,10 @@ def _module_of(name: str) -> str:
 
 
 @torch.no_grad()
-def _output_moves(policy, batch, module_names: list[str], seed: int) -> dict[str, float]:
+def _output_moves(policy: ActionPolicy, batch, module_names: list[str], seed: int) -> dict[str, float]:
     """Relative change of the predicted chunk when each module's parameters are perturbed."""
     base = torch.from_numpy(predict(policy, batch, seed))
-    params = dict(policy.named_parameters())
+    params = dict(policy.module().named_parameters())
     out = {}
     for module in module_names:
         names = [n for n in params if _module_of(n) == module]
@@ -247,19 +372,20 @@ def check_dead_parameters(ctx: DoctorContext) -> list[Finding]:
         # On a copy moved by a few training steps: a checkpoint saved before training (zero
         # output layers) would otherwise show every upstream module as having no effect.
         policy = copy.deepcopy(policy)
-        warm_up(ctx, policy, sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed))
+        warm_up(policy, sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed))
         which = "a copy of the checkpoint after 30 training steps"
-    named = list(policy.named_parameters())
+    module = policy.module()
+    named = list(module.named_parameters())
     trainable = [(n, p) for n, p in named if p.requires_grad]
     frozen = sum(p.numel() for n, p in named if not p.requires_grad)
     policy.train()
-    policy.zero_grad(set_to_none=True)
+    module.zero_grad(set_to_none=True)
     torch.manual_seed(ctx.seed)
     for _ in range(2):
-        policy.compute_loss(batch)[0].backward()
+        policy.loss(batch).backward()
     no_grad = [n for n, p in trainable if p.grad is None]
     zero_grad = [n for n, p in trainable if p.grad is not None and not p.grad.abs().max() > 0]
-    policy.zero_grad(set_to_none=True)
+    module.zero_grad(set_to_none=True)
     policy.eval()
     # A zero gradient is legitimate next to a zero-initialised partner (LoRA's A while B = 0):
     # perturb the whole module and see whether the output moves before calling it dead.
@@ -294,59 +420,73 @@ def check_conditioning(ctx: DoctorContext) -> list[Finding]:
         return _conditioning(ctx, policy, which)
 
 
-def _conditioning(ctx: DoctorContext, policy, which: str) -> list[Finding]:
-    policy.eval()
-    batch = sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed + 1)
-    cond = policy.encode(batch["obs"], batch["task_index"]).float().flatten(1)
-    unit = torch.nn.functional.normalize(cond, dim=-1)
-    cos = unit @ unit.T
-    n = len(cond)
-    offdiag = cos[~torch.eye(n, dtype=torch.bool, device=cos.device)]
-    spread = (cond - cond.mean(0)).norm(dim=-1).mean()
-    relative_spread = float(spread / (cond.mean(0).norm() + 1e-12))
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed)).to(cond.device)
+def _conditioning(ctx: DoctorContext, policy: ActionPolicy, which: str) -> list[Finding]:
+    """Shuffle one input at a time across samples and measure how far the predicted chunk moves
+    (same sampling noise), as a share of how far it moves when the whole observation is
+    shuffled: an input that varies in the data but moves nothing never reaches the action."""
+    batch = sample_batch(ctx, policy, ctx.episodes, 128, ctx.seed + 1)
+    n = len(batch["action"])
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed)).to(batch["action"].device)
+
+    def moved_by(keys) -> float:
+        obs = {k: (v[perm] if k in keys else v) for k, v in batch["obs"].items()}
+        moved = torch.from_numpy(predict(policy, {**batch, "obs": obs}, ctx.seed)).flatten(1)
+        return float((moved - base).norm(dim=-1).mean())
+
+    base = torch.from_numpy(predict(policy, batch, ctx.seed)).flatten(1)
+    keys = policy.spec.obs_keys
+    whole = moved_by(keys)
+    action_std = float(np.concatenate([e.actions for e in ctx.episodes]).std(0).mean())
+    chunk_scale = action_std * base.shape[1] ** 0.5  # a chunk's norm at one action std per entry
     sensitivity, varies = {}, {}
-    for key in policy.config.obs_keys:
+    for key in keys:
         x = batch["obs"][key]
         varies[key] = bool((x.float() - x[perm].float()).abs().max() > 0)
-        shuffled = {**batch["obs"], key: x[perm]}
-        moved = policy.encode(shuffled, batch["task_index"]).float().flatten(1)
-        sensitivity[key] = float((moved - cond).norm(dim=-1).mean() / (spread + 1e-12))
+        sensitivity[key] = moved_by([key]) / (whole + 1e-12)
     evidence = {"examined": which, "samples": n,
-                "mean_pairwise_cosine": round(float(offdiag.mean()), 4),
-                "min_pairwise_cosine": round(float(offdiag.min()), 4),
-                "relative_spread": round(relative_spread, 4),
+                "chunk_change_when_the_whole_observation_is_shuffled_in_action_std":
+                    round(whole / (chunk_scale + 1e-12), 5),
                 "sensitivity_per_input": {k: round(v, 4) for k, v in sensitivity.items()},
                 "input_varies_in_data": varies}
+    spread = whole
     plot = plot_bars(ctx, sensitivity, "conditioning",
-                     "change of the condition vector when one input is shuffled\n(relative to its spread across samples)",
-                     threshold=1e-3)
-    ignored = [k for k in sensitivity if varies[k] and sensitivity[k] < 1e-3]
+                     "change of the predicted chunk when one input is shuffled\n(share of the change when every input is)",
+                     threshold=IGNORED_INPUT)
     findings = []
-    backbone = getattr(policy, "backbone", None)
-    if backbone is not None:
-        findings += _backbone_spread(policy, backbone, batch, evidence, plot)
-    if ignored:
+    constant = spread < 1e-3 * chunk_scale
+    ignored = [k for k in sensitivity if varies[k] and (constant or sensitivity[k] < IGNORED_INPUT)]
+    if constant:
         findings.append(Finding(
             "conditioning", "error",
-            f"the condition vector ignores {', '.join(ignored)}: shuffling it across samples "
-            f"changes the condition by {max(sensitivity[k] for k in ignored):.1e} of its spread",
+            f"the policy's output does not depend on its observation: shuffling every input "
+            f"across samples moves the chunk by {spread / (chunk_scale + 1e-12):.1e} action std",
             evidence,
-            "That input never reaches the action head: check the encoder's forward pass uses it "
-            "(a branch computed but dropped, features multiplied by a zero gate, a detached or "
-            "frozen encoder whose output is constant). Only the other inputs condition the policy.",
-            [plot]))
-    if evidence["mean_pairwise_cosine"] > 0.99 and relative_spread < 0.02:
+            "Nothing of the observation reaches the action: look for an output layer whose weights "
+            "are zero or whose input is detached, a condition multiplied away, or a checkpoint "
+            "whose weights failed to load.", [plot]))
+    elif ignored:
+        findings.append(Finding(
+            "conditioning", "error",
+            f"the predicted actions ignore {', '.join(ignored)}: shuffling it across samples "
+            f"moves the chunk by {max(sensitivity[k] for k in ignored):.1e} of what shuffling "
+            "every input does",
+            evidence,
+            "That input never reaches the action: check the encoder's forward pass uses it "
+            "(a branch computed but dropped, features multiplied by a zero gate, an image zeroed "
+            "or replaced before the encoder, a frozen encoder whose output is constant). Only the "
+            "other inputs condition the policy.", [plot]))
+    weak = [k for k in sensitivity if varies[k] and k not in ignored and sensitivity[k] < WEAK_INPUT]
+    if weak and ctx.policy is not None and not constant:
         findings.append(Finding(
             "conditioning", "warning",
-            f"condition vectors are nearly identical across samples (mean cosine "
-            f"{evidence['mean_pairwise_cosine']:.4f}, spread {100 * relative_spread:.1f}% of their norm)",
-            evidence,
-            "The head sees an almost constant condition, so it can only learn the average action. "
-            "A frozen backbone often does this: normalise or project its features (LayerNorm + "
-            "a trained projector), fine-tune it (LoRA), or pool more informative tokens.", [plot]))
-    return findings or [ok("conditioning", f"every varying input moves the condition vector "
-                           f"(smallest effect {min(sensitivity.values()):.3f} of its spread)",
+            f"the trained policy barely reads {', '.join(weak)}: shuffling it moves the chunk by "
+            f"{max(sensitivity[k] for k in weak):.1e} of what shuffling every input does", evidence,
+            "The other inputs decide the action. If this input carries what differs between "
+            "scenes (an image, the goal), the policy replays demos instead of reading it: see "
+            "observability and train-eval-gap.", [plot]))
+    findings += _condition_vectors(ctx, policy, batch, evidence, plot)
+    return findings or [ok("conditioning", f"every varying input moves the predicted chunk "
+                           f"(smallest share {min(sensitivity.values()):.3f} of the whole observation's)",
                            evidence, [plot])]
 
 
@@ -355,50 +495,71 @@ def _conditioning(ctx: DoctorContext, policy, which: str) -> list[Finding]:
 BACKBONE_COSINE = 0.99
 
 
-def _backbone_spread(policy, backbone, batch: dict, evidence: dict, plot: str) -> list[Finding]:
-    inputs = policy.inputs(batch["obs"], batch["task_index"])
-    tokens, padding = backbone(inputs)
-    if tokens.shape[1] == 0:
-        return []
-    keep = torch.ones(tokens.shape[:2], device=tokens.device) if padding is None else (~padding).float()
-    pooled = (tokens.float() * keep[..., None]).sum(1) / keep.sum(1, keepdim=True)
-    unit = torch.nn.functional.normalize(pooled, dim=-1)
+def _pairwise_cosine(vectors: torch.Tensor) -> torch.Tensor:
+    unit = torch.nn.functional.normalize(vectors.float().flatten(1), dim=-1)
     cos = unit @ unit.T
-    offdiag = cos[~torch.eye(len(cos), dtype=torch.bool, device=cos.device)]
-    frozen = not any(p.requires_grad for p in backbone.parameters())
-    evidence["backbone"] = {"frozen": frozen, "mean_pairwise_cosine_of_pooled_tokens":
-                            round(float(offdiag.mean()), 4), "tokens": int(tokens.shape[1])}
-    if frozen and float(offdiag.mean()) > BACKBONE_COSINE:
-        return [Finding(
+    return cos[~torch.eye(len(cos), dtype=torch.bool, device=cos.device)]
+
+
+def _condition_vectors(ctx, policy: ActionPolicy, batch: dict, evidence: dict, plot: str) -> list[Finding]:
+    """Where the policy exposes the vector its head reads (and its backbone's features): are
+    they nearly the same for every sample?"""
+    findings = []
+    try:
+        cond = policy.condition(batch["obs"], batch["task_index"]).float().flatten(1)
+    except NotProvided as exc:
+        evidence["condition_vector"] = f"not examined: {exc}"
+        cond = None
+    if cond is not None:
+        offdiag = _pairwise_cosine(cond)
+        relative_spread = float((cond - cond.mean(0)).norm(dim=-1).mean() / (cond.mean(0).norm() + 1e-12))
+        evidence["condition_vector"] = {"mean_pairwise_cosine": round(float(offdiag.mean()), 4),
+                                        "relative_spread": round(relative_spread, 4)}
+        if float(offdiag.mean()) > 0.99 and relative_spread < 0.02:
+            findings.append(Finding(
+                "conditioning", "warning",
+                f"condition vectors are nearly identical across samples (mean cosine "
+                f"{float(offdiag.mean()):.4f}, spread {100 * relative_spread:.1f}% of their norm)",
+                evidence,
+                "The head sees an almost constant condition, so it can only learn the average "
+                "action. A frozen backbone often does this: normalise or project its features "
+                "(LayerNorm + a trained projector), fine-tune it (LoRA), or pool more informative "
+                "tokens.", [plot]))
+    try:
+        pooled, frozen = policy.backbone_features(batch["obs"], batch["task_index"])
+    except NotProvided:
+        return findings
+    cosine = float(_pairwise_cosine(pooled).mean())
+    evidence["backbone"] = {"frozen": frozen, "mean_pairwise_cosine_of_pooled_tokens": round(cosine, 4)}
+    if frozen and cosine > BACKBONE_COSINE:
+        findings = [Finding(
             "conditioning", "warning",
             f"the frozen backbone gives nearly the same features for every sample (mean cosine "
-            f"{float(offdiag.mean()):.4f} of its pooled tokens): the action expert is left with "
-            "the proprio input", evidence,
+            f"{cosine:.4f} of its pooled tokens): the action expert is left with the proprio input",
+            evidence,
             "Let the backbone adapt (backbone_mode: lora or full), or read its per-token outputs "
             "through a trained projector with LayerNorm rather than a pooled vector; check the "
             "images reach it at a resolution where the scene differences survive.", [plot])]
-    return []
+    return findings
 
 
 def check_head_isolation(ctx: DoctorContext) -> list[Finding]:
     if ctx.quick:
         return [skipped("head-isolation", "--quick")]
     policy = ctx.fresh_policy()
-    cfg = policy.config
-    if not hasattr(policy, "head") or not hasattr(cfg, "cond_dim"):
-        return [skipped("head-isolation", f"{type(policy).__name__} has no separable action head "
-                        "(its decoder reads the encoder's tokens directly)")]
-    head = copy.deepcopy(policy.head)
-    steps, batch = training_budget(policy)["isolation"] if ctx.device.type == "cpu" else (3000, 100)
+    head, cond_dim = policy.action_head()
+    head = copy.deepcopy(head)
+    spec = policy.spec
+    steps, batch = (1500, 100) if ctx.device.type == "cpu" else (3000, 100)
     # Targets in [-1, 1] like min-max normalised actions (a diffusion head clamps to that range).
-    result = fit_synthetic(head, cfg.cond_dim, (cfg.horizon, cfg.action_dim), n_conditions=100,
+    result = fit_synthetic(head, cond_dim, (spec.horizon, spec.action_dim), n_conditions=100,
                            steps=steps, batch_size=batch, lr=1e-3, seed=ctx.seed, device=str(ctx.device),
-                           targets="uniform")
-    steps, losses = zip(*result["loss_curve"])
-    plot = plot_loss_curves(ctx, {"head alone, synthetic pairs": (list(steps), list(losses))},
+                           targets="uniform", max_seconds=OVERFIT_SECONDS[ctx.device.type])
+    curve_steps, losses = zip(*result["loss_curve"])
+    plot = plot_loss_curves(ctx, {"head alone, synthetic pairs": (list(curve_steps), list(losses))},
                             "head_isolation", title="head isolation: 100 random conditions -> random chunks")
-    evidence = {"head": type(head).__name__, "conditions": 100, "cond_dim": cfg.cond_dim,
-                "target_shape": [cfg.horizon, cfg.action_dim], "steps": result["steps"],
+    evidence = {"head": type(head).__name__, "conditions": 100, "cond_dim": cond_dim,
+                "target_shape": [spec.horizon, spec.action_dim], "steps": result["steps"],
                 "first_loss": round(result["first_loss"], 4), "final_loss": round(result["final_loss"], 4),
                 "relative_error_of_samples": round(result["relative_error"], 4),
                 "seconds": round(result["seconds"], 1)}
@@ -436,6 +597,8 @@ def _rounded(metrics: dict) -> dict:
 
 
 def check_overfit(ctx: DoctorContext) -> list[Finding]:
+    """Can the pipeline memorise 5 demos with its own loss and optimiser? Judged by open-loop
+    action error, not by the loss."""
     if ctx.quick:
         return [skipped("overfit", "--quick")]
     n = ctx.overfit_demos
@@ -443,52 +606,78 @@ def check_overfit(ctx: DoctorContext) -> list[Finding]:
         return [skipped("overfit", f"needs {n} demos, the dataset has {len(ctx.episodes)}")]
     demos, held = ctx.episodes[:n], ctx.episodes[n:2 * n]
     policy = ctx.fresh_policy(demos)
-    steps, batch = training_budget(policy)["overfit"] if ctx.device.type == "cpu" else (3000, 256)
-    cfg = TrainConfig(steps=steps, batch_size=batch, warmup_steps=50, ckpt_every=0, log_every=25,
-                      seed=ctx.seed, device=str(ctx.device))
-    run_dir = ctx.out_dir / "overfit"
-    result = fit(policy, ctx.policy_name, demos, [ctx.task_index()] * n, run_dir, cfg, progress=False)
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the losses are what we keep
-    trained = result.ema
-    ctx.cache["overfit_policy"] = trained
+    windows = sample_batch(ctx, policy, demos)
+    count = len(windows["action"])
+    g = torch.Generator().manual_seed(ctx.seed)
+    batch_size = min(OVERFIT_BATCH, count)
+
+    def batch_of(step):
+        return subset(windows, torch.randint(count, (batch_size,), generator=g).to(ctx.device))
+
+    torch.manual_seed(ctx.seed)
+    start = time.perf_counter()
+    losses, _ = optimise(policy, batch_of, OVERFIT_STEPS, OVERFIT_SECONDS[ctx.device.type])
+    seconds = time.perf_counter() - start
+    ctx.cache["overfit_policy"] = policy
+    final_loss = float(np.mean(losses[-25:]))
     action_std = np.concatenate([e.actions for e in demos]).std(0)
-    train_batch = sample_batch(ctx, trained, demos, 2000, ctx.seed)
-    on_train = open_loop_errors(train_batch["action"].cpu().numpy(), predict(trained, train_batch, ctx.seed),
+    train_batch = sample_batch(ctx, policy, demos, 2000, ctx.seed)
+    on_train = open_loop_errors(train_batch["action"].cpu().numpy(), predict(policy, train_batch, ctx.seed),
                                 action_std)
-    evidence = {"demos": n, "steps": cfg.steps, "batch_size": cfg.batch_size,
-                "seconds": round(result.seconds, 1), "final_loss": round(result.final_loss, 5),
-                "train": _rounded(on_train)}
+    evidence = {"demos": n, "steps": len(losses), "batch_size": batch_size, "seconds": round(seconds, 1),
+                "stopped_by_time": len(losses) < OVERFIT_STEPS and np.isfinite(losses[-1]),
+                "final_loss": round(final_loss, 5), "train": _rounded(on_train)}
     if held:
-        held_batch = sample_batch(ctx, trained, held, 2000, ctx.seed)
+        held_batch = sample_batch(ctx, policy, held, 2000, ctx.seed)
         evidence["held_out"] = _rounded(open_loop_errors(
-            held_batch["action"].cpu().numpy(), predict(trained, held_batch, ctx.seed), action_std))
-    logged = read_loss_log(run_dir)
-    plot = plot_loss_curves(ctx, {f"overfit {n} demos": (list(logged), list(logged.values()))}, "overfit_loss",
-                            title=f"overfitting {n} demos ({ctx.policy_name})")
+            held_batch["action"].cpu().numpy(), predict(policy, held_batch, ctx.seed), action_std))
+    every = max(len(losses) // 100, 1)
+    plot = plot_loss_curves(ctx, {f"overfit {n} demos": (list(range(0, len(losses), every)), losses[::every])},
+                            "overfit_loss", title=f"overfitting {n} demos ({policy.name})")
     rel = on_train["mean_relative_error"]
     if rel > OVERFIT_RELATIVE_ERROR:
         return [Finding(
             "overfit", "error",
-            f"the pipeline cannot overfit {n} demos: after {cfg.steps} steps its actions miss by "
-            f"{rel:.2f} action std on the demos it trained on (final loss {result.final_loss:.4f})",
+            f"the pipeline cannot overfit {n} demos: after {len(losses)} steps its actions miss by "
+            f"{rel:.2f} action std on the demos it trained on (final loss {final_loss:.4f})",
             evidence,
             "A pipeline that cannot memorise 5 demos has a bug upstream of data quantity: look at "
             "the failing checks above (conditioning, dead parameters, normalisation, head "
             "isolation). A low flow/diffusion loss is not a low action error: judge by this "
             "number.", [plot])]
-    return [ok("overfit", f"the pipeline overfits {n} demos in {cfg.steps} steps: open-loop error "
-               f"{rel:.3f} action std (loss {result.final_loss:.4f})", evidence, [plot])]
+    return [ok("overfit", f"the pipeline overfits {n} demos in {len(losses)} steps: open-loop error "
+               f"{rel:.3f} action std (loss {final_loss:.4f})", evidence, [plot])]
+
+
+def held_out_episodes(ctx: DoctorContext) -> tuple[list, str]:
+    """Demos the checkpoint never trained on: the dataset's episodes outside the ones its
+    training recorded, else expert rollouts from evaluation seeds (--task)."""
+    trained_on = ctx.policy.training_info().get("episodes") if ctx.policy is not None else None
+    if trained_on is not None:
+        seen = set(int(i) for i in trained_on)
+        rest = [e for i, e in enumerate(ctx.episodes) if i not in seen]
+        if rest:
+            return rest, "dataset episodes outside the checkpoint's training set"
+    rollouts = ctx.cache.get("held_out_episodes") or []
+    if rollouts:
+        return rollouts, f"expert rollouts of {ctx.task} from evaluation seeds"
+    return [], ""
 
 
 def check_open_loop(ctx: DoctorContext) -> list[Finding]:
-    """open-loop and mode-collapse: the checkpoint's predictions against the demos."""
+    """open-loop and mode-collapse: the checkpoint's predictions against the demos, on its
+    training data and on held-out episodes (per episode)."""
     if ctx.policy is None:
         return [skipped("open-loop", "needs --checkpoint"), skipped("mode-collapse", "needs --checkpoint")]
     policy = ctx.policy
     action_std = np.concatenate([e.actions for e in ctx.episodes]).std(0)
-    sets = {"train": ctx.episodes}
-    if ctx.cache.get("held_out_episodes"):
-        sets["held_out"] = ctx.cache["held_out_episodes"]
+    held, held_source = held_out_episodes(ctx)
+    trained_on = policy.training_info().get("episodes")
+    train_eps = [e for i, e in enumerate(ctx.episodes) if trained_on is None or i in set(trained_on)] \
+        or ctx.episodes
+    sets = {"train": train_eps}
+    if held:
+        sets["held_out"] = held
     results = {}
     for name, episodes in sets.items():
         batch = sample_batch(ctx, policy, episodes, 2000 if not ctx.quick else 500, ctx.seed)
@@ -496,8 +685,13 @@ def check_open_loop(ctx: DoctorContext) -> list[Finding]:
         pred = predict(policy, batch, ctx.seed)
         results[name] = open_loop_errors(truth, pred, action_std)
         ctx.arrays[f"{name}_truth"], ctx.arrays[f"{name}_predicted"] = truth, pred
+    per_episode = {}
+    for ep in held[:20]:
+        b = sample_batch(ctx, policy, [ep])
+        per_episode[ep.name] = round(open_loop_errors(b["action"].cpu().numpy(), predict(policy, b, ctx.seed),
+                                                      action_std)["mean_relative_error"], 4)
     # One whole demo, step by step, for the time-series plot.
-    demo = ctx.episodes[0]
+    demo = train_eps[0]
     demo_batch = sample_batch(ctx, policy, [demo])
     demo_truth = demo_batch["action"].cpu().numpy()
     demo_pred = predict(policy, demo_batch, ctx.seed)
@@ -510,8 +704,12 @@ def check_open_loop(ctx: DoctorContext) -> list[Finding]:
              plot_error_histograms(ctx, pred - truth, "error_histograms"),
              plot_action_histograms(ctx, truth, pred, "predicted_action_histograms")]
     evidence = {name: _rounded(m) for name, m in results.items()}
-    if "held_out" not in results:
-        evidence["held_out"] = "none: pass --task to roll the expert out on evaluation seeds"
+    if held:
+        evidence["held_out_source"] = held_source
+        evidence["held_out_per_episode"] = per_episode
+    else:
+        evidence["held_out"] = ("none: the checkpoint trained on every episode of the dataset; pass "
+                                "--task to roll the expert out on evaluation seeds")
     findings = []
     rel = train["mean_relative_error"]
     if rel > TRAIN_RELATIVE_ERROR:
@@ -522,12 +720,12 @@ def check_open_loop(ctx: DoctorContext) -> list[Finding]:
             "The policy has not fitted its data: train longer, check the overfit test, and "
             "compare per-dimension errors to find the dims it gets wrong.", plots))
     if "held_out" in results:
-        held = results["held_out"]["mean_relative_error"]
-        if held > TRAIN_RELATIVE_ERROR and held > 2 * rel:
+        held_rel = results["held_out"]["mean_relative_error"]
+        if held_rel > TRAIN_RELATIVE_ERROR and held_rel > 2 * rel:
             findings.append(Finding(
                 "open-loop", "warning",
-                f"open-loop error is {held:.2f} action std on held-out demos against {rel:.2f} on "
-                "training demos: the policy does not generalise to new initial states",
+                f"open-loop error is {held_rel:.2f} action std on held-out demos against {rel:.2f} "
+                "on training demos: the policy does not generalise beyond its training episodes",
                 evidence, "Collect more diverse demos, add observation-noise augmentation, or use "
                 "a smaller model / stronger regularisation.", plots))
     if not findings:

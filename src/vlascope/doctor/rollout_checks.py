@@ -87,7 +87,7 @@ def collect_held_out(ctx: DoctorContext) -> list:
                 break
     finally:
         env.close()
-    if not episodes or any(k not in episodes[0].obs for k in ctx.policy.config.obs_keys):
+    if not episodes or any(k not in episodes[0].obs for k in ctx.policy.spec.obs_keys):
         return []  # e.g. an image policy: these rollouts carry no images
     return episodes
 
@@ -105,10 +105,11 @@ def check_train_eval_gap(ctx: DoctorContext) -> list[Finding]:
     if not states:
         return [skipped("train-eval-gap", "the demos carry no initial_state attribute")]
     n = ctx.eval_episodes
-    like_data = evaluate(ctx.policy, ctx.task, n, seed=ctx.seed, progress=False,
+    policy = ctx.policy.closed_loop_policy()
+    like_data = evaluate(policy, ctx.task, n, seed=ctx.seed, progress=False,
                          initial_states=states[:n]).summary
-    random = evaluate(ctx.policy, ctx.task, n, seed=ctx.seed, progress=False).summary
-    train_loss = (getattr(ctx.policy, "checkpoint_config", None) or {}).get("train_loss")
+    random = evaluate(policy, ctx.task, n, seed=ctx.seed, progress=False).summary
+    train_loss = ctx.policy.training_info().get("train_loss")
     gap = like_data["success_rate"] - random["success_rate"]
     evidence = {"episodes_each": n, "train_loss": train_loss,
                 "success_from_demo_initial_states": like_data["success_rate"],
@@ -123,7 +124,7 @@ def check_train_eval_gap(ctx: DoctorContext) -> list[Finding]:
             f"the policy succeeds {100 * like_data['success_rate']:.0f}% from the demos' initial "
             f"states but {100 * random['success_rate']:.0f}% from random ones{loss_text}: it "
             "memorised the training scenes", evidence,
-            memorisation_fix(evidence["distinct_demo_states_used"], ctx.policy.config))]
+            memorisation_fix(evidence["distinct_demo_states_used"], policy.config))]
     if like_data["success_rate"] < 0.5:
         return [Finding(
             "train-eval-gap", "warning",

@@ -14,13 +14,13 @@ from vlascope.data import TaskSet, read_dataset
 from vlascope.devices import resolve_device
 from vlascope.doctor.context import DoctorContext, float_obs_keys
 from vlascope.doctor.data_checks import DATA_CHECKS, dataset_statistics
-from vlascope.doctor.findings import Finding
+from vlascope.doctor.findings import Finding, skipped
 from vlascope.doctor.model_checks import MODEL_CHECKS
 from vlascope.doctor.report import summary_text, write_report
 from vlascope.doctor.rollout_checks import ROLLOUT_CHECKS, check_eval_coverage, collect_held_out
 from vlascope.errors import VlascopeError
-from vlascope.policies import check_fits, load_pretrained, make_config
-from vlascope.train.loop import build_for_episodes
+from vlascope.policies import build_for_episodes, check_fits, load_pretrained, make_config
+from vlascope.policies.interface import NotProvided, VlascopePolicy, vlascope_pipeline
 
 CHECKS = [*DATA_CHECKS, check_eval_coverage, *MODEL_CHECKS, *ROLLOUT_CHECKS]
 # Fields of a policy config that come from the data, not from the user's choices.
@@ -38,11 +38,11 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
     data = read_dataset(dataset, key_map=key_map)
     policy, run_dir, overrides = None, None, {}
     if checkpoint is not None:
-        policy = load_pretrained(checkpoint, device=resolve_device(device))
-        policy_name = policy.checkpoint_config["policy"]
-        overrides = {k: v for k, v in policy.checkpoint_config["policy_config"].items()
+        module = load_pretrained(checkpoint, device=resolve_device(device))
+        policy_name = module.checkpoint_config["policy"]
+        overrides = {k: v for k, v in module.checkpoint_config["policy_config"].items()
                      if k not in DATA_FIELDS}
-        check_fits(policy.config, data.obs_shapes, data.action_dim, dataset)
+        check_fits(module.config, data.obs_shapes, data.action_dim, dataset)
         ckpt = Path(checkpoint)
         if ckpt.parent.name == "checkpoints":
             run_dir = ckpt.parent.parent
@@ -62,9 +62,12 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
 
         check_task(task)
 
-    def make_policy(episodes):
+    def build(episodes):
         return build_for_episodes(policy_name, overrides, episodes, TaskSet.of([data]))
 
+    make_policy = vlascope_pipeline(build, policy_name)
+    if checkpoint is not None:
+        policy = VlascopePolicy(module, policy_name, build)
     return DoctorContext(dataset=data, out_dir=Path(out), make_policy=make_policy,
                          policy_name=policy_name, policy=policy, inputs=overrides["obs_keys"],
                          checkpoint=Path(checkpoint) if checkpoint else None, run_dir=run_dir,
@@ -82,6 +85,8 @@ def run_checks(ctx: DoctorContext, checks=None, progress: bool = True) -> list[F
         start = time.time()
         try:
             found = check(ctx)
+        except NotProvided as exc:  # the policy lacks what this check needs
+            found = [skipped(name, str(exc))]
         except Exception as exc:  # a broken check is reported, never fatal
             where = traceback.extract_tb(exc.__traceback__)[-1]
             found = [Finding(name, "warning", f"the check itself failed: {type(exc).__name__}: {exc}",

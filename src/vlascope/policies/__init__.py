@@ -3,6 +3,7 @@
 from vlascope.policies.factory import (
     FORMAT_VERSION,
     POLICY_NAMES,
+    build_for_episodes,
     build_policy,
     check_fits,
     load_pretrained,
@@ -13,6 +14,7 @@ from vlascope.policies.factory import (
 __all__ = [
     "FORMAT_VERSION",
     "POLICY_NAMES",
+    "build_for_episodes",
     "build_policy",
     "check_fits",
     "load_pretrained",

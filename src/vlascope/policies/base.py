@@ -241,6 +241,10 @@ class Policy(nn.Module):
     def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def zero_output_loss(self, target: torch.Tensor) -> float:
+        """What `loss` gives for a net whose output is zero, on normalised `target` chunks."""
+        raise NotImplementedError
+
     def sample(self, inputs: dict, noise: torch.Tensor) -> torch.Tensor:
         """A normalised chunk from unit Gaussian `noise` of the chunk's shape (which a
         deterministic policy ignores)."""
@@ -283,6 +287,9 @@ class HeadPolicy(Policy):
     def encode(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None) -> torch.Tensor:
         """Condition vector for raw (unnormalised) observation windows."""
         return self.condition(self.inputs(obs, task_index))
+
+    def zero_output_loss(self, target: torch.Tensor) -> float:
+        return self.head.zero_output_loss(target)
 
     def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
         cond = self.condition(inputs)

@@ -14,11 +14,13 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from vlascope.configs import build_config
-from vlascope.data.normalizer import Normalizer
+from vlascope.data import TaskSet
+from vlascope.data.normalizer import Normalizer, compute_stats
 from vlascope.errors import VlascopeError
 from vlascope.policies.act import ActConfig, ActPolicy
 from vlascope.policies.blocks.encoders import is_image_key
@@ -55,6 +57,39 @@ def build_policy(name: str, config, normalizer: Normalizer) -> torch.nn.Module:
         return policy_cls(config, normalizer)
     except ValueError as exc:
         raise VlascopeError(f"invalid {name} policy config: {exc}") from None
+
+
+def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
+                       tasks: TaskSet | None = None) -> torch.nn.Module:
+    """A fresh policy whose sizes, normaliser statistics and task conditioning come from
+    `episodes` and the tasks they belong to."""
+    config = make_config(policy_name, overrides)
+    first = episodes[0]
+    config.obs_dims = {k: int(first.obs[k].shape[-1]) for k in config.data_keys}
+    config.action_dim = int(first.actions.shape[1])
+    names = tasks.names if tasks is not None else []
+    config.task_names = names if len(names) > 1 else []
+    if hasattr(config, "instructions") and tasks is not None:
+        config.instructions = tasks.instructions[:config.num_tasks]
+    if config.language:
+        if tasks is None or tasks.embeddings is None:
+            raise VlascopeError("language conditioning needs each dataset's cached instruction "
+                                "embedding (data attribute 'instruction_embedding'); re-collect "
+                                "the data with this vlascope")
+        config.language_dim = int(tasks.embeddings.shape[1])
+    # Images are scaled by their encoder, not the normaliser (and their statistics would cost
+    # gigabytes of float64).
+    state_keys = [k for k in config.data_keys if not is_image_key(k)]
+    for k in config.obs_keys:
+        if is_image_key(k):
+            config.image_size = int(first.obs[k].shape[1])
+    stats = {k: compute_stats(np.concatenate([e.obs[k] for e in episodes])) for k in state_keys}
+    stats["action"] = compute_stats(np.concatenate([e.actions for e in episodes]))
+    modes = {k: config.obs_norm for k in state_keys} | {"action": config.action_norm}
+    policy = build_policy(policy_name, config, Normalizer(stats, modes, config.norm_floor))
+    if config.language:
+        policy.set_instruction_embeddings(tasks.embeddings[:config.num_tasks])
+    return policy
 
 
 def _external(module: torch.nn.Module) -> set[str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
-import math
 import os
 import shutil
 import sys
@@ -24,18 +23,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 from tqdm import tqdm
 
 from vlascope.configs import build_config
-from vlascope.data import Normalizer, TaskSet, WindowDataset, compute_stats, read_dataset
+from vlascope.data import TaskSet, WindowDataset, read_dataset
 from vlascope.devices import resolve_device
 from vlascope.errors import VlascopeError
 from vlascope.fileio import atomic_path
-from vlascope.policies import build_policy, check_fits, make_config
-from vlascope.policies.blocks.encoders import is_image_key
+from vlascope.optim import warmup_cosine
+from vlascope.policies import build_for_episodes, check_fits, make_config
 from vlascope.train.checkpoint import save_checkpoint
 
 
@@ -87,15 +85,6 @@ def make_train_config(overrides: dict) -> TrainConfig:
     return build_config(TrainConfig, overrides, "train")
 
 
-def lr_lambda(warmup: int, total: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(total - warmup, 1)
-        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-    return f
-
-
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, max_decay: float) -> None:
     # Warm-up the decay so early EMA weights are not dominated by the random init.
@@ -137,39 +126,6 @@ def prepare_data(dataset_paths: list[str], obs_keys: list[str], skip_bad_demos: 
         episodes += d.episodes
         task_indices += [tasks.names.index(d.task)] * len(d.episodes)
     return datasets, episodes, task_indices, tasks
-
-
-def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
-                       tasks: TaskSet | None = None) -> torch.nn.Module:
-    """A fresh policy whose sizes, normaliser statistics and task conditioning come from
-    `episodes` and the tasks they belong to."""
-    config = make_config(policy_name, overrides)
-    first = episodes[0]
-    config.obs_dims = {k: int(first.obs[k].shape[-1]) for k in config.data_keys}
-    config.action_dim = int(first.actions.shape[1])
-    names = tasks.names if tasks is not None else []
-    config.task_names = names if len(names) > 1 else []
-    if hasattr(config, "instructions") and tasks is not None:
-        config.instructions = tasks.instructions[:config.num_tasks]
-    if config.language:
-        if tasks is None or tasks.embeddings is None:
-            raise VlascopeError("language conditioning needs each dataset's cached instruction "
-                                "embedding (data attribute 'instruction_embedding'); re-collect "
-                                "the data with this vlascope")
-        config.language_dim = int(tasks.embeddings.shape[1])
-    # Images are scaled by their encoder, not the normaliser (and their statistics would cost
-    # gigabytes of float64).
-    state_keys = [k for k in config.data_keys if not is_image_key(k)]
-    for k in config.obs_keys:
-        if is_image_key(k):
-            config.image_size = int(first.obs[k].shape[1])
-    stats = {k: compute_stats(np.concatenate([e.obs[k] for e in episodes])) for k in state_keys}
-    stats["action"] = compute_stats(np.concatenate([e.actions for e in episodes]))
-    modes = {k: config.obs_norm for k in state_keys} | {"action": config.action_norm}
-    policy = build_policy(policy_name, config, Normalizer(stats, modes, config.norm_floor))
-    if config.language:
-        policy.set_instruction_embeddings(tasks.embeddings[:config.num_tasks])
-    return policy
 
 
 class BatchSource:
@@ -230,16 +186,6 @@ class BatchSource:
         idx = torch.randint(0, self.n, (self.batch_size,), device=self.generator.device,
                             generator=self.generator)
         return self.gather(idx)
-
-
-def make_windows(policy, episodes: list, task_indices: list[int] | None, device) -> dict:
-    """Every training window stacked, on `device` (the doctor's analyses)."""
-    cfg = policy.config
-    windows = WindowDataset(episodes, cfg.obs_keys, cfg.n_obs_steps, cfg.horizon,
-                            task_indices).all_windows()
-    return {"obs": {k: v.to(device) for k, v in windows["obs"].items()},
-            "action": windows["action"].to(device),
-            "task_index": windows["task_index"].to(device)}
 
 
 def train(dataset_paths: list[str], policy_name: str, out_dir: str | Path,
@@ -322,7 +268,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     trainable = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   fused=device.type == "cuda")
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.warmup_steps, cfg.steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_steps, cfg.steps))
     amp = cfg.amp and device.type == "cuda"
     first_step = 0
     if resume_state is not None:

@@ -54,6 +54,10 @@ class DiffusionHead(nn.Module):
         alphas_cumprod = torch.cumprod(1 - cosine_betas(train_steps), dim=0)
         self.register_buffer("alphas_cumprod", alphas_cumprod, persistent=False)
 
+    def zero_output_loss(self, x0: torch.Tensor) -> float:
+        """The loss of a net that outputs zero: 1 for unit Gaussian noise, else the chunk's power."""
+        return 1.0 if self.prediction == "epsilon" else float((x0.float() ** 2).mean())
+
     def loss(self, cond: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         b = x0.shape[0]
         t = torch.randint(0, self.train_steps, (b,), device=x0.device)
@@ -120,6 +124,10 @@ class FlowHead(nn.Module):
         # 1 - Beta(1.5, 1) puts more mass near t = 0 (pure noise).
         return 1 - torch.distributions.Beta(1.5, 1.0).sample((b,)).to(device)
 
+    def zero_output_loss(self, x1: torch.Tensor) -> float:
+        """The loss of a net that outputs zero: the velocity x1 - noise has power 1 + E[x1^2]."""
+        return 1.0 + float((x1.float() ** 2).mean())
+
     def loss(self, cond: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
         b = x1.shape[0]
         t = self.sample_time(b, x1.device).clamp(0, 0.999)
@@ -147,6 +155,9 @@ class RegressionHead(nn.Module):
         self.shape = (horizon, action_dim)
         self.net = nn.Sequential(nn.Linear(cond_dim, width), nn.GELU(), nn.Linear(width, width),
                                  nn.GELU(), nn.Linear(width, horizon * action_dim))
+
+    def zero_output_loss(self, x: torch.Tensor) -> float:
+        return float((x.float() ** 2).mean())
 
     def loss(self, cond: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         pred = self.net(cond).view(-1, *self.shape)

@@ -1,0 +1,253 @@
+"""The one interface through which the doctor sees a policy, wherever it was trained.
+
+A policy under diagnosis is an `ActionPolicy`: it predicts action chunks in the dataset's units
+from raw observation windows, and may offer more (its loss, its nn.Module, the condition vector
+its head reads, the normalisation its deployed pipeline applies, an untrained twin built from
+data). A capability it does not offer raises `NotProvided`; the doctor then reports each check
+that needed it as skipped, with that reason, and runs the others.
+
+Batches use the dataset's keys (vlascope's names: `robot_state`, `goal`, `corner2_image`, ...):
+
+    obs            {key: (B, n_obs_steps, *frame_shape)} raw values, uint8 images
+    action         (B, horizon, action_dim) raw actions
+    action_is_pad  (B, horizon) True where the chunk runs past the episode's end
+    task_index     (B,) long
+
+Three things implement it: `VlascopePolicy` (below) for our own checkpoints and pipelines, the
+LeRobot loader (vlascope.interop.lerobot_policy), and a user's own adapter (examples/).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class NotProvided(Exception):
+    """The policy does not offer this capability; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """What a policy reads and writes, in the dataset's keys and units."""
+
+    obs_shapes: dict[str, tuple[int, ...]]  # input key -> shape of one frame
+    action_dim: int
+    n_obs_steps: int
+    horizon: int
+    n_action_steps: int  # actions executed before the next chunk is asked for
+
+    @property
+    def obs_keys(self) -> list[str]:
+        return list(self.obs_shapes)
+
+
+@dataclass(frozen=True)
+class FeatureNormalization:
+    """How the pipeline the user deploys maps one feature: `mode` with `stats` (numpy arrays,
+    e.g. mean/std or min/max) on the way in (inputs) or out (the action)."""
+
+    key: str  # a dataset key, or "action"
+    mode: str  # "meanstd" | "minmax" | "identity" | another named mode
+    stats: dict[str, np.ndarray]
+    applied: bool = True  # False: the statistics exist but the deployed pipeline skips them
+    trained_mode: str | None = None  # the mode the weights were trained with, where recorded
+
+    @property
+    def scale(self) -> np.ndarray:
+        """How much the mapping multiplies a difference in raw units, per dimension."""
+        s = self.stats
+        if "scale" in s:
+            return np.asarray(s["scale"], dtype=np.float64)
+        centre_spread = self.centre_spread()
+        if centre_spread is None:
+            return np.ones_like(np.asarray(next(iter(s.values())), dtype=np.float64))
+        return 1.0 / np.maximum(centre_spread[1], 1e-12)
+
+    def centre_spread(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(centre, spread): the raw values that map to 0 and to +1 away from it."""
+        s = self.stats
+        if self.mode == "minmax" and "min" in s and "max" in s:
+            lo, hi = np.asarray(s["min"], np.float64), np.asarray(s["max"], np.float64)
+            return (hi + lo) / 2, (hi - lo) / 2
+        if "mean" in s and "std" in s:
+            return np.asarray(s["mean"], np.float64), np.asarray(s["std"], np.float64)
+        return None
+
+
+def windows_seed(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+class ActionPolicy:
+    """Base class: `spec`, `name` and `predict_chunk` are required; everything else is optional
+    and raises NotProvided until an implementation offers it."""
+
+    spec: PolicySpec
+    name: str = "policy"
+    origin: str = "python"  # where it was trained: "vlascope", "lerobot", "adapter"
+
+    # --- required ---------------------------------------------------------------------------
+    def predict_chunk(self, obs: dict[str, torch.Tensor], seed: int = 0,
+                      task_index: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, horizon, action_dim) in the dataset's action units, deterministic for a seed."""
+        raise NotImplementedError
+
+    # --- optional ---------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        try:
+            return next(self.module().parameters()).device
+        except (NotProvided, StopIteration):
+            return torch.device("cpu")
+
+    def module(self) -> nn.Module:
+        """The nn.Module whose parameters make the predictions (gradients, perturbations)."""
+        raise NotProvided("the adapter exposes no nn.Module")
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        """The training loss on a batch (scalar, differentiable), in training mode."""
+        raise NotProvided("the adapter offers no training loss")
+
+    def optimizer(self, parameters: list[nn.Parameter], steps: int) -> tuple:
+        """(optimiser, scheduler or None) as the policy is trained; AdamW at 1e-4 by default."""
+        return torch.optim.AdamW(parameters, lr=1e-4, weight_decay=1e-6), None
+
+    def zero_output_loss(self, batch: dict) -> float:
+        """What the loss is for an output of zero: where a well-initialised net starts."""
+        raise NotProvided("the adapter does not say what its objective gives for a zero output")
+
+    def condition(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, ...) the vector the action head reads."""
+        raise NotProvided("the adapter exposes no condition vector")
+
+    def normalization(self) -> list[FeatureNormalization]:
+        """The normalisation the deployed pipeline applies, feature by feature."""
+        raise NotProvided("the adapter does not expose its normalisation statistics")
+
+    def fresh(self, episodes: list) -> "ActionPolicy":
+        """An untrained twin of this policy, its statistics fitted to `episodes`."""
+        raise NotProvided("the adapter cannot build an untrained twin")
+
+    def action_head(self) -> tuple[nn.Module, int]:
+        """(head, cond_dim): a head with loss(cond, target) and sample(cond, noise)."""
+        raise NotProvided("the policy has no separable action head")
+
+    def backbone_features(self, obs: dict[str, torch.Tensor],
+                          task_index: torch.Tensor | None = None) -> tuple[torch.Tensor, bool]:
+        """((B, dim) the backbone's output pooled over its tokens, whether it is frozen)."""
+        raise NotProvided("the policy has no vision-language backbone")
+
+    def training_info(self) -> dict:
+        """What the checkpoint records of its training: train_loss, task_names, the dataset
+        episodes it trained on (`episodes`, None for all), ..."""
+        return {}
+
+    def closed_loop_policy(self) -> nn.Module:
+        """The module vlascope's closed-loop evaluator runs (evaluate.runner)."""
+        raise NotProvided("closed-loop evaluation in MetaWorld runs vlascope policies only")
+
+    def train(self, mode: bool = True) -> "ActionPolicy":
+        try:
+            self.module().train(mode)
+        except NotProvided:
+            pass
+        return self
+
+    def eval(self) -> "ActionPolicy":
+        return self.train(False)
+
+
+class VlascopePolicy(ActionPolicy):
+    """A vlascope policy (policies.base.Policy) behind the interface. `make` builds an untrained
+    one for a list of episodes (the pipeline under test)."""
+
+    origin = "vlascope"
+
+    def __init__(self, policy: nn.Module, name: str, make=None):
+        self.policy, self.name, self.make = policy, name, make
+        cfg = policy.config
+        shapes = {k: ((cfg.image_size, cfg.image_size, 3) if k in cfg.image_keys else (cfg.obs_dims[k],))
+                  for k in cfg.obs_keys}
+        self.spec = PolicySpec(shapes, cfg.action_dim, cfg.n_obs_steps, cfg.horizon, cfg.n_action_steps)
+        self.config = cfg
+
+    def predict_chunk(self, obs, seed=0, task_index=None):
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        return self.policy.predict_chunk(obs, task_index, generator)
+
+    def module(self):
+        return self.policy
+
+    def loss(self, batch):
+        return self.policy.compute_loss(batch)[0]
+
+    def optimizer(self, parameters, steps):
+        from vlascope.optim import warmup_cosine
+
+        opt = torch.optim.AdamW(parameters, lr=1e-3, weight_decay=1e-6)
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(50, steps))
+
+    def zero_output_loss(self, batch):
+        target = self.policy.normalizer.normalize("action", batch["action"]).float()
+        return self.policy.zero_output_loss(target)
+
+    def condition(self, obs, task_index=None):
+        encode = getattr(self.policy, "encode", None)
+        if encode is None:
+            raise NotProvided(f"{self.name}'s decoder reads the encoder's tokens directly: "
+                              "there is no single condition vector")
+        return encode(obs, task_index)
+
+    def normalization(self):
+        norm = self.policy.normalizer
+        out = []
+        for key in norm.keys:
+            stats = {s: norm.stat(key, s).cpu().numpy().astype(np.float64) for s in ("mean", "std", "min", "max")}
+            mode = norm.modes.get(key, "meanstd")
+            out.append(FeatureNormalization(key, mode, stats | {
+                "scale": norm.stat(key, "scale").cpu().numpy().astype(np.float64)}, True, mode))
+        return out
+
+    def fresh(self, episodes):
+        if self.make is None:
+            raise NotProvided("no pipeline to build an untrained policy from")
+        return VlascopePolicy(self.make(episodes), self.name, self.make)
+
+    def action_head(self):
+        head = getattr(self.policy, "head", None)
+        cond_dim = getattr(self.config, "cond_dim", None)
+        if head is None or cond_dim is None:
+            raise NotProvided(f"{type(self.policy).__name__} has no separable action head (its "
+                              "decoder reads the encoder's tokens directly)")
+        return head, cond_dim
+
+    def backbone_features(self, obs, task_index=None):
+        backbone = getattr(self.policy, "backbone", None)
+        if backbone is None:
+            raise NotProvided("the policy has no vision-language backbone")
+        tokens, padding = backbone(self.policy.inputs(obs, task_index))
+        keep = torch.ones(tokens.shape[:2], device=tokens.device) if padding is None else (~padding).float()
+        pooled = (tokens.float() * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
+        return pooled, not any(p.requires_grad for p in backbone.parameters())
+
+    def training_info(self):
+        return {**(getattr(self.policy, "checkpoint_config", None) or {}),
+                "task_names": list(self.config.task_names)}
+
+    def closed_loop_policy(self):
+        return self.policy
+
+    def train(self, mode=True):
+        self.policy.train(mode)
+        return self
+
+
+def vlascope_pipeline(build, name: str):
+    """`build(episodes) -> Policy` (a vlascope pipeline) as a builder of ActionPolicy twins."""
+    def make(episodes):
+        return VlascopePolicy(build(episodes), name, build)
+    return make
