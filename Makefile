@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vlascope-installed
 
-.PHONY: demo test osmesa clean
+.PHONY: demo test test-lerobot osmesa clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,5 +31,20 @@ demo: $(STAMP)
 test: $(STAMP) osmesa
 	MUJOCO_GL=osmesa PYOPENGL_PLATFORM=osmesa $(PY) -m pytest -q
 
+# The LeRobot tier: its own Python 3.12 environment (lerobot 0.6.x needs Python >= 3.12 and its own
+# torch < 2.12), real lerobot-train runs, then the doctor on their checkpoints.
+PYTHON312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
+LEROBOT_VENV ?= .venv-lerobot
+LEROBOT_STAMP := $(LEROBOT_VENV)/.vlascope-installed
+
+$(LEROBOT_STAMP): pyproject.toml
+	@test -n "$(PYTHON312)" || (echo "make test-lerobot needs python3.12 (set PYTHON312=/path/to/python3.12)"; exit 1)
+	$(PYTHON312) -m venv $(LEROBOT_VENV)
+	$(LEROBOT_VENV)/bin/python -m pip install -q -e '.[lerobot,test]'
+	touch $(LEROBOT_STAMP)
+
+test-lerobot: $(LEROBOT_STAMP) osmesa
+	MUJOCO_GL=osmesa PYOPENGL_PLATFORM=osmesa $(LEROBOT_VENV)/bin/python -m pytest -q tests/lerobot
+
 clean:
-	rm -rf $(VENV) outputs
+	rm -rf $(VENV) $(LEROBOT_VENV) outputs

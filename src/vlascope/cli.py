@@ -117,7 +117,8 @@ def _doctor(args) -> None:
 
     ctx = build_context(args.dataset, args.out, key_map=args.key_map, checkpoint=args.checkpoint,
                         task=args.task, quick=args.quick, policy_name=args.policy, seed=args.seed,
-                        eval_episodes=args.episodes, device=args.device, obs_keys=args.obs_keys)
+                        eval_episodes=args.episodes, device=args.device, obs_keys=args.obs_keys,
+                        adapter=args.adapter)
     print(f"doctor: {len(ctx.dataset.episodes)} demos from {args.dataset}"
           + (f", checkpoint {args.checkpoint}" if args.checkpoint else "")
           + (f", task {args.task}" if args.task else "") + (" (quick)" if args.quick else ""))
@@ -253,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dataset", required=True)
     d.add_argument("--out", required=True, help="report folder")
     d.add_argument("--key-map", help="YAML mapping the file's keys to vlascope's (see data/keymap.py)")
-    d.add_argument("--checkpoint", help="a checkpoint folder, e.g. runs/x/checkpoints/last")
+    d.add_argument("--checkpoint", help="a vlascope checkpoint folder (runs/x/checkpoints/last) or a "
+                   "LeRobot pretrained_model folder (loaded by lerobot, processors included)")
+    d.add_argument("--adapter", help="package.module:factory returning your own policy behind "
+                   "vlascope.policies.interface.ActionPolicy (called with checkpoint=, device=)")
     d.add_argument("--task", help="a MetaWorld task: enables eval-coverage and train-eval-gap")
     d.add_argument("--quick", action="store_true",
                    help="data checks and cheap model checks only (no overfit, head isolation, rollouts)")

@@ -16,7 +16,7 @@ from vlascope.data.hdf5 import Episode
 
 class WindowDataset(Dataset):
     def __init__(self, episodes: list[Episode], obs_keys: list[str], n_obs_steps: int,
-                 horizon: int, task_indices: list[int] | None = None):
+                 horizon: int, task_indices: list[int] | None = None, action_offset: int = 0):
         if n_obs_steps < 1 or horizon < 1:
             raise ValueError("n_obs_steps and horizon must be >= 1")
         self.episodes = episodes
@@ -24,6 +24,9 @@ class WindowDataset(Dataset):
         self.n_obs_steps = n_obs_steps
         self.horizon = horizon
         self.task_indices = task_indices or [0] * len(episodes)
+        # The chunk starts this many frames after the window's current frame: 0 for vlascope's
+        # policies; 1 - n_obs_steps for LeRobot's diffusion, whose loss also covers the past.
+        self.action_offset = action_offset
         self.index = np.array([(e, t) for e, ep in enumerate(episodes) for t in range(len(ep))],
                               dtype=np.int64).reshape(-1, 2)
 
@@ -32,7 +35,7 @@ class WindowDataset(Dataset):
 
     def window_indices(self, t: int, length: int) -> tuple[np.ndarray, np.ndarray]:
         obs_idx = np.clip(np.arange(t - self.n_obs_steps + 1, t + 1), 0, length - 1)
-        act_idx = np.clip(np.arange(t, t + self.horizon), 0, length - 1)
+        act_idx = np.clip(np.arange(t, t + self.horizon) + self.action_offset, 0, length - 1)
         return obs_idx, act_idx
 
     def __getitem__(self, i: int) -> dict:
@@ -63,9 +66,10 @@ class WindowDataset(Dataset):
             length = len(ep)
             ts = np.arange(length)
             obs_index.append(offset + np.clip(ts[:, None] + np.arange(-self.n_obs_steps + 1, 1)[None], 0, length - 1))
-            action_index.append(offset + np.clip(ts[:, None] + np.arange(self.horizon)[None], 0, length - 1))
+            steps = ts[:, None] + np.arange(self.horizon)[None] + self.action_offset
+            action_index.append(offset + np.clip(steps, 0, length - 1))
             tasks.append(np.full(length, self.task_indices[e]))
-            pads.append(ts[:, None] + np.arange(self.horizon)[None] >= length)
+            pads.append((steps < 0) | (steps >= length))
             offset += length
         frames = {}
         for k in self.obs_keys:

@@ -10,7 +10,8 @@
                                                 task_index
     videos/<image key>/chunk-000/file-000.mp4   each camera's episodes, one after another
 
-Keys: vlascope's `robot_state` is `observation.state`, `<camera>_image` is
+Keys: vlascope's `robot_state` is `observation.state`, `object_state` is
+`observation.environment_state` (LeRobot's ACT and Diffusion need it or an image), `<camera>_image` is
 `observation.images.<camera>`, any other state key `<k>` is `observation.<k>`; the task text
 is the instruction. Parquet goes through pyarrow; video through imageio's ffmpeg (H.264,
 yuv420p, the encoding every LeRobot decoder reads: lossy, so images come back within a few
@@ -38,6 +39,8 @@ EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
 def feature_name(key: str) -> str:
     if key == "robot_state":
         return "observation.state"
+    if key == "object_state":  # what LeRobot's policies read as the environment state
+        return "observation.environment_state"
     if key.endswith("_image"):
         return f"observation.images.{key.removesuffix('_image')}"
     return f"observation.{key}"

@@ -101,16 +101,22 @@ def sample_batch(ctx: DoctorContext, policy: ActionPolicy, episodes, max_windows
     spec = policy.spec
     # Every check samples from the same few episode lists: stack their windows once (for image
     # datasets that is hundreds of MB), keyed by the episodes and the window shape.
-    key = ("windows", tuple(map(id, episodes)), tuple(spec.obs_keys), spec.n_obs_steps, spec.horizon)
+    offset, length = spec.action_window
+    key = ("windows", tuple(map(id, episodes)), tuple(spec.obs_keys), spec.n_obs_steps, offset, length)
     if key not in ctx.cache:
-        ctx.cache[key] = WindowDataset(episodes, spec.obs_keys, spec.n_obs_steps, spec.horizon,
-                                       [task] * len(episodes)).all_windows(ctx.device)
+        ctx.cache[key] = WindowDataset(episodes, spec.obs_keys, spec.n_obs_steps, length,
+                                       [task] * len(episodes), offset).all_windows(ctx.device)
     windows = ctx.cache[key]
     if max_windows is None:
         return windows
     n = len(windows["action"])
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_windows].to(ctx.device)
     return subset(windows, idx)
+
+
+def truth_of(policy: ActionPolicy, batch: dict) -> np.ndarray:
+    """The demo actions a predicted chunk is compared with, (N, horizon, A)."""
+    return policy.spec.predicted_span(batch["action"]).float().cpu().numpy()
 
 
 def subset(batch: dict, idx) -> dict:
@@ -259,7 +265,7 @@ def _action_units(ctx: DoctorContext, policy: ActionPolicy, feature) -> list[Fin
     the predictions alone, so it holds whatever the pipeline claims."""
     batch = sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed)
     pred = predict(policy, batch, ctx.seed)[:, 0].astype(np.float64)
-    truth = batch["action"][:, 0].cpu().numpy().astype(np.float64)
+    truth = truth_of(policy, batch)[:, 0].astype(np.float64)
     data = _dataset_values(ctx, "action")
     candidates = {"meanstd": ((truth - data.mean(0)) / np.maximum(data.std(0), 1e-6))}
     lo, hi = data.min(0), data.max(0)
@@ -622,7 +628,7 @@ def check_overfit(ctx: DoctorContext) -> list[Finding]:
     final_loss = float(np.mean(losses[-25:]))
     action_std = np.concatenate([e.actions for e in demos]).std(0)
     train_batch = sample_batch(ctx, policy, demos, 2000, ctx.seed)
-    on_train = open_loop_errors(train_batch["action"].cpu().numpy(), predict(policy, train_batch, ctx.seed),
+    on_train = open_loop_errors(truth_of(policy, train_batch), predict(policy, train_batch, ctx.seed),
                                 action_std)
     evidence = {"demos": n, "steps": len(losses), "batch_size": batch_size, "seconds": round(seconds, 1),
                 "stopped_by_time": len(losses) < OVERFIT_STEPS and np.isfinite(losses[-1]),
@@ -630,7 +636,7 @@ def check_overfit(ctx: DoctorContext) -> list[Finding]:
     if held:
         held_batch = sample_batch(ctx, policy, held, 2000, ctx.seed)
         evidence["held_out"] = _rounded(open_loop_errors(
-            held_batch["action"].cpu().numpy(), predict(policy, held_batch, ctx.seed), action_std))
+            truth_of(policy, held_batch), predict(policy, held_batch, ctx.seed), action_std))
     every = max(len(losses) // 100, 1)
     plot = plot_loss_curves(ctx, {f"overfit {n} demos": (list(range(0, len(losses), every)), losses[::every])},
                             "overfit_loss", title=f"overfitting {n} demos ({policy.name})")
@@ -681,19 +687,19 @@ def check_open_loop(ctx: DoctorContext) -> list[Finding]:
     results = {}
     for name, episodes in sets.items():
         batch = sample_batch(ctx, policy, episodes, 2000 if not ctx.quick else 500, ctx.seed)
-        truth = batch["action"].cpu().numpy()
+        truth = truth_of(policy, batch)
         pred = predict(policy, batch, ctx.seed)
         results[name] = open_loop_errors(truth, pred, action_std)
         ctx.arrays[f"{name}_truth"], ctx.arrays[f"{name}_predicted"] = truth, pred
     per_episode = {}
     for ep in held[:20]:
         b = sample_batch(ctx, policy, [ep])
-        per_episode[ep.name] = round(open_loop_errors(b["action"].cpu().numpy(), predict(policy, b, ctx.seed),
+        per_episode[ep.name] = round(open_loop_errors(truth_of(policy, b), predict(policy, b, ctx.seed),
                                                       action_std)["mean_relative_error"], 4)
     # One whole demo, step by step, for the time-series plot.
     demo = train_eps[0]
     demo_batch = sample_batch(ctx, policy, [demo])
-    demo_truth = demo_batch["action"].cpu().numpy()
+    demo_truth = truth_of(policy, demo_batch)
     demo_pred = predict(policy, demo_batch, ctx.seed)
     ctx.arrays["demo0_truth"], ctx.arrays["demo0_predicted"] = demo_truth, demo_pred
     train = results["train"]

@@ -6,6 +6,7 @@ finding that says so, so one broken check never hides the others' results.
 
 from __future__ import annotations
 
+import importlib
 import time
 import traceback
 from pathlib import Path
@@ -20,7 +21,9 @@ from vlascope.doctor.report import summary_text, write_report
 from vlascope.doctor.rollout_checks import ROLLOUT_CHECKS, check_eval_coverage, collect_held_out
 from vlascope.errors import VlascopeError
 from vlascope.policies import build_for_episodes, check_fits, load_pretrained, make_config
-from vlascope.policies.interface import NotProvided, VlascopePolicy, vlascope_pipeline
+from vlascope.policies.interface import (ActionPolicy, NotProvided, VlascopePolicy, check_inputs,
+                                         vlascope_pipeline)
+from vlascope.policies.lerobot_checkpoint import LeRobotPolicy, is_lerobot_checkpoint
 
 CHECKS = [*DATA_CHECKS, check_eval_coverage, *MODEL_CHECKS, *ROLLOUT_CHECKS]
 # Fields of a policy config that come from the data, not from the user's choices.
@@ -31,14 +34,44 @@ def check_id(check) -> str:
     return check.__name__.removeprefix("check_").replace("_", "-")
 
 
+def load_adapter(spec: str, checkpoint: str | None, device) -> ActionPolicy:
+    """`package.module:factory` -> factory(checkpoint=..., device=...), an ActionPolicy."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise VlascopeError(f"--adapter {spec}: expected package.module:factory")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise VlascopeError(f"--adapter {spec}: cannot import it ({type(exc).__name__}: {exc})") from None
+    policy = factory(checkpoint=checkpoint, device=str(device))
+    if not isinstance(policy, ActionPolicy):  # the boundary, not the policy's internals
+        raise VlascopeError(f"--adapter {spec}: the factory returned {type(policy).__name__}, not a "
+                            "vlascope.policies.interface.ActionPolicy")
+    return policy
+
+
 def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint: str | None = None,
                   task: str | None = None, quick: bool = False, policy_name: str = "flow",
                   seed: int = 0, eval_episodes: int = 20, device: str = "cpu",
-                  obs_keys: list[str] | None = None) -> DoctorContext:
+                  obs_keys: list[str] | None = None, adapter: str | None = None) -> DoctorContext:
+    """The doctor's context for a dataset and, optionally, the policy to diagnose: a vlascope
+    checkpoint, a LeRobot pretrained_model folder, or a user's adapter (`adapter`)."""
     data = read_dataset(dataset, key_map=key_map)
-    policy, run_dir, overrides = None, None, {}
+    torch_device = resolve_device(device)
+    run_dir, make_policy, inputs = None, None, None
+    if task is not None:
+        from vlascope.envs import check_task
+
+        check_task(task)
+    if adapter is not None or (checkpoint is not None and is_lerobot_checkpoint(checkpoint)):
+        policy = (load_adapter(adapter, checkpoint, torch_device) if adapter is not None
+                  else LeRobotPolicy(checkpoint, torch_device))
+        check_inputs(policy, data.obs_shapes, data.action_dim, dataset)
+        return DoctorContext(dataset=data, out_dir=Path(out), policy=policy, policy_name=policy.name,
+                             checkpoint=Path(checkpoint) if checkpoint else None, task=task,
+                             quick=quick, seed=seed, eval_episodes=eval_episodes, device=torch_device)
     if checkpoint is not None:
-        module = load_pretrained(checkpoint, device=resolve_device(device))
+        module = load_pretrained(checkpoint, device=torch_device)
         policy_name = module.checkpoint_config["policy"]
         overrides = {k: v for k, v in module.checkpoint_config["policy_config"].items()
                      if k not in DATA_FIELDS}
@@ -57,22 +90,17 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
             wanted = make_config(policy_name).obs_keys
             present = [k for k in wanted if k in data.obs_shapes] or float_obs_keys(data.episodes)
         overrides = {"obs_keys": present}
-    if task is not None:
-        from vlascope.envs import check_task
-
-        check_task(task)
 
     def build(episodes):
         return build_for_episodes(policy_name, overrides, episodes, TaskSet.of([data]))
 
     make_policy = vlascope_pipeline(build, policy_name)
-    if checkpoint is not None:
-        policy = VlascopePolicy(module, policy_name, build)
+    policy = VlascopePolicy(module, policy_name, build) if checkpoint is not None else None
     return DoctorContext(dataset=data, out_dir=Path(out), make_policy=make_policy,
                          policy_name=policy_name, policy=policy, inputs=overrides["obs_keys"],
                          checkpoint=Path(checkpoint) if checkpoint else None, run_dir=run_dir,
                          task=task, quick=quick, seed=seed, eval_episodes=eval_episodes,
-                         device=resolve_device(device))
+                         device=torch_device)
 
 
 def run_checks(ctx: DoctorContext, checks=None, progress: bool = True) -> list[Finding]:
@@ -104,9 +132,13 @@ def run_checks(ctx: DoctorContext, checks=None, progress: bool = True) -> list[F
 def run_doctor(ctx: DoctorContext, checks=None, progress: bool = True) -> list[Finding]:
     start = time.time()
     findings = run_checks(ctx, checks, progress)
+    skipped_ids = sorted({f.id for f in findings if f.evidence.get("skipped")})
     header = {"dataset": ctx.dataset.path, "task": ctx.dataset.task or "?",
               "demos": len(ctx.dataset.episodes),
               "checkpoint": str(ctx.checkpoint) if ctx.checkpoint else "none",
+              "policy": f"{ctx.policy.name} (trained in {ctx.policy.origin})" if ctx.policy else ctx.policy_name,
+              "checks run": ", ".join(sorted({f.id for f in findings} - set(skipped_ids))),
+              "checks skipped (reasons below)": ", ".join(skipped_ids) or "none",
               "evaluated on": ctx.task or "-", "mode": "quick" if ctx.quick else "full",
               "seconds": round(time.time() - start, 1)}
     ctx.statistics["header"] = header

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from vlascope.errors import VlascopeError
+
 
 class NotProvided(Exception):
     """The policy does not offer this capability; the message says what is missing."""
@@ -39,10 +41,22 @@ class PolicySpec:
     n_obs_steps: int
     horizon: int
     n_action_steps: int  # actions executed before the next chunk is asked for
+    # The action targets its loss reads: (first frame relative to the current one, length).
+    # None: the predicted chunk itself, (0, horizon).
+    loss_actions: tuple[int, int] | None = None
 
     @property
     def obs_keys(self) -> list[str]:
         return list(self.obs_shapes)
+
+    @property
+    def action_window(self) -> tuple[int, int]:
+        return self.loss_actions or (0, self.horizon)
+
+    def predicted_span(self, actions: torch.Tensor) -> torch.Tensor:
+        """The part of a batch's (B, T, A) action window that a predicted chunk covers."""
+        first = -self.action_window[0]
+        return actions[:, first:first + self.horizon]
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,11 @@ class FeatureNormalization:
     def centre_spread(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(centre, spread): the raw values that map to 0 and to +1 away from it."""
         s = self.stats
+        bounds = {"minmax": ("min", "max"), "quantiles": ("q01", "q99"), "quantile10": ("q10", "q90")}
+        if self.mode in bounds and all(b in s for b in bounds[self.mode]):
+            lo_key, hi_key = bounds[self.mode]
+            lo, hi = np.asarray(s[lo_key], np.float64), np.asarray(s[hi_key], np.float64)
+            return (hi + lo) / 2, (hi - lo) / 2
         if self.mode == "minmax" and "min" in s and "max" in s:
             lo, hi = np.asarray(s["min"], np.float64), np.asarray(s["max"], np.float64)
             return (hi + lo) / 2, (hi - lo) / 2
@@ -251,3 +270,20 @@ def vlascope_pipeline(build, name: str):
     def make(episodes):
         return VlascopePolicy(build(episodes), name, build)
     return make
+
+
+def check_inputs(policy: ActionPolicy, obs_shapes: dict, action_dim: int, where: str) -> None:
+    """The features, shapes, cameras and image size a policy expects against a dataset's: one
+    line naming every mismatch."""
+    problems = []
+    for key, shape in policy.spec.obs_shapes.items():
+        if key not in obs_shapes:
+            problems.append(f"'{key}' is missing")
+        elif tuple(obs_shapes[key][-len(shape):]) != tuple(shape):
+            problems.append(f"'{key}' is {tuple(obs_shapes[key][-len(shape):])} in the dataset, the "
+                            f"policy expects {tuple(shape)}")
+    if action_dim != policy.spec.action_dim:
+        problems.append(f"actions have {action_dim} dims, the policy predicts {policy.spec.action_dim}")
+    if problems:
+        raise VlascopeError(f"{where}: the policy's inputs do not match the dataset: {'; '.join(problems)} "
+                            f"(dataset has: {', '.join(sorted(obs_shapes))})")

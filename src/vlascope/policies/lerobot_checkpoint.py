@@ -1,0 +1,208 @@
+"""A LeRobot `pretrained_model` folder behind vlascope's policy interface, loaded by LeRobot.
+
+What is diagnosed is what `lerobot-eval` or a robot runs: the policy class from LeRobot's
+registry (`get_policy_class`), its config from the folder, and the pre/post-processor pipelines
+saved beside the weights (`make_pre_post_processors(..., pretrained_path=folder)`), whose
+normaliser steps carry the statistics. Nothing here re-implements a LeRobot model.
+
+Needs the `lerobot` package (`pip install 'vlascope[lerobot]'`, Python >= 3.12).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vlascope.data.lerobot import vlascope_key
+from vlascope.errors import VlascopeError
+from vlascope.policies.interface import ActionPolicy, FeatureNormalization, NotProvided, PolicySpec
+
+MODES = {"MEAN_STD": "meanstd", "MIN_MAX": "minmax", "IDENTITY": "identity",
+         "QUANTILES": "quantiles", "QUANTILE10": "quantile10"}
+
+
+def is_lerobot_checkpoint(folder: str | Path) -> bool:
+    """A LeRobot policy folder: a config.json naming its `type`, and saved processors."""
+    folder = Path(folder)
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(config, dict) and "type" in config and "format_version" not in config
+
+
+def _lerobot():
+    try:
+        from lerobot.configs.policies import PreTrainedConfig
+        from lerobot.policies.factory import get_policy_class, make_pre_post_processors
+    except ImportError as exc:
+        raise VlascopeError(f"this is a LeRobot checkpoint and the lerobot package is not importable "
+                            f"({exc}): pip install 'vlascope[lerobot]' (Python >= 3.12)") from None
+    return PreTrainedConfig, get_policy_class, make_pre_post_processors
+
+
+def _mode(mode) -> str:
+    name = getattr(mode, "value", str(mode))
+    return MODES.get(name, name.lower())
+
+
+def _numpy(stats: dict) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v.cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float64).reshape(-1)
+            for k, v in stats.items() if not isinstance(v, (str, dict))}
+
+
+class LeRobotPolicy(ActionPolicy):
+    origin = "lerobot"
+
+    def __init__(self, folder: str | Path, device: str | torch.device = "cpu", policy=None,
+                 processors=None):
+        PreTrainedConfig, get_policy_class, make_pre_post_processors = _lerobot()
+        self.folder = Path(folder)
+        if policy is None:
+            try:
+                config = PreTrainedConfig.from_pretrained(str(self.folder))
+            except Exception as exc:  # draccus/json errors name the field; keep one line
+                raise VlascopeError(f"{self.folder / 'config.json'}: not a LeRobot policy config "
+                                    f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+            config.device = str(device)
+            policy = get_policy_class(config.type).from_pretrained(str(self.folder), config=config)
+            processors = make_pre_post_processors(config, pretrained_path=str(self.folder))
+        self.policy = policy.to(device)
+        self.policy.eval()
+        self.config = policy.config
+        self.pre, self.post = processors
+        self.name = f"lerobot {self.config.type}"
+        self.features = {vlascope_key(name): name for name in self.config.input_features}
+        shapes = {}
+        for name, feature in self.config.input_features.items():
+            shape = tuple(feature.shape)
+            shapes[vlascope_key(name)] = (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
+        actions = list(self.config.action_delta_indices)
+        n_obs = int(getattr(self.config, "n_obs_steps", 1))
+        action_dim = int(self.config.output_features["action"].shape[0])
+        probe = PolicySpec(shapes, action_dim, n_obs, len(actions), 1, (actions[0], len(actions)))
+        self.spec = probe
+        horizon = self._chunk_length()
+        self.spec = PolicySpec(shapes, action_dim, n_obs, horizon,
+                               int(getattr(self.config, "n_action_steps", horizon)),
+                               (actions[0], len(actions)))
+
+    # --- converting vlascope windows to LeRobot batches ------------------------------------
+    def _batch(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        batch = {}
+        for key, name in self.features.items():
+            x = obs[key]
+            if x.dtype == torch.uint8:  # (B, To, H, W, 3) -> (B, To, 3, H, W) in [0, 1]
+                x = x.permute(0, 1, 4, 2, 3).float() / 255
+            else:
+                x = x.float()
+            batch[name] = x[:, -1] if self.spec.n_obs_steps == 1 else x
+        return batch
+
+    def _chunk_length(self) -> int:
+        """How many actions predict_action_chunk returns (ACT: chunk_size; diffusion:
+        n_action_steps), asked of the policy itself on a zero observation."""
+        obs = {k: torch.zeros((1, self.spec.n_obs_steps, *shape),
+                              dtype=torch.uint8 if len(shape) == 3 else torch.float32)
+               for k, shape in self.spec.obs_shapes.items()}
+        return int(self._predict_normalised(obs).shape[1])
+
+    @torch.no_grad()
+    def _predict_normalised(self, obs) -> torch.Tensor:
+        self.policy.eval()
+        self.policy.reset()  # no observation queue from an earlier call
+        return self.policy.predict_action_chunk(self.pre(self._batch(obs)))
+
+    # --- the interface ----------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_chunk(self, obs, seed=0, task_index=None):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            chunk = self._predict_normalised(obs)
+        return self.post(chunk).float().cpu()
+
+    def module(self):
+        return self.policy
+
+    def loss(self, batch):
+        lerobot_batch = self._batch(batch["obs"])
+        lerobot_batch["action"] = batch["action"].float()
+        lerobot_batch["action_is_pad"] = batch["action_is_pad"]
+        loss, _ = self.policy.forward(self.pre(lerobot_batch))
+        return loss
+
+    def optimizer(self, parameters, steps):
+        optimizer = self.config.get_optimizer_preset().build(parameters)
+        scheduler = self.config.get_scheduler_preset()
+        return optimizer, scheduler.build(optimizer, steps) if scheduler is not None else None
+
+    def zero_output_loss(self, batch):
+        target = self.pre({"action": batch["action"].float(),
+                           **self._batch(batch["obs"])})["action"].float()
+        keep = ~batch["action_is_pad"].to(target.device)
+        if self.config.type == "act" and not self.config.use_vae:
+            return float(target.abs()[keep].mean())  # L1 of the chunk
+        if self.config.type == "diffusion":
+            return 1.0 if self.config.prediction_type == "epsilon" else float((target ** 2)[keep].mean())
+        # ACT with its VAE adds kl_weight x KL, whose starting value depends on the encoder's init.
+        raise NotProvided(f"what a zero output scores is not known for LeRobot's {self.config.type}"
+                          + (" with its VAE (the KL term)" if self.config.type == "act" else ""))
+
+    def _steps(self):
+        from lerobot.processor.normalize_processor import NormalizerProcessorStep, UnnormalizerProcessorStep
+
+        normaliser = next((s for s in self.pre.steps if isinstance(s, NormalizerProcessorStep)), None)
+        unnormaliser = next((s for s in self.post.steps if isinstance(s, UnnormalizerProcessorStep)), None)
+        return normaliser, unnormaliser
+
+    def normalization(self):
+        normaliser, unnormaliser = self._steps()
+        trained = self.config.normalization_mapping
+        out = []
+        features = {**self.config.input_features, "action": self.config.output_features["action"]}
+        for name, feature in features.items():
+            kind = getattr(feature.type, "value", str(feature.type))
+            step = unnormaliser if name == "action" else normaliser
+            stats = (step.stats or {}).get(name) if step is not None else None
+            source = stats
+            if source is None and normaliser is not None:  # e.g. the action without an unnormaliser
+                source = (normaliser.stats or {}).get(name)
+            if source is None or kind == "VISUAL":
+                continue
+            mode = step.norm_map.get(feature.type) if step is not None else None
+            applied = step is not None and stats is not None and mode is not None and _mode(mode) != "identity"
+            key = "action" if name == "action" else vlascope_key(name)
+            out.append(FeatureNormalization(key, _mode(mode) if mode is not None else _mode(trained.get(kind)),
+                                            _numpy(source), applied, _mode(trained.get(kind, "IDENTITY"))))
+        return out
+
+    def fresh(self, episodes):
+        """The same LeRobot policy class and config, randomly initialised, with processors whose
+        statistics come from `episodes` (as lerobot-train computes them from its dataset)."""
+        _, get_policy_class, make_pre_post_processors = _lerobot()
+        stats = {}
+        for key, name in {**self.features, "action": "action"}.items():
+            values = np.concatenate([e.actions if key == "action" else e.obs[key] for e in episodes])
+            if values.dtype == np.uint8:  # per channel, in [0, 1], shaped (3, 1, 1) like LeRobot's
+                pixels = values.reshape(-1, 3).astype(np.float64) / 255
+                stats[name] = {s: f(pixels, 0).reshape(3, 1, 1) for s, f in
+                               (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max))}
+            else:
+                stats[name] = {"mean": values.mean(0), "std": values.std(0), "min": values.min(0),
+                               "max": values.max(0)}
+        stats = {k: {s: torch.as_tensor(v, dtype=torch.float32) for s, v in d.items()} for k, d in stats.items()}
+        policy = get_policy_class(self.config.type)(self.config)
+        processors = make_pre_post_processors(self.config, dataset_stats=stats)
+        return LeRobotPolicy(self.folder, self.device, policy, processors)
+
+    def training_info(self):
+        path = self.folder / "train_config.json"
+        if not path.exists():
+            return {}
+        config = json.loads(path.read_text())
+        return {"episodes": (config.get("dataset") or {}).get("episodes"), "steps": config.get("steps"),
+                "dataset": (config.get("dataset") or {}).get("root")}
+
