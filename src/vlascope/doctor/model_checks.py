@@ -182,15 +182,6 @@ def check_normalization(ctx: DoctorContext) -> list[Finding]:
     data = {k: _dataset_values(ctx, k) for k in features}
     findings, table = [], {}
     for key, feature in features.items():
-        values = data[key]
-        if values is None or values.shape[-1] != np.asarray(next(iter(feature.stats.values()))).shape[-1]:
-            continue
-        scale = feature.scale
-        mismatch = stats_mismatch(feature, values)
-        table[key] = {"mode": feature.mode, "applied": feature.applied, "scale": rounded(scale),
-                      "std_in_dataset": rounded(values.std(0), 6),
-                      "centre_shift_in_spreads": rounded(mismatch[0], 2) if mismatch else None,
-                      "spread_ratio": rounded(mismatch[1], 2) if mismatch else None}
         if not feature.applied:
             findings.append(Finding(
                 "normalization", "error",
@@ -201,7 +192,7 @@ def check_normalization(ctx: DoctorContext) -> list[Finding]:
                 "Build the pre/post-processing from the checkpoint (LeRobot: make_pre_post_processors "
                 "with pretrained_path) and check the statistics are keyed by the feature names the "
                 "policy uses; a lookup that misses must fail, not pass values through."))
-        if feature.trained_mode is not None and feature.trained_mode != feature.mode:
+        elif feature.trained_mode is not None and feature.trained_mode != feature.mode:
             findings.append(Finding(
                 "normalization", "error",
                 f"{key} is normalised with {feature.mode} at inference but the policy was trained "
@@ -209,7 +200,20 @@ def check_normalization(ctx: DoctorContext) -> list[Finding]:
                                                   "trained_mode": feature.trained_mode},
                 "Load the normalisation mode and statistics saved with the checkpoint instead of "
                 "the deployment config's defaults."))
-        for d in np.nonzero(scale > MAX_SCALE)[0]:
+        values = data[key]
+        centre_spread = feature.centre_spread()
+        if values is None or feature.mode == "identity" or centre_spread is None \
+                or values.shape[-1] != centre_spread[0].shape[-1]:
+            continue
+        scale = feature.scale
+        mismatch = stats_mismatch(feature, values)
+        table[key] = {"mode": feature.mode, "applied": feature.applied, "scale": rounded(scale),
+                      "std_in_dataset": rounded(values.std(0), 6),
+                      "centre_shift_in_spreads": rounded(mismatch[0], 2) if mismatch else None,
+                      "spread_ratio": rounded(mismatch[1], 2) if mismatch else None}
+        # An action dimension that never moves has nothing to amplify; an input's float noise does.
+        moving = values.std(0) > 0 if key == "action" else np.ones(len(scale), dtype=bool)
+        for d in np.nonzero((scale > MAX_SCALE) & moving)[0]:
             findings.append(Finding(
                 "normalization", "error",
                 f"{key} dim {d} is scaled x{scale[d]:.3g} by {source}: a drift of 0.01 becomes "
@@ -246,12 +250,12 @@ def check_normalization(ctx: DoctorContext) -> list[Finding]:
                     "dataset's action statistics moves by the wrong amounts."))
     # Inputs the pipeline leaves raw while it normalises the others.
     state_inputs = [k for k in policy.spec.obs_keys if _dataset_values(ctx, k) is not None]
-    raw = [k for k in state_inputs if k not in features]
-    if raw and any(k in features for k in state_inputs):
+    raw = [k for k in state_inputs if k not in features or features[k].mode == "identity"]
+    if raw and len(raw) < len(state_inputs):
         findings.append(Finding(
             "normalization", "warning",
             f"{', '.join(raw)} enter(s) the policy unnormalised while its other state inputs are normalised",
-            {"unnormalised_inputs": raw, "normalised": sorted(k for k in features if k != "action")},
+            {"unnormalised_inputs": raw, "normalised": sorted(k for k in state_inputs if k not in raw)},
             "Add the feature to the normalisation map (LeRobot: normalization_mapping for its "
             "feature type; the stats must be in the checkpoint's processor)."))
     if trained:

@@ -172,11 +172,14 @@ class LeRobotPolicy(ActionPolicy):
                 source = (normaliser.stats or {}).get(name)
             if source is None or kind == "VISUAL":
                 continue
+            trained_mode = _mode(trained.get(kind, "IDENTITY"))  # a type not in the map is left raw
             mode = step.norm_map.get(feature.type) if step is not None else None
-            applied = step is not None and stats is not None and mode is not None and _mode(mode) != "identity"
+            deployed = _mode(mode) if mode is not None else "identity"
+            # Statistics the training normalised with but the deployed step lacks: not applied.
+            applied = trained_mode == "identity" or (step is not None and stats is not None)
             key = "action" if name == "action" else vlascope_key(name)
-            out.append(FeatureNormalization(key, _mode(mode) if mode is not None else _mode(trained.get(kind)),
-                                            _numpy(source), applied, _mode(trained.get(kind, "IDENTITY"))))
+            out.append(FeatureNormalization(key, deployed if applied else trained_mode, _numpy(source),
+                                            applied, trained_mode))
         return out
 
     def fresh(self, episodes):
