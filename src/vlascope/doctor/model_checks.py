@@ -249,7 +249,8 @@ def check_normalization(ctx: DoctorContext) -> list[Finding]:
                     "evaluated on, and save them with the checkpoint; a policy run with another "
                     "dataset's action statistics moves by the wrong amounts."))
     # Inputs the pipeline leaves raw while it normalises the others.
-    state_inputs = [k for k in policy.spec.obs_keys if _dataset_values(ctx, k) is not None]
+    first = ctx.episodes[0].obs
+    state_inputs = [k for k in policy.spec.obs_keys if k in first and first[k].dtype != np.uint8]
     raw = [k for k in state_inputs if k not in features or features[k].mode == "identity"]
     if raw and len(raw) < len(state_inputs):
         findings.append(Finding(
@@ -439,13 +440,13 @@ def _conditioning(ctx: DoctorContext, policy: ActionPolicy, which: str) -> list[
     batch = sample_batch(ctx, policy, ctx.episodes, 128, ctx.seed + 1)
     n = len(batch["action"])
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed)).to(batch["action"].device)
+    base = torch.from_numpy(predict(policy, batch, ctx.seed)).flatten(1)
 
     def moved_by(keys) -> float:
         obs = {k: (v[perm] if k in keys else v) for k, v in batch["obs"].items()}
         moved = torch.from_numpy(predict(policy, {**batch, "obs": obs}, ctx.seed)).flatten(1)
         return float((moved - base).norm(dim=-1).mean())
 
-    base = torch.from_numpy(predict(policy, batch, ctx.seed)).flatten(1)
     keys = policy.spec.obs_keys
     whole = moved_by(keys)
     action_std = float(np.concatenate([e.actions for e in ctx.episodes]).std(0).mean())
@@ -460,18 +461,17 @@ def _conditioning(ctx: DoctorContext, policy: ActionPolicy, which: str) -> list[
                     round(whole / (chunk_scale + 1e-12), 5),
                 "sensitivity_per_input": {k: round(v, 4) for k, v in sensitivity.items()},
                 "input_varies_in_data": varies}
-    spread = whole
     plot = plot_bars(ctx, sensitivity, "conditioning",
                      "change of the predicted chunk when one input is shuffled\n(share of the change when every input is)",
                      threshold=IGNORED_INPUT)
     findings = []
-    constant = spread < 1e-3 * chunk_scale
+    constant = whole < 1e-3 * chunk_scale
     ignored = [k for k in sensitivity if varies[k] and (constant or sensitivity[k] < IGNORED_INPUT)]
     if constant:
         findings.append(Finding(
             "conditioning", "error",
             f"the policy's output does not depend on its observation: shuffling every input "
-            f"across samples moves the chunk by {spread / (chunk_scale + 1e-12):.1e} action std",
+            f"across samples moves the chunk by {whole / (chunk_scale + 1e-12):.1e} action std",
             evidence,
             "Nothing of the observation reaches the action: look for an output layer whose weights "
             "are zero or whose input is detached, a condition multiplied away, or a checkpoint "
@@ -544,6 +544,7 @@ def _condition_vectors(ctx, policy: ActionPolicy, batch: dict, evidence: dict, p
     cosine = float(_pairwise_cosine(pooled).mean())
     evidence["backbone"] = {"frozen": frozen, "mean_pairwise_cosine_of_pooled_tokens": round(cosine, 4)}
     if frozen and cosine > BACKBONE_COSINE:
+        # The root cause of near-identical condition vectors, so it replaces that symptom.
         findings = [Finding(
             "conditioning", "warning",
             f"the frozen backbone gives nearly the same features for every sample (mean cosine "
@@ -685,7 +686,8 @@ def check_open_loop(ctx: DoctorContext) -> list[Finding]:
     action_std = np.concatenate([e.actions for e in ctx.episodes]).std(0)
     held, held_source = held_out_episodes(ctx)
     trained_on = policy.training_info().get("episodes")
-    train_eps = [e for i, e in enumerate(ctx.episodes) if trained_on is None or i in set(trained_on)] \
+    trained_on = None if trained_on is None else {int(i) for i in trained_on}
+    train_eps = [e for i, e in enumerate(ctx.episodes) if trained_on is None or i in trained_on] \
         or ctx.episodes
     sets = {"train": train_eps}
     if held:

@@ -58,7 +58,7 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
     checkpoint, a LeRobot pretrained_model folder, or a user's adapter (`adapter`)."""
     data = read_dataset(dataset, key_map=key_map)
     torch_device = resolve_device(device)
-    run_dir, make_policy, inputs = None, None, None
+    run_dir = None
     if task is not None:
         from vlascope.envs import check_task
 

@@ -97,10 +97,6 @@ class FeatureNormalization:
         return None
 
 
-def windows_seed(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 class ActionPolicy:
     """Base class: `spec`, `name` and `predict_chunk` are required; everything else is optional
     and raises NotProvided until an implementation offers it."""
@@ -207,8 +203,9 @@ class VlascopePolicy(ActionPolicy):
     def optimizer(self, parameters, steps):
         from vlascope.optim import warmup_cosine
 
+        # vlascope's recipe (train.TrainConfig's defaults), its warm-up shortened for short fits.
         opt = torch.optim.AdamW(parameters, lr=1e-3, weight_decay=1e-6)
-        return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(50, steps))
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(min(50, max(steps // 3, 1)), steps))
 
     def zero_output_loss(self, batch):
         target = self.policy.normalizer.normalize("action", batch["action"]).float()
@@ -249,6 +246,8 @@ class VlascopePolicy(ActionPolicy):
         if backbone is None:
             raise NotProvided("the policy has no vision-language backbone")
         tokens, padding = backbone(self.policy.inputs(obs, task_index))
+        if tokens.shape[1] == 0:
+            raise NotProvided("the backbone gives no tokens for these inputs")
         keep = torch.ones(tokens.shape[:2], device=tokens.device) if padding is None else (~padding).float()
         pooled = (tokens.float() * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
         return pooled, not any(p.requires_grad for p in backbone.parameters())

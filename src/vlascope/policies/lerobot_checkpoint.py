@@ -83,15 +83,14 @@ class LeRobotPolicy(ActionPolicy):
         actions = list(self.config.action_delta_indices)
         n_obs = int(getattr(self.config, "n_obs_steps", 1))
         action_dim = int(self.config.output_features["action"].shape[0])
-        probe = PolicySpec(shapes, action_dim, n_obs, len(actions), 1, (actions[0], len(actions)))
-        self.spec = probe
-        horizon = self._chunk_length()
+        horizon = self._chunk_length(shapes, n_obs)
         self.spec = PolicySpec(shapes, action_dim, n_obs, horizon,
                                int(getattr(self.config, "n_action_steps", horizon)),
                                (actions[0], len(actions)))
 
     # --- converting vlascope windows to LeRobot batches ------------------------------------
     def _batch(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        n_obs = int(getattr(self.config, "n_obs_steps", 1))
         batch = {}
         for key, name in self.features.items():
             x = obs[key]
@@ -99,15 +98,14 @@ class LeRobotPolicy(ActionPolicy):
                 x = x.permute(0, 1, 4, 2, 3).float() / 255
             else:
                 x = x.float()
-            batch[name] = x[:, -1] if self.spec.n_obs_steps == 1 else x
+            batch[name] = x[:, -1] if n_obs == 1 else x
         return batch
 
-    def _chunk_length(self) -> int:
+    def _chunk_length(self, shapes: dict, n_obs: int) -> int:
         """How many actions predict_action_chunk returns (ACT: chunk_size; diffusion:
         n_action_steps), asked of the policy itself on a zero observation."""
-        obs = {k: torch.zeros((1, self.spec.n_obs_steps, *shape),
-                              dtype=torch.uint8 if len(shape) == 3 else torch.float32)
-               for k, shape in self.spec.obs_shapes.items()}
+        obs = {k: torch.zeros((1, n_obs, *shape), dtype=torch.uint8 if len(shape) == 3 else torch.float32)
+               for k, shape in shapes.items()}
         return int(self._predict_normalised(obs).shape[1])
 
     @torch.no_grad()
