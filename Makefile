@@ -33,7 +33,9 @@ test: $(STAMP) osmesa
 
 # The LeRobot tier: its own Python 3.12 environment (lerobot 0.6.x needs Python >= 3.12 and its own
 # torch < 2.12), real lerobot-train runs, then the doctor on their checkpoints.
-PYTHON312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
+# The first python3.12 that runs (a pyenv shim may exist without that version selected).
+PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
+  $$p -c '' 2>/dev/null && { command -v $$p; break; }; done)
 LEROBOT_VENV ?= .venv-lerobot
 LEROBOT_STAMP := $(LEROBOT_VENV)/.vlascope-installed
 
