@@ -28,6 +28,7 @@ from vlascope.doctor.model_checks import (check_conditioning, check_dead_paramet
                                           check_init_loss, check_normalization)
 from vlascope.doctor.rollout_checks import check_eval_coverage  # noqa: E402
 from vlascope.envs.collect import collect_demos  # noqa: E402
+from vlascope.policies.interface import VlascopePolicy, vlascope_pipeline  # noqa: E402
 
 # Every cheap check runs on every case, so a false alarm from any check counts.
 CHECKS = [*DATA_CHECKS, check_eval_coverage, check_normalization, check_init_loss,
@@ -36,10 +37,13 @@ TASK = "pick-place-v3"
 
 
 def run(dataset, out: Path, make_policy, policy_fn=None) -> list:
+    """The checks on a vlascope pipeline `make_policy(episodes) -> Policy`, and on a checkpoint
+    `policy_fn(fresh policy)` when given, both seen through the policy interface."""
     data = read_dataset(dataset) if isinstance(dataset, str) else dataset
-    ctx = DoctorContext(dataset=data, out_dir=out, make_policy=make_policy, task=TASK, quick=True)
+    ctx = DoctorContext(dataset=data, out_dir=out, make_policy=vlascope_pipeline(make_policy, "flow"),
+                        task=TASK, quick=True)
     if policy_fn is not None:
-        ctx.policy = policy_fn(ctx.fresh_policy())
+        ctx.policy = VlascopePolicy(policy_fn(ctx.fresh_policy().module()), "flow", make_policy)
     return run_checks(ctx, CHECKS, progress=False)
 
 

@@ -58,3 +58,14 @@ def pick_place_images(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("data") / "pick-place-images.hdf5"
     collect_demos("pick-place-v3", 2, str(path), seed=0, camera="corner2", image_size=32, progress=False)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def pick_place_12(tmp_path_factory) -> str:
+    """Twelve pick-place demos: enough that a neighbour in another demo shares the situation
+    (the doctor's observability check)."""
+    from vlascope.envs.collect import collect_demos
+
+    path = tmp_path_factory.mktemp("data") / "pick-place-12.hdf5"
+    collect_demos("pick-place-v3", 12, str(path), seed=0, progress=False)
+    return str(path)

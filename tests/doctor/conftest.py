@@ -44,9 +44,3 @@ def make_ctx(dataset, out: Path, make_policy=None, policy=None, task=None, quick
 
 def severities(findings, check_id: str) -> set[str]:
     return {f.severity for f in findings if f.id == check_id}
-
-
-@pytest.fixture(scope="session")
-def pick_place_12(tmp_path_factory) -> str:
-    """Enough demos that a neighbour in another demo shares the situation (observability)."""
-    return _collect(tmp_path_factory, "pick-place-12.hdf5", 12)

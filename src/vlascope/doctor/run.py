@@ -7,6 +7,8 @@ finding that says so, so one broken check never hides the others' results.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -39,11 +41,19 @@ def load_adapter(spec: str, checkpoint: str | None, device) -> ActionPolicy:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise VlascopeError(f"--adapter {spec}: expected package.module:factory")
+    if os.getcwd() not in sys.path:  # `mypkg.adapter:load` from the folder it lives in, as python -m does
+        sys.path.insert(0, os.getcwd())
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise VlascopeError(f"--adapter {spec}: cannot import it ({type(exc).__name__}: {exc})") from None
-    policy = factory(checkpoint=checkpoint, device=str(device))
+    try:
+        policy = factory(checkpoint=checkpoint, device=str(device))
+    except VlascopeError:
+        raise
+    except Exception as exc:  # the user's loader failed on its input: one line, not a traceback
+        raise VlascopeError(f"--adapter {spec}: the factory failed on checkpoint {checkpoint} "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
     if not isinstance(policy, ActionPolicy):  # the boundary, not the policy's internals
         raise VlascopeError(f"--adapter {spec}: the factory returned {type(policy).__name__}, not a "
                             "vlascope.policies.interface.ActionPolicy")

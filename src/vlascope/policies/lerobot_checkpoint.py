@@ -49,6 +49,15 @@ def _mode(mode) -> str:
     return MODES.get(name, name.lower())
 
 
+def _by_feature(flat: dict) -> dict[str, dict]:
+    """A normaliser step's state_dict ("feature.stat" -> tensor) grouped by feature."""
+    out: dict[str, dict] = {}
+    for name, value in flat.items():
+        feature, stat = name.rsplit(".", 1)
+        out.setdefault(feature, {})[stat] = value
+    return out
+
+
 def _numpy(stats: dict) -> dict[str, np.ndarray]:
     return {k: np.asarray(v.cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float64).reshape(-1)
             for k, v in stats.items() if not isinstance(v, (str, dict))}
@@ -158,16 +167,19 @@ class LeRobotPolicy(ActionPolicy):
 
     def normalization(self):
         normaliser, unnormaliser = self._steps()
+        # What each step applies: its state_dict, "feature.stat" -> tensor.
+        applied = {step: _by_feature(step.state_dict()) if step is not None else {}
+                   for step in (normaliser, unnormaliser)}
         trained = self.config.normalization_mapping
         out = []
         features = {**self.config.input_features, "action": self.config.output_features["action"]}
         for name, feature in features.items():
             kind = getattr(feature.type, "value", str(feature.type))
             step = unnormaliser if name == "action" else normaliser
-            stats = (step.stats or {}).get(name) if step is not None else None
+            stats = applied[step].get(name)
             source = stats
-            if source is None and normaliser is not None:  # e.g. the action without an unnormaliser
-                source = (normaliser.stats or {}).get(name)
+            if source is None:  # e.g. the action without an unnormaliser: the normaliser's copy
+                source = applied[normaliser].get(name)
             if source is None or kind == "VISUAL":
                 continue
             trained_mode = _mode(trained.get(kind, "IDENTITY"))  # a type not in the map is left raw
