@@ -168,18 +168,18 @@ class LeRobotPolicy(ActionPolicy):
     def normalization(self):
         normaliser, unnormaliser = self._steps()
         # What each step applies: its state_dict, "feature.stat" -> tensor.
-        applied = {step: _by_feature(step.state_dict()) if step is not None else {}
-                   for step in (normaliser, unnormaliser)}
+        inputs_in_use = _by_feature(normaliser.state_dict()) if normaliser is not None else {}
+        outputs_in_use = _by_feature(unnormaliser.state_dict()) if unnormaliser is not None else {}
         trained = self.config.normalization_mapping
         out = []
         features = {**self.config.input_features, "action": self.config.output_features["action"]}
         for name, feature in features.items():
             kind = getattr(feature.type, "value", str(feature.type))
             step = unnormaliser if name == "action" else normaliser
-            stats = applied[step].get(name)
+            stats = (outputs_in_use if name == "action" else inputs_in_use).get(name)
             source = stats
             if source is None:  # e.g. the action without an unnormaliser: the normaliser's copy
-                source = applied[normaliser].get(name)
+                source = inputs_in_use.get(name)
             if source is None or kind == "VISUAL":
                 continue
             trained_mode = _mode(trained.get(kind, "IDENTITY"))  # a type not in the map is left raw
