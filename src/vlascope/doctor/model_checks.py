@@ -23,10 +23,11 @@ from vlascope.policies.interface import ActionPolicy, FeatureNormalization, NotP
 # A normaliser that multiplies a dimension by more than this amplifies float noise and small
 # drifts into huge inputs (reach-v3's gripper reading at std 0.0012 was scaled x860).
 MAX_SCALE = 100.0
-# Statistics from other data: the dataset's mean sits this many of the normaliser's std away
-# from the normaliser's mean, or the two spreads differ by this factor.
+# Statistics from other data: the dataset's centre sits this many of the normaliser's spreads
+# away from the normaliser's, or the two spreads differ by this factor (an action spread off by
+# 2x moves the robot twice or half as far).
 STATS_SHIFT = 3.0
-STATS_SPREAD_RATIO = 3.0
+STATS_SPREAD_RATIO = 2.0
 # Open-loop error in units of the action's std. 0.1 is what a pipeline that works reaches when
 # it overfits 5 demos; a policy that misses by 0.3 std on its own training data is not fitted.
 OVERFIT_RELATIVE_ERROR = 0.1
@@ -159,11 +160,14 @@ def stats_mismatch(feature: FeatureNormalization, data: np.ndarray) -> tuple[flo
     else:
         d_centre, d_spread = data.mean(0), data.std(0)
     moving = (spread > 1e-6) & (d_spread > 1e-6)
-    if not moving.any():
+    # A dimension constant in both (a gripper command held at 1) can still sit somewhere else.
+    constant = (spread <= 1e-6) & (d_spread <= 1e-6)
+    moved = np.abs(d_centre - centre)[constant] > 1e-3 * (1 + np.abs(centre[constant]))
+    if not moving.any() and not constant.any():
         return None
     shift = np.abs(d_centre - centre)[moving] / spread[moving]
     ratio = np.maximum(d_spread[moving] / spread[moving], spread[moving] / d_spread[moving])
-    return float(shift.max()), float(ratio.max())
+    return (float("inf") if moved.any() else float(shift.max(initial=0.0)), float(ratio.max(initial=1.0)))
 
 
 def _mismatched(m) -> bool:
@@ -229,21 +233,23 @@ def check_normalization(ctx: DoctorContext) -> list[Finding]:
                          and data[other].shape[-1] == values.shape[-1]
                          and not _mismatched(stats_mismatch(feature, data[other]))),
                         None)
-            evidence = {"key": key, "mode": feature.mode, "centre_shift_in_spreads": round(mismatch[0], 2),
-                        "spread_ratio": round(mismatch[1], 2)}
+            evidence = {"key": key, "mode": feature.mode, "centre_shift_in_spreads": rounded(mismatch[0], 2),
+                        "spread_ratio": rounded(mismatch[1], 2)}
+            shift = ("a dimension constant in both sits at another value" if not np.isfinite(mismatch[0])
+                     else f"centre {mismatch[0]:.1f} spreads off")
             if twin is not None:
                 findings.append(Finding(
                     "normalization", "error",
                     f"the checkpoint's statistics for {key} are {twin}'s: they fit {twin} in this "
-                    f"dataset, not {key} (centre {mismatch[0]:.1f} spreads off, spread x{mismatch[1]:.1f})",
+                    f"dataset, not {key} ({shift}, spread x{mismatch[1]:.1f})",
                     {**evidence, "matches": twin},
                     "The statistics were swapped between features when the checkpoint or its "
                     "processors were written: recompute them per feature name and reload."))
             else:
                 findings.append(Finding(
                     "normalization", "warning" if key != "action" else "error",
-                    f"{key}: the checkpoint's statistics come from other data (this dataset's centre "
-                    f"is {mismatch[0]:.1f} of their spreads away, its spread x{mismatch[1]:.1f} theirs)",
+                    f"{key}: the checkpoint's statistics come from other data ({shift}; this "
+                    f"dataset's spread is x{mismatch[1]:.1f} theirs)",
                     evidence,
                     "Compute normalisation statistics on the data the policy is trained and "
                     "evaluated on, and save them with the checkpoint; a policy run with another "
