@@ -25,7 +25,8 @@ from vlascope.data import read_dataset  # noqa: E402
 from vlascope.doctor import DoctorContext, run_checks  # noqa: E402
 from vlascope.doctor.data_checks import DATA_CHECKS  # noqa: E402
 from vlascope.doctor.model_checks import (check_conditioning, check_dead_parameters,  # noqa: E402
-                                          check_init_loss, check_normalization)
+                                          check_init_loss, check_normalization, sample_batch,
+                                          warm_up)
 from vlascope.doctor.rollout_checks import check_eval_coverage  # noqa: E402
 from vlascope.envs.collect import collect_demos  # noqa: E402
 from vlascope.policies.interface import VlascopePolicy, vlascope_pipeline  # noqa: E402
@@ -43,7 +44,11 @@ def run(dataset, out: Path, make_policy, policy_fn=None) -> list:
     ctx = DoctorContext(dataset=data, out_dir=out, make_policy=vlascope_pipeline(make_policy, "flow"),
                         task=TASK, quick=True)
     if policy_fn is not None:
-        ctx.policy = VlascopePolicy(policy_fn(ctx.fresh_policy().module()), "flow", make_policy)
+        # A checkpoint moved by 30 training steps: a freshly built one has zero output layers, so
+        # its actions do not depend on the observation at all (which `conditioning` reports).
+        trained = ctx.fresh_policy()
+        warm_up(trained, sample_batch(ctx, trained, ctx.episodes, 256, ctx.seed))
+        ctx.policy = VlascopePolicy(policy_fn(trained.module()), "flow", make_policy)
     return run_checks(ctx, CHECKS, progress=False)
 
 
