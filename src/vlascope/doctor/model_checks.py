@@ -496,11 +496,12 @@ def _conditioning(ctx: DoctorContext, policy: ActionPolicy, which: str) -> list[
             "other inputs condition the policy.", [plot]))
     weak = [k for k in sensitivity if varies[k] and k not in ignored and sensitivity[k] < WEAK_INPUT]
     if weak and ctx.policy is not None and not constant:
+        # A note, not a fault: a task may not depend on the input (reach ignores the object).
         findings.append(Finding(
-            "conditioning", "warning",
+            "conditioning", "info",
             f"the trained policy barely reads {', '.join(weak)}: shuffling it moves the chunk by "
             f"{max(sensitivity[k] for k in weak):.1e} of what shuffling every input does", evidence,
-            "The other inputs decide the action. If this input carries what differs between "
+            "Fine if the task does not depend on it. If this input carries what differs between "
             "scenes (an image, the goal), the policy replays demos instead of reading it: see "
             "observability and train-eval-gap.", [plot]))
     findings += _condition_vectors(ctx, policy, batch, evidence, plot)
