@@ -1,18 +1,22 @@
-"""The doctor on LeRobot checkpoints: ACT and Diffusion trained by the real `lerobot-train` on a
-dataset `vlascope data convert` wrote, loaded by LeRobot itself (processors included), healthy
+"""The doctor on LeRobot checkpoints: ACT and Diffusion trained by the real `lerobot-train` on
+datasets `vlascope data convert` wrote, loaded by LeRobot itself (processors included), healthy
 and with one planted fault each:
 
 - the unnormaliser dropped from the post-processor (actions leave in normalised units);
 - action statistics from another dataset (reach-v3's) in both processors;
 - statistics swapped between observation.state and action in the pre-processor;
-- the environment-state input zeroed before the encoder (these datasets carry no camera);
+- the scene input zeroed before the encoder: the corner2 camera for the image policies, the
+  environment state for the state-only ones;
 - a constant output (the action head's, or the U-Net's final layer, zeroed).
 
-Reports recall by check id, the healthy twins' flags and the doctor's wall time; writes
-benchmarks/results/doctor_lerobot.json. Runs in the LeRobot environment (`make test-lerobot`
-builds it):
+Two datasets of button-press-topdown demos: `state` (hand and object state) and `image` (the
+corner2 camera at 64 px and the hand state, no object state). Reports recall by check id, the
+healthy twins' flags, the doctor's wall time per run, and one full run (every check, closed-loop
+evaluation included) on the ACT state checkpoint; each policy trains on the first 25 demos, so the
+last 5 are held out; writes benchmarks/results/doctor_lerobot.json.
+Runs in the LeRobot environment (`make test-lerobot` builds it):
 
-    .venv-lerobot/bin/python benchmarks/doctor_lerobot.py [--steps 1000] [--demos 30] [--full]
+    .venv-lerobot/bin/python benchmarks/doctor_lerobot.py [--inputs state image] [--demos 30]
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from vlascope.doctor import build_context, run_doctor  # noqa: E402
 from vlascope.envs.collect import collect_demos  # noqa: E402
 
 TASK = "button-press-topdown-v3"  # the button's position (object_state) fixes the goal
+HELD_OUT = 5  # the dataset's last demos, never trained on: the doctor's held-out episodes
 TRAIN = {
     "act": ["--policy.dim_model=128", "--policy.dim_feedforward=512", "--policy.n_heads=4",
             "--policy.n_encoder_layers=2", "--policy.chunk_size=16", "--policy.n_action_steps=8",
@@ -46,19 +51,32 @@ TRAIN = {
                   "--policy.diffusion_step_embed_dim=64", "--policy.num_inference_steps=10",
                   "--policy.optimizer_lr=1e-4"],
 }
+# What each dataset keeps, the input its zeroing fault hides, and how long lerobot-train runs on
+# it (a ResNet-18 per frame makes an image step ~20x a state step on 2 CPU cores).
+INPUTS = {
+    "state": {"camera": None, "drop": ("goal",), "scene": "observation.environment_state",
+              "steps": 500, "batch": 64},
+    "image": {"camera": "corner2", "drop": ("goal", "object_state"), "scene": "observation.images.corner2",
+              "steps": 200, "batch": 32},
+}
 
 
-def lerobot_train(dataset: Path, policy: str, out: Path, steps: int) -> Path:
+def lerobot_train(dataset: Path, policy: str, out: Path, steps: int, batch: int, episodes: int) -> Path:
+    """Train on the first `episodes` of the dataset (the rest stay held out, and the checkpoint's
+    train_config.json records which), saving four checkpoints."""
     folder = out / "checkpoints" / f"{steps:06d}" / "pretrained_model"
     if folder.exists():
         return folder
     cmd = [sys.executable, "-m", "lerobot.scripts.lerobot_train", "--dataset.repo_id=local/data",
-           f"--dataset.root={dataset}", f"--policy.type={policy}", "--policy.device=cpu",
+           f"--dataset.root={dataset}", f"--dataset.episodes=[{','.join(map(str, range(episodes)))}]",
+           f"--policy.type={policy}", "--policy.device=cpu",
            "--policy.push_to_hub=false", "--policy.pretrained_backbone_weights=null", *TRAIN[policy],
-           "--batch_size=64", f"--steps={steps}", f"--save_freq={steps}", "--log_freq=100",
+           f"--batch_size={batch}", f"--steps={steps}", f"--save_freq={steps // 4}", "--log_freq=100",
            "--wandb.enable=false", "--num_workers=0", f"--output_dir={out}"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"lerobot-train failed:\n{done.stderr[-3000:]}")
     return folder
 
 
@@ -70,35 +88,44 @@ def processor_steps(policy):
     return pre, post
 
 
-def drop_unnormaliser(policy, other):
+def drop_unnormaliser(policy, other, scene):
     _, post = processor_steps(policy)
     policy.post.steps = [s for s in policy.post.steps if s is not post]
 
 
-def other_action_stats(policy, other):
+def other_action_stats(policy, other, scene):
     for step in processor_steps(policy):
         step.stats["action"] = other
         step.to()  # rebuilds the statistics it applies from .stats
 
 
-def swap_state_and_action(policy, other):
+def swap_state_and_action(policy, other, scene):
     pre, _ = processor_steps(policy)
     pre.stats["observation.state"], pre.stats["action"] = pre.stats["action"], pre.stats["observation.state"]
     pre.to()
 
 
-def zero_environment_state(policy, other):
-    """The input reaches the model as zeros: what a key lookup that falls back to zeros does."""
-    key = "observation.environment_state"
-    model = policy.policy.model if policy.config.type == "act" else policy.policy.diffusion
+def zero_scene_input(policy, other, scene):
+    """The scene input reaches the model as zeros: what a key lookup that falls back to zeros,
+    or a camera renamed between training and deployment, does."""
+    # LeRobot gathers the cameras under observation.images before the model sees them (ACT: a
+    # list, one tensor per camera; Diffusion: one stacked tensor); this dataset has one camera.
+    gathered = "observation.images" if scene.startswith("observation.images.") else scene
+
+    def zeroed(batch):
+        value = batch[gathered]
+        return {**batch, gathered: [torch.zeros_like(v) for v in value] if isinstance(value, list)
+                else torch.zeros_like(value)}
+
     if policy.config.type == "act":
-        model.register_forward_pre_hook(lambda m, args: ({**args[0], key: torch.zeros_like(args[0][key])},))
+        policy.policy.model.register_forward_pre_hook(lambda m, args: (zeroed(args[0]),))
     else:
+        model = policy.policy.diffusion
         prepare = model._prepare_global_conditioning
-        model._prepare_global_conditioning = lambda batch: prepare({**batch, key: torch.zeros_like(batch[key])})
+        model._prepare_global_conditioning = lambda batch: prepare(zeroed(batch))
 
 
-def constant_output(policy, other):
+def constant_output(policy, other, scene):
     layer = policy.policy.model.action_head if policy.config.type == "act" else \
         policy.policy.diffusion.unet.final_conv[-1]
     with torch.no_grad():
@@ -109,7 +136,8 @@ def constant_output(policy, other):
 FAULTS = [("unnormaliser dropped", "normalization", drop_unnormaliser),
           ("action statistics from another dataset", "normalization", other_action_stats),
           ("statistics swapped between state and action", "normalization", swap_state_and_action),
-          ("environment-state input zeroed before the encoder", "conditioning", zero_environment_state),
+          ("scene input (camera or environment state) zeroed before the encoder", "conditioning",
+           zero_scene_input),
           ("constant output", "conditioning", constant_output)]
 
 
@@ -117,65 +145,95 @@ def flags(findings) -> list[str]:
     return sorted({f"{f.id}:{f.severity}" for f in findings if f.severity in ("error", "warning")})
 
 
-def diagnose(dataset: Path, checkpoint: Path, out: Path, quick: bool, plant=None, other=None):
-    ctx = build_context(str(dataset), str(out), checkpoint=str(checkpoint), quick=quick)
+def diagnose(dataset: Path, checkpoint: Path, out: Path, quick: bool, plant=None, other=None,
+             scene=None, task=None):
+    ctx = build_context(str(dataset), str(out), checkpoint=str(checkpoint), quick=quick, task=task)
     if plant is not None:
-        plant(ctx.policy, other)
+        plant(ctx.policy, other, scene)
     start = time.time()
     findings = run_doctor(ctx, progress=False)
     return findings, time.time() - start
 
 
+def dataset_for(inputs: str, out: Path, demos: int) -> Path:
+    setup = INPUTS[inputs]
+    hdf5, folder = out / f"data-{inputs}.hdf5", out / f"data-{inputs}-lerobot"
+    if not folder.exists():
+        if not hdf5.exists():
+            collect_demos(TASK, demos, str(hdf5), seed=0, camera=setup["camera"], image_size=64,
+                          progress=False)
+        data = read_dataset(str(hdf5))
+        for e in data.episodes:  # no LeRobot policy reads a goal key
+            for key in setup["drop"]:
+                e.obs.pop(key)
+        write_lerobot(folder, data)
+    return folder
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--demos", type=int, default=30)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--full", action="store_true", help="every check (overfit included), not --quick")
+    p.add_argument("--inputs", nargs="+", choices=list(INPUTS), default=list(INPUTS))
+    p.add_argument("--steps", type=int, help="training steps for every policy (default: per input, above)")
+    p.add_argument("--no-full", action="store_true", help="skip the full run on the ACT state checkpoint")
     p.add_argument("--out", default="outputs/doctor_lerobot")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    hdf5, folder = out / "data.hdf5", out / "data-lerobot"
-    if not folder.exists():
-        collect_demos(TASK, args.demos, str(hdf5), seed=0, progress=False)
-        data = read_dataset(str(hdf5))
-        for e in data.episodes:  # hand and object state only: no LeRobot policy reads a goal key
-            e.obs.pop("goal")
-        write_lerobot(folder, data)
     other_path = out / "reach.hdf5"
     if not other_path.exists():
         collect_demos("reach-v3", 10, str(other_path), seed=1, progress=False)
     actions = np.concatenate([e.actions for e in read_dataset(str(other_path)).episodes])
     other = {"mean": actions.mean(0), "std": actions.std(0), "min": actions.min(0), "max": actions.max(0)}
 
-    rows = []
-    for policy in ("act", "diffusion"):
-        start = time.time()
-        checkpoint = lerobot_train(folder, policy, out / policy, args.steps)
-        print(f"{policy}: lerobot-train {args.steps} steps in {time.time() - start:.0f}s", flush=True)
-        healthy, seconds = diagnose(folder, checkpoint, out / f"{policy}-healthy", not args.full)
-        rows.append({"policy": policy, "case": "healthy", "expected": None, "detected": None,
-                     "flags": flags(healthy), "doctor_seconds": round(seconds, 1),
-                     "skipped": sorted({f.id for f in healthy if f.evidence.get("skipped")})})
-        print(f"  healthy: doctor {seconds:.0f}s, flags: {', '.join(rows[-1]['flags']) or 'none'}", flush=True)
-        for i, (name, expected, plant) in enumerate(FAULTS):
-            found, seconds = diagnose(folder, checkpoint, out / f"{policy}-fault{i}", True, plant, other)
-            hits = [f for f in found if f.id == expected and f.severity in ("error", "warning")
-                    and f.title not in {h.title for h in healthy}]
-            rows.append({"policy": policy, "case": name, "expected": expected, "detected": bool(hits),
-                         "titles": [f.title for f in hits], "flags": flags(found),
-                         "doctor_seconds": round(seconds, 1)})
-            print(f"  {name:50s} {expected:14s} {'found' if hits else 'MISSED'}: "
-                  f"{hits[0].title if hits else ''}", flush=True)
+    rows, full = [], None
+    for inputs in args.inputs:
+        setup = INPUTS[inputs]
+        folder = dataset_for(inputs, out, args.demos)
+        for policy in ("act", "diffusion"):
+            name = f"{policy}-{inputs}"
+            start = time.time()
+            steps = args.steps or setup["steps"]
+            checkpoint = lerobot_train(folder, policy, out / name, steps, setup["batch"], args.demos - HELD_OUT)
+            print(f"{name}: lerobot-train {steps} steps at batch {setup['batch']} "
+                  f"({time.time() - start:.0f}s; 0 when reused)", flush=True)
+            healthy, seconds = diagnose(folder, checkpoint, out / f"{name}-healthy", True,
+                                        scene=setup["scene"])
+            rows.append({"policy": policy, "inputs": inputs, "case": "healthy", "expected": None,
+                         "detected": None, "flags": flags(healthy), "doctor_seconds": round(seconds, 1),
+                         "skipped": sorted({f.id for f in healthy if f.evidence.get("skipped")}),
+                         "held_out_curve": next(([{k: r[k] for k in ("step", "train", "held_out")}
+                                                  for r in f.evidence["per_checkpoint"]]
+                                                 for f in healthy if f.id == "held-out-curve"
+                                                 and "per_checkpoint" in f.evidence), None)})
+            print(f"  healthy: doctor {seconds:.0f}s, flags: {', '.join(rows[-1]['flags']) or 'none'}", flush=True)
+            for i, (case, expected, plant) in enumerate(FAULTS):
+                found, seconds = diagnose(folder, checkpoint, out / f"{name}-fault{i}", True, plant, other,
+                                          scene=setup["scene"])
+                hits = [f for f in found if f.id == expected and f.severity in ("error", "warning")
+                        and f.title not in {h.title for h in healthy}]
+                rows.append({"policy": policy, "inputs": inputs, "case": case, "expected": expected,
+                             "detected": bool(hits), "titles": [f.title for f in hits],
+                             "flags": flags(found), "doctor_seconds": round(seconds, 1)})
+                print(f"  {case:50s} {expected:14s} {'found' if hits else 'MISSED'}: "
+                      f"{hits[0].title if hits else ''}", flush=True)
+            if inputs == "state" and policy == "act" and not args.no_full:
+                found, seconds = diagnose(folder, checkpoint, out / f"{name}-full", False,
+                                          scene=setup["scene"], task=TASK)
+                full = {"policy": name, "task": TASK, "seconds": round(seconds, 1), "flags": flags(found),
+                        "skipped": sorted({f.id for f in found if f.evidence.get("skipped")}),
+                        "train_eval_gap": next((f.evidence for f in found if f.id == "train-eval-gap"), None)}
+                print(f"  full run with --task: {seconds:.0f}s, flags: {', '.join(full['flags'])}", flush=True)
     faults = [r for r in rows if r["expected"]]
     by_id = {}
     for r in faults:
         hit, total = by_id.get(r["expected"], (0, 0))
         by_id[r["expected"]] = (hit + r["detected"], total + 1)
-    result = {**provenance(), "task": TASK, "demos": args.demos, "train_steps": args.steps,
-              "mode": "full" if args.full else "quick",
+    result = {**provenance(), "task": TASK, "demos": args.demos, "trained_on": args.demos - HELD_OUT,
+              "inputs": {k: INPUTS[k] for k in args.inputs}, "mode": "quick",
               "recall": f"{sum(r['detected'] for r in faults)}/{len(faults)}",
-              "recall_by_check": {k: f"{h}/{t}" for k, (h, t) in by_id.items()}, "cases": rows}
+              "recall_by_check": {k: f"{h}/{t}" for k, (h, t) in by_id.items()},
+              "full_run": full, "cases": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "doctor_lerobot.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"recall {result['recall']} {result['recall_by_check']}; {RESULTS / 'doctor_lerobot.json'}")

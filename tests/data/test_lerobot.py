@@ -39,6 +39,8 @@ def test_state_dataset_round_trip(reach_dataset, tmp_path):
         np.testing.assert_array_equal(a.actions, b.actions)
         for k in ("robot_state", "object_state", "goal"):
             np.testing.assert_array_equal(a.obs[k], b.obs[k])
+        # The simulator state each demo started from: the doctor's train-eval-gap replays it.
+        np.testing.assert_allclose(b.attrs["initial_state"], a.attrs["initial_state"])
 
 
 @needs_rendering

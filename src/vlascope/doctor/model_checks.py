@@ -40,6 +40,8 @@ ISOLATION_RELATIVE_ERROR = 0.25
 # 0; a live image input of a policy after 30 training steps already moves it by ~3e-4). A trained
 # policy's input below WEAK_INPUT is barely read.
 IGNORED_INPUT = 1e-5
+# Parameters above which an image policy's warm-up batch shrinks on a CPU.
+LARGE_ON_CPU = 5_000_000
 WEAK_INPUT = 1e-2
 # Overfit budget: steps and batch, and a cap in CPU seconds of this process (not wall time, so
 # a busy machine does not cut the fit short) so that a large foreign model stays bounded.
@@ -85,13 +87,27 @@ def warm_up(policy: ActionPolicy, batch: dict, steps: int = 30) -> tuple[list, l
     return optimise(policy, lambda step: batch, steps)
 
 
+def warm_up_windows(ctx: DoctorContext, policy: ActionPolicy) -> int:
+    """How many windows a warm-up batch holds: 256, or 32 for a large image policy on a CPU (a
+    ResNet-18 over 256 frames makes each of the 30 steps take seconds). Small policies keep 256:
+    fewer windows make the 30 steps noisier, and a zero-initialised output layer moves less."""
+    images = any(len(shape) == 3 for shape in policy.spec.obs_shapes.values())
+    if not images or torch.device(ctx.device).type != "cpu":
+        return 256
+    try:
+        size = sum(p.numel() for p in policy.module().parameters())
+    except NotProvided:
+        return 256
+    return 32 if size > LARGE_ON_CPU else 256
+
+
 def policy_under_test(ctx: DoctorContext) -> tuple[ActionPolicy, str]:
     """The trained policy if there is one, else the pipeline's policy after a few steps."""
     if ctx.policy is not None:
         return ctx.policy, "the checkpoint"
     if "warm_policy" not in ctx.cache:
         policy = ctx.fresh_policy()
-        warm_up(policy, sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed))
+        warm_up(policy, sample_batch(ctx, policy, ctx.episodes, warm_up_windows(ctx, policy), ctx.seed))
         ctx.cache["warm_policy"] = policy
     return ctx.cache["warm_policy"], "a fresh policy after 30 training steps"
 
@@ -308,7 +324,7 @@ def _action_units(ctx: DoctorContext, policy: ActionPolicy, feature) -> list[Fin
 
 def check_init_loss(ctx: DoctorContext) -> list[Finding]:
     policy = ctx.fresh_policy()
-    batch = sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed)
+    batch = sample_batch(ctx, policy, ctx.episodes, warm_up_windows(ctx, policy), ctx.seed)
     try:
         expected = policy.zero_output_loss(batch)
     except NotProvided as exc:
@@ -391,7 +407,7 @@ def check_dead_parameters(ctx: DoctorContext) -> list[Finding]:
         # On a copy moved by a few training steps: a checkpoint saved before training (zero
         # output layers) would otherwise show every upstream module as having no effect.
         policy = copy.deepcopy(policy)
-        warm_up(policy, sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed))
+        warm_up(policy, sample_batch(ctx, policy, ctx.episodes, warm_up_windows(ctx, policy), ctx.seed))
         which = "a copy of the checkpoint after 30 training steps"
     module = policy.module()
     named = list(module.named_parameters())
@@ -508,6 +524,54 @@ def _conditioning(ctx: DoctorContext, policy: ActionPolicy, which: str) -> list[
     return findings or [ok("conditioning", f"every varying input moves the predicted chunk "
                            f"(smallest share {min(sensitivity.values()):.3f} of the whole observation's)",
                            evidence, [plot])]
+
+
+# Camera frames the deployed pipeline flips relative to training (a renderer's origin at the
+# bottom-left, LeRobot's MetaWorld env flipping both axes, a mirrored USB camera) look like a
+# different scene to the policy. If its predictions match the demos clearly better on flipped
+# frames than on the frames it is given, the two pipelines disagree on orientation.
+FLIPS = {"upside down": (2,), "mirrored left-right": (3,), "rotated 180 degrees": (2, 3)}
+FLIP_GAIN = 0.8
+
+
+def check_image_orientation(ctx: DoctorContext) -> list[Finding]:
+    if ctx.policy is None:
+        return [skipped("image-orientation", "needs a trained policy (--checkpoint or --adapter)")]
+    images = [k for k, shape in ctx.policy.spec.obs_shapes.items() if len(shape) == 3]
+    if not images:
+        return [skipped("image-orientation", "the policy reads no image")]
+    policy = ctx.policy
+    batch = sample_batch(ctx, policy, ctx.episodes, 256, ctx.seed + 2)
+    truth = truth_of(policy, batch)
+    scale = np.concatenate([e.actions for e in ctx.episodes]).std(0) + 1e-6
+
+    def error(obs) -> float:
+        with torch.no_grad():
+            return float((np.abs(predict(policy, {**batch, "obs": obs}, ctx.seed) - truth) / scale).mean())
+
+    findings = []
+    for key in images:
+        errors = {"as given": error(batch["obs"])}
+        for how, dims in FLIPS.items():  # (B, To, H, W, C): H is dim 2, W dim 3
+            errors[how] = error({**batch["obs"], key: batch["obs"][key].flip(dims)})
+        best = min(errors, key=errors.get)
+        evidence = {"image": key, "samples": len(truth),
+                    "open_loop_error_in_action_std": {k: round(v, 4) for k, v in errors.items()}}
+        if best != "as given" and errors[best] < FLIP_GAIN * errors["as given"]:
+            findings.append(Finding(
+                "image-orientation", "error",
+                f"{key}: the policy matches the demo actions better when the frames are {best} "
+                f"(error {errors[best]:.3f} vs {errors['as given']:.3f} action std): its frames are "
+                "oriented differently from those it was trained on", evidence,
+                f"Make the pipeline that feeds the policy produce frames as training saw them: flip "
+                f"{key} {best} where one of the two pipelines does not (the renderer's or camera "
+                "driver's origin, an env wrapper that flips, a dataset converted with a flip), and "
+                "re-check crops and resizes the same way."))
+        else:
+            findings.append(ok("image-orientation", f"{key}: the frames as given fit the policy best "
+                               f"(error {errors['as given']:.3f}; flipped {min(v for k, v in errors.items() if k != 'as given'):.3f})",
+                               evidence))
+    return findings
 
 
 # A frozen backbone whose pooled output barely differs between samples conditions nothing:
@@ -719,9 +783,9 @@ def check_open_loop(ctx: DoctorContext) -> list[Finding]:
         results[name] = open_loop_errors(truth, pred, action_std)
         ctx.arrays[f"{name}_truth"], ctx.arrays[f"{name}_predicted"] = truth, pred
     per_episode = {}
-    for ep in held[:20]:
+    for i, ep in enumerate(held[:20]):
         b = sample_batch(ctx, policy, [ep])
-        per_episode[ep.name] = round(open_loop_errors(truth_of(policy, b), predict(policy, b, ctx.seed),
+        per_episode[ep.name or f"rollout {i}"] = round(open_loop_errors(truth_of(policy, b), predict(policy, b, ctx.seed),
                                                       action_std)["mean_relative_error"], 4)
     # One whole demo, step by step, for the time-series plot.
     demo = train_eps[0]
@@ -769,6 +833,72 @@ def check_open_loop(ctx: DoctorContext) -> list[Finding]:
     return findings
 
 
+# At most this many of a run's checkpoints are compared (evenly spaced, the last included).
+MAX_CHECKPOINTS = 8
+# The held-out error of the last checkpoint against the run's best, beyond which the run is
+# past its best point.
+HELD_OUT_RISE = 1.25
+
+
+def check_held_out_curve(ctx: DoctorContext) -> list[Finding]:
+    """Held-out action error at each checkpoint of the run: where validation loss would have
+    said to stop. LeRobot's training loop has no validation split; this is one, after the fact."""
+    if ctx.policy is None:
+        return [skipped("held-out-curve", "needs --checkpoint")]
+    held, held_source = held_out_episodes(ctx)
+    if not held:
+        return [skipped("held-out-curve", "no held-out episodes: train on a subset of the dataset's "
+                        "episodes (recorded in the checkpoint), or pass --task for expert rollouts")]
+    checkpoints = ctx.policy.run_checkpoints()
+    if len(checkpoints) < 2:
+        return [skipped("held-out-curve", f"the run saved {len(checkpoints)} checkpoint(s); "
+                        "the curve needs two or more")]
+    pick = np.unique(np.linspace(0, len(checkpoints) - 1, min(MAX_CHECKPOINTS, len(checkpoints))).round().astype(int))
+    action_std = np.concatenate([e.actions for e in ctx.episodes]).std(0)
+    trained_on = ctx.policy.training_info().get("episodes")
+    seen = None if trained_on is None else {int(i) for i in trained_on}
+    train_eps = [e for i, e in enumerate(ctx.episodes) if seen is None or i in seen] or ctx.episodes
+    windows, per_episode_count = (256, 5) if ctx.quick else (2000, 10)
+    rows = []
+    for i in pick:
+        step, load = checkpoints[i]
+        policy = load()
+        train = sample_batch(ctx, policy, train_eps, windows, ctx.seed)
+        heldb = sample_batch(ctx, policy, held, windows, ctx.seed)
+        per_episode = {}
+        for j, ep in enumerate(held[:per_episode_count]):
+            b = sample_batch(ctx, policy, [ep])
+            per_episode[ep.name or f"rollout {j}"] = round(open_loop_errors(truth_of(policy, b), predict(policy, b, ctx.seed),
+                                                          action_std)["mean_relative_error"], 4)
+        rows.append({"step": step,
+                     "train": round(open_loop_errors(truth_of(policy, train), predict(policy, train, ctx.seed),
+                                                     action_std)["mean_relative_error"], 4),
+                     "held_out": round(open_loop_errors(truth_of(policy, heldb), predict(policy, heldb, ctx.seed),
+                                                        action_std)["mean_relative_error"], 4),
+                     "held_out_per_episode": per_episode})
+    steps = [r["step"] for r in rows]
+    plot = plot_loss_curves(ctx, {"training episodes": (steps, [r["train"] for r in rows]),
+                                  "held-out episodes": (steps, [r["held_out"] for r in rows])},
+                            "held_out_curve", title="first-action error per checkpoint",
+                            ylabel="error (action std)")
+    best = min(rows, key=lambda r: r["held_out"])
+    last = rows[-1]
+    evidence = {"held_out_source": held_source, "held_out_episodes": len(held),
+                "checkpoints_in_run": len(checkpoints), "per_checkpoint": rows, "best_step": best["step"]}
+    if best is not last and last["held_out"] > HELD_OUT_RISE * best["held_out"]:
+        return [Finding(
+            "held-out-curve", "warning",
+            f"held-out error rose from {best['held_out']:.3f} action std at step {best['step']} to "
+            f"{last['held_out']:.3f} at step {last['step']} (training episodes: {best['train']:.3f} "
+            f"to {last['train']:.3f}): the run went past its best point", evidence,
+            f"Deploy the step-{best['step']} checkpoint, or train with more demos or stronger "
+            "regularisation; confirm closed-loop, since open-loop error ranks checkpoints only "
+            "roughly.", [plot])]
+    return [ok("held-out-curve", f"held-out error {last['held_out']:.3f} action std at the last "
+               f"checkpoint (step {last['step']}), best {best['held_out']:.3f} at step {best['step']}",
+               evidence, [plot])]
+
+
 def _mode_collapse(metrics: dict, action_std: np.ndarray, plots: list[str]) -> list[Finding]:
     ratio, r2 = metrics["std_ratio"], metrics["r2"]
     evidence = {"std_ratio_pred_over_truth": rounded(ratio, 3), "r2": rounded(r2, 3),
@@ -791,4 +921,5 @@ def _mode_collapse(metrics: dict, action_std: np.ndarray, plots: list[str]) -> l
 
 
 MODEL_CHECKS = [check_normalization, check_init_loss, check_dead_parameters, check_conditioning,
-                check_head_isolation, check_overfit, check_open_loop]
+                check_image_orientation,
+                check_head_isolation, check_overfit, check_open_loop, check_held_out_curve]

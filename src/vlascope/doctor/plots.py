@@ -60,7 +60,8 @@ def plot_action_histograms(ctx, actions: np.ndarray, predicted: np.ndarray | Non
 
 
 def plot_loss_curves(ctx, curves: dict[str, tuple[list, list]], name: str,
-                     expected: float | None = None, title: str = "training loss") -> str:
+                     expected: float | None = None, title: str = "training loss",
+                     ylabel: str = "loss") -> str:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for label, (steps, losses) in curves.items():
@@ -69,7 +70,7 @@ def plot_loss_curves(ctx, curves: dict[str, tuple[list, list]], name: str,
         ax.axhline(expected, color="grey", ls="--", lw=1, label=f"expected at init ({expected:.2f})")
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=7)
     return ctx.save_plot(name, fig)

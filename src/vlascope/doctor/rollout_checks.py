@@ -124,7 +124,8 @@ def check_train_eval_gap(ctx: DoctorContext) -> list[Finding]:
             f"the policy succeeds {100 * like_data['success_rate']:.0f}% from the demos' initial "
             f"states but {100 * random['success_rate']:.0f}% from random ones{loss_text}: it "
             "memorised the training scenes", evidence,
-            memorisation_fix(evidence["distinct_demo_states_used"], policy.config))]
+            memorisation_fix(evidence["distinct_demo_states_used"],
+                             policy.config if ctx.policy.origin == "vlascope" else None))]
     if like_data["success_rate"] < 0.5:
         return [Finding(
             "train-eval-gap", "warning",
@@ -136,15 +137,19 @@ def check_train_eval_gap(ctx: DoctorContext) -> list[Finding]:
                f"{100 * random['success_rate']:.0f}% from random ones", evidence)]
 
 
-def memorisation_fix(distinct_demo_states: int, config) -> str:
+def memorisation_fix(distinct_demo_states: int, config=None) -> str:
     """What to change for a policy that replays its demos and fails elsewhere: more diverse
-    demos when they share a start; when they do not, make the policy read the scene."""
+    demos when they share a start; when they do not, make the policy read the scene. `config`:
+    a vlascope policy config, whose options the advice can name; None for a foreign policy."""
     if distinct_demo_states < 3:
         return ("A low training loss says nothing about states the demos never visited. Collect "
                 "demos from randomised initial states (see initial-state-diversity and eval-coverage).")
     text = (f"The demos start from {distinct_demo_states} distinct states, so the policy learned "
             "which demo it is in (a goal, a hand path: keys unique to each demo) rather than what "
             "differs between scenes.")
+    if config is None:
+        return text + (" Give it the inputs that carry the scene (see observability), regularise it "
+                       "(noise on the state inputs, dropout, weight decay), or collect more demos.")
     if config.image_keys and not config.aux_keys:
         return text + (" It does not find the object in its camera: train with an auxiliary "
                        "object-position target (`vlascope train --aux-keys object_state`: a DDPM "

@@ -105,7 +105,7 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
         return build_for_episodes(policy_name, overrides, episodes, TaskSet.of([data]))
 
     make_policy = vlascope_pipeline(build, policy_name)
-    policy = VlascopePolicy(module, policy_name, build) if checkpoint is not None else None
+    policy = VlascopePolicy(module, policy_name, build, checkpoint) if checkpoint is not None else None
     return DoctorContext(dataset=data, out_dir=Path(out), make_policy=make_policy,
                          policy_name=policy_name, policy=policy, inputs=overrides["obs_keys"],
                          checkpoint=Path(checkpoint) if checkpoint else None, run_dir=run_dir,

@@ -14,12 +14,14 @@ Batches use the dataset's keys (vlascope's names: `robot_state`, `goal`, `corner
     task_index     (B,) long
 
 Three things implement it: `VlascopePolicy` (below) for our own checkpoints and pipelines, the
-LeRobot loader (vlascope.interop.lerobot_policy), and a user's own adapter (examples/).
+LeRobot loader (vlascope.policies.lerobot_checkpoint), and a user's own adapter (examples/).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -161,9 +163,17 @@ class ActionPolicy:
         episodes it trained on (`episodes`, None for all), ..."""
         return {}
 
+    def run_checkpoints(self) -> list[tuple[int, Callable[[], "ActionPolicy"]]]:
+        """Every checkpoint the run that saved this one wrote, as (step, load) in step order:
+        the doctor compares their held-out error."""
+        raise NotProvided("the policy does not say where the other checkpoints of its run are")
+
     def closed_loop_policy(self) -> nn.Module:
-        """The module vlascope's closed-loop evaluator runs (evaluate.runner)."""
-        raise NotProvided("closed-loop evaluation in MetaWorld runs vlascope policies only")
+        """What vlascope's closed-loop evaluator (evaluate.runner) runs: by default this policy's
+        predict_chunk, executed n_action_steps at a time, fed with the simulator's observations
+        under the dataset's keys (which is why it only makes sense when those keys are
+        MetaWorld's: `robot_state`, `object_state`, `goal`, `<camera>_image`)."""
+        return ClosedLoop(self)
 
     def train(self, mode: bool = True) -> "ActionPolicy":
         try:
@@ -182,8 +192,9 @@ class VlascopePolicy(ActionPolicy):
 
     origin = "vlascope"
 
-    def __init__(self, policy: nn.Module, name: str, make=None):
+    def __init__(self, policy: nn.Module, name: str, make=None, path: str | Path | None = None):
         self.policy, self.name, self.make = policy, name, make
+        self.path = Path(path) if path is not None else None  # the checkpoint folder, if loaded
         cfg = policy.config
         shapes = {k: ((cfg.image_size, cfg.image_size, 3) if k in cfg.image_keys else (cfg.obs_dims[k],))
                   for k in cfg.obs_keys}
@@ -256,6 +267,17 @@ class VlascopePolicy(ActionPolicy):
         return {**(getattr(self.policy, "checkpoint_config", None) or {}),
                 "task_names": list(self.config.task_names)}
 
+    def run_checkpoints(self):
+        if self.path is None or self.path.parent.name != "checkpoints":
+            raise NotProvided("the policy was not loaded from a training run's checkpoints folder")
+        from vlascope.policies import load_pretrained  # the registry imports this module
+
+        steps = sorted(self.path.parent.glob("step_*"))
+        device = self.device
+        return [(int(p.name.removeprefix("step_")),
+                 lambda p=p: VlascopePolicy(load_pretrained(p, device=device), self.name, self.make, p))
+                for p in steps if p.name.removeprefix("step_").isdigit()]
+
     def closed_loop_policy(self):
         return self.policy
 
@@ -286,3 +308,52 @@ def check_inputs(policy: ActionPolicy, obs_shapes: dict, action_dim: int, where:
     if problems:
         raise VlascopeError(f"{where}: the policy's inputs do not match the dataset: {'; '.join(problems)} "
                             f"(dataset has: {', '.join(sorted(obs_shapes))})")
+
+
+@dataclass(frozen=True)
+class ClosedLoopConfig:
+    """The fields of a policy config that the closed-loop evaluator reads."""
+
+    obs_keys: list[str]
+    n_obs_steps: int
+    n_action_steps: int
+    image_keys: list[str]
+    image_size: int
+    task_names: list[str]
+    temporal_ensemble: float | None = None
+
+
+class ClosedLoop(nn.Module):
+    """Any ActionPolicy in the shape evaluate.runner drives: a config, a chunk shape and
+    predict_chunk(batch, task_index, noise). The runner draws each episode's noise from that
+    episode's own seeded generator; a policy that samples from a seed instead gets one derived
+    from that noise, so every episode stays reproducible."""
+
+    def __init__(self, policy: ActionPolicy):
+        super().__init__()
+        self.policy = policy
+        spec = policy.spec
+        image_keys = [k for k, shape in spec.obs_shapes.items() if len(shape) == 3]
+        sides = {s for k in image_keys for s in spec.obs_shapes[k][:2]}
+        if len(sides) > 1:
+            raise NotProvided(f"the policy reads non-square or differently sized images "
+                              f"{[spec.obs_shapes[k] for k in image_keys]}; the simulator renders "
+                              "one square size")
+        self.config = ClosedLoopConfig(spec.obs_keys, spec.n_obs_steps, spec.n_action_steps,
+                                       image_keys, sides.pop() if sides else 0,
+                                       list(policy.training_info().get("task_names") or []))
+        self.chunk_shape = (spec.horizon, spec.action_dim)
+
+    def parameters(self, recurse: bool = True):
+        try:
+            yield from self.policy.module().parameters(recurse)
+        except NotProvided:
+            yield torch.zeros(0)
+
+    @torch.no_grad()
+    def predict_chunk(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None,
+                      noise: torch.Tensor | None = None) -> torch.Tensor:
+        seed = 0
+        if noise is not None:
+            seed = int(noise.reshape(len(noise), -1)[:, :8].double().abs().sum().item() * 1e6) % 2 ** 31
+        return self.policy.predict_chunk(obs, seed=seed, task_index=task_index)

@@ -211,6 +211,15 @@ class LeRobotPolicy(ActionPolicy):
         processors = make_pre_post_processors(self.config, dataset_stats=stats)
         return LeRobotPolicy(self.folder, self.device, policy, processors)
 
+    def run_checkpoints(self):
+        """lerobot-train writes <output_dir>/checkpoints/<step>/pretrained_model."""
+        root = self.folder.parent.parent
+        if self.folder.name != "pretrained_model" or root.name != "checkpoints":
+            raise NotProvided("the folder is not inside a lerobot-train run (checkpoints/<step>/pretrained_model)")
+        device = self.device
+        return [(int(p.parent.name), lambda p=p: LeRobotPolicy(p, device))
+                for p in sorted(root.glob("*/pretrained_model")) if p.parent.name.isdigit()]
+
     def training_info(self):
         path = self.folder / "train_config.json"
         if not path.exists():
