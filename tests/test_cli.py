@@ -132,10 +132,13 @@ def test_sweep_then_doctor_reads_it(trained_run, reach_dataset, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "sweep.json" in proc.stdout and (trained_run.run_dir / "sweep.csv").exists()
     proc = run("doctor", "--dataset", reach_dataset, "--checkpoint", str(trained_run.last_checkpoint),
-               "--quick", "--out", str(tmp_path / "report"))
-    assert proc.returncode == 0, proc.stderr
-    import json
+               "--quick", "--out", str(tmp_path / "report"), "--fail-on", "warning")
     findings = json.loads((tmp_path / "report" / "findings.json").read_text())
+    # --fail-on: status 1 exactly when a finding at that level exists, the report written either way.
+    failing = sorted({f["id"] for f in findings if f["severity"] in ("error", "warning")})
+    assert proc.returncode == (1 if failing else 0), proc.stderr
+    if failing:
+        assert proc.stderr.strip().endswith(", ".join(failing)), proc.stderr
     sweep = next(f for f in findings if f["id"] == "sweep-tracking")
     assert "skipped" not in sweep["evidence"]  # it read the run's sweep.json
     assert sweep["evidence"]["checkpoints"] == 2

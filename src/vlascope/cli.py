@@ -122,7 +122,15 @@ def _doctor(args) -> None:
     print(f"doctor: {len(ctx.dataset.episodes)} demos from {args.dataset}"
           + (f", checkpoint {args.checkpoint}" if args.checkpoint else "")
           + (f", task {args.task}" if args.task else "") + (" (quick)" if args.quick else ""))
-    run_doctor(ctx)
+    findings = run_doctor(ctx)
+    if args.fail_on:
+        levels = ["error"] if args.fail_on == "error" else ["error", "warning"]
+        failing = [f for f in findings if f.severity in levels]
+        if failing:
+            print(f"vlascope doctor: {len(failing)} finding(s) at --fail-on {args.fail_on} or worse: "
+                  f"{', '.join(sorted({f.id for f in failing}))}", file=sys.stderr)
+            return 1
+    return 0
 
 
 def _data_inspect(args) -> None:
@@ -268,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--episodes", type=int, default=20, help="closed-loop episodes per condition")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", default="auto", help="auto: the GPU when there is one")
+    d.add_argument("--fail-on", choices=["error", "warning"],
+                   help="exit with status 1 when a finding at this level (or worse) exists: a gate for "
+                   "a training pipeline (the report is written either way)")
     d.set_defaults(func=_doctor)
 
     w = sub.add_parser("sweep", help="evaluate every checkpoint of a training run")
@@ -306,14 +317,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except VlascopeError as exc:
         print(f"vlascope {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"vlascope {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

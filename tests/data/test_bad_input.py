@@ -171,3 +171,104 @@ def test_resume_after_the_dataset_changed_shape(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path / "run"), "--steps", "8"]) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "actions have 5 dims in the dataset but the checkpoint predicts 4" in err
+
+
+# --- LeRobot v3.0 folders --------------------------------------------------------------------
+
+def valid_lerobot(folder, images: bool = False):
+    """A small LeRobot v3.0 folder written by vlascope's exporter (two demos of six frames)."""
+    from vlascope.data import EpisodeDataset
+    from vlascope.data.lerobot import write_lerobot
+
+    rng = np.random.default_rng(0)
+    eps = []
+    for i in range(2):
+        obs = {"robot_state": rng.normal(size=(6, 4)).astype(np.float32)}
+        if images:
+            obs["corner2_image"] = rng.integers(0, 255, (6, 16, 16, 3), dtype=np.uint8)
+        eps.append(Episode(rng.uniform(-1, 1, (6, 4)).astype(np.float32), obs, attrs={"seed": i}))
+    return write_lerobot(folder, EpisodeDataset(str(folder), eps, {"task": "reach-v3"}))
+
+
+def rewrite_json(path, change):
+    import json
+
+    value = json.loads(path.read_text())
+    change(value)
+    path.write_text(json.dumps(value))
+
+
+def rewrite_parquet(path, change):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path).to_pydict()
+    change(table)
+    pq.write_table(pa.table(table), path)
+
+
+DATA = "data/chunk-000/file-000.parquet"
+EPISODES = "meta/episodes/chunk-000/file-000.parquet"
+VIDEO = "videos/observation.images.corner2/chunk-000/file-000.mp4"
+
+LEROBOT_CORPUS = {  # a broken folder -> what the one-line error names
+    "data_file_missing": (lambda f: (f / DATA).unlink(), "data: no parquet files"),
+    "data_file_truncated": (lambda f: truncate(f / DATA), "unreadable parquet"),
+    "episodes_missing": (lambda f: (f / EPISODES).unlink(), "meta/episodes: no parquet files"),
+    "tasks_missing": (lambda f: (f / "meta/tasks.parquet").unlink(), "meta/tasks.parquet: missing"),
+    "info_not_json": (lambda f: (f / "meta/info.json").write_text("{fps: 80"), "meta/info.json: unreadable"),
+    "info_without_fps": (lambda f: rewrite_json(f / "meta/info.json", lambda i: i.pop("fps")),
+                         "'fps' must be a positive number"),
+    "features_not_objects": (lambda f: rewrite_json(f / "meta/info.json",
+                                                    lambda i: i.__setitem__("features", ["action"])),
+                             "'features' must map each feature"),
+    "shape_contradicts_data": (lambda f: rewrite_json(
+        f / "meta/info.json", lambda i: i["features"]["observation.state"].__setitem__("shape", [7])),
+        "column 'observation.state' has 4 values per row, meta/info.json says shape [7]"),
+    "feature_not_in_data": (lambda f: rewrite_parquet(f / DATA, lambda t: t.pop("observation.state")),
+                            "no column 'observation.state'"),
+    "episode_beyond_data": (lambda f: rewrite_parquet(
+        f / EPISODES, lambda t: t.__setitem__("dataset_to_index", [6, 40])), "episode 1 spans rows 6-40"),
+    "video_missing": (lambda f: (f / VIDEO).unlink(), "missing video file"),
+    "video_truncated": (lambda f: truncate(f / VIDEO), VIDEO),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LEROBOT_CORPUS))
+def test_each_broken_lerobot_folder_is_a_one_line_error(case, tmp_path, capsys):
+    damage, message = LEROBOT_CORPUS[case]
+    folder = valid_lerobot(tmp_path / "bad", images=case.startswith("video"))
+    damage(folder)
+    code = main(["data", "inspect", str(folder)])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert str(folder) in err and message in err, err
+
+
+LEROBOT_PROBLEMS = {  # metadata that contradicts the data but can be read past -> the named problem
+    "total_frames_wrong": (lambda f: rewrite_json(f / "meta/info.json", lambda i: i.__setitem__("total_frames", 99)),
+                           "info.json: total_frames is 99, the data has 12"),
+    "timestamps_at_another_fps": (lambda f: rewrite_parquet(
+        f / DATA, lambda t: t.__setitem__("timestamp", [x * 2 for x in t["timestamp"]])), "timestamp of episode 0"),
+    "stats_of_other_data": (lambda f: rewrite_json(
+        f / "meta/stats.json", lambda s: s["action"].__setitem__("mean", [5.0] * 4)), "meta/stats.json: 'action'"),
+    "stats_missing": (lambda f: (f / "meta/stats.json").unlink(), "meta/stats.json: missing"),
+    "frame_index_restarts": (lambda f: rewrite_parquet(
+        f / DATA, lambda t: t.__setitem__("frame_index", [0, 1, 2, 0, 1, 2] * 2)), "frame_index of episode 0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LEROBOT_PROBLEMS))
+def test_contradicting_lerobot_metadata_is_a_named_warning(case, tmp_path):
+    from vlascope.doctor import DoctorContext
+    from vlascope.doctor.data_checks import check_dataset_format
+
+    damage, message = LEROBOT_PROBLEMS[case]
+    folder = valid_lerobot(tmp_path / "odd")
+    assert read_dataset(str(folder)).problems == []
+    damage(folder)
+    data = read_dataset(str(folder))  # read as stored, nothing silently dropped
+    assert len(data.episodes) == 2 and any(message in p for p in data.problems), data.problems
+    [finding] = check_dataset_format(DoctorContext(dataset=data, out_dir=tmp_path / "r", quick=True))
+    assert finding.id == "dataset-format" and finding.severity == "warning"

@@ -53,6 +53,38 @@ def pin_action_dim(dim: int, value: float = 0.25):
     return edit
 
 
+def repeat_demo(demo: int, times: int):
+    def edit(episodes):
+        episodes += [copy.deepcopy(episodes[demo]) for _ in range(times)]
+    return edit
+
+
+def scale_actions(demo: int, factor: float):
+    def edit(episodes):
+        episodes[demo].actions = episodes[demo].actions * factor
+    return edit
+
+
+def glitch(demo: int, key: str, step: int, dim: int, by: float):
+    def edit(episodes):
+        episodes[demo].obs[key][step, dim] += by
+    return edit
+
+
+def freeze(demo: int, key: str, start: int, stop: int):
+    def edit(episodes):
+        episodes[demo].obs[key][start:stop] = episodes[demo].obs[key][start]
+    return edit
+
+
+def clip_below(key: str, dim: int, percentile: float):
+    def edit(episodes):
+        limit = np.percentile(np.concatenate([e.obs[key][:, dim] for e in episodes]), percentile)
+        for e in episodes:
+            e.obs[key][:, dim] = np.minimum(e.obs[key][:, dim], limit)
+    return edit
+
+
 # --- pipeline faults ---------------------------------------------------------------------------
 
 class UnusedAdapter(nn.Module):

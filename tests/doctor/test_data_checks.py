@@ -3,12 +3,15 @@
 import numpy as np
 import pytest
 
+from tests.conftest import needs_rendering
 from tests.doctor.conftest import make_ctx, severities
-from tests.doctor.faults import edited, nan_at, pin_action_dim, tiny_pipeline
+from tests.doctor.faults import (clip_below, edited, freeze, glitch, nan_at, pin_action_dim,
+                                 repeat_demo, scale_actions, tiny_pipeline)
 from vlascope.doctor.data_checks import (check_action_scale_imbalance, check_initial_state_diversity,
                                          check_observability, per_dimension_statistics,
                                          check_nan_in_data, check_near_constant_action_dim)
 from vlascope.doctor.rollout_checks import check_eval_coverage
+from vlascope.data import read_dataset
 
 
 def test_nan_is_located_by_demo_step_and_dimension(pick_place, tmp_path):
@@ -55,6 +58,22 @@ def test_one_initial_state_is_an_error_and_diverse_demos_pass(pick_place, pick_p
     assert diverse[0].evidence["distinct_initial_states_at_1mm"] == 6
 
 
+@needs_rendering
+def test_scenes_that_differ_only_in_the_camera_are_diverse(pick_place_images, tmp_path):
+    import copy
+
+    data = read_dataset(pick_place_images)
+    for e in data.episodes:  # the hand always starts in one place; the object only in the image
+        for key in ("object_state", "goal"):
+            e.obs.pop(key)
+    camera_only = check_initial_state_diversity(make_ctx(data, tmp_path))
+    assert camera_only[0].severity == "ok", camera_only[0].title
+    assert camera_only[0].evidence["first_frame_values_ranging_over_0.1"]["corner2_image"] >= 3
+    data.episodes = [data.episodes[0], copy.deepcopy(data.episodes[0])]  # one scene, twice
+    one_scene = check_initial_state_diversity(make_ctx(data, tmp_path))
+    assert one_scene[0].severity == "error" and "camera frame" in one_scene[0].title
+
+
 def test_eval_coverage_flags_a_fixed_init_dataset(pick_place, pick_place_fixed, tmp_path):
     fixed = check_eval_coverage(make_ctx(pick_place_fixed, tmp_path, task="pick-place-v3"))
     assert fixed[0].severity == "error"
@@ -66,7 +85,7 @@ def test_eval_coverage_flags_a_fixed_init_dataset(pick_place, pick_place_fixed, 
 
 def test_pinned_action_dim_is_named(pick_place, tmp_path):
     found = check_near_constant_action_dim(make_ctx(edited(pick_place, pin_action_dim(1)), tmp_path))
-    assert [(f.severity, f.evidence["dim"]) for f in found] == [("warning", 1)]
+    assert [f.evidence["dim"] for f in found] == [1]
     assert check_near_constant_action_dim(make_ctx(pick_place, tmp_path))[0].severity == "ok"
 
 
@@ -91,3 +110,41 @@ def test_observability_flags_a_hidden_goal_and_names_the_missing_key(pick_place_
                                          inputs=["robot_state", "object_state", "goal"]))
     assert [f.severity for f in given] == ["ok"]
     assert given[0].evidence["unexplained_share"] < hidden[0].evidence["unexplained_share"] / 2
+
+
+EPISODE_FAULTS = {  # fault -> (edit, the check that must name it, the culprit episode)
+    "demo 1 recorded three more times": (repeat_demo(1, 3), "duplicate-episodes", "demo_1"),
+    "demo 2's actions x100": (scale_actions(2, 100.0), "outlier-episodes", "demo_2"),
+    "a one-frame glitch in demo 3": (glitch(3, "robot_state", 20, 0, 0.5), "action-jumps", "demo_3"),
+    "demo 4's hand state frozen": (freeze(4, "robot_state", 10, 40), "frozen-signals", "demo_4"),
+    "hand x clipped": (clip_below("robot_state", 0, 80), "clipped-values", None),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(EPISODE_FAULTS))
+def test_episode_faults_are_named_with_their_episode(fault, pick_place, tmp_path):
+    from vlascope.doctor.episode_checks import EPISODE_CHECKS
+
+    edit, check_id, culprit = EPISODE_FAULTS[fault]
+    ctx = make_ctx(edited(pick_place, edit), tmp_path)
+    flagged = [f for check in EPISODE_CHECKS for f in check(ctx) if f.severity == "warning"]
+    named = [f for f in flagged if f.id == check_id]
+    assert named, [f.title for f in flagged]
+    if culprit is not None:
+        assert culprit in named[0].evidence["culprits"] and culprit in named[0].title
+
+
+def test_healthy_expert_demos_raise_no_episode_warning(pick_place, tmp_path):
+    from vlascope.doctor.episode_checks import EPISODE_CHECKS
+
+    found = [f for check in EPISODE_CHECKS for f in check(make_ctx(pick_place, tmp_path))]
+    assert {f.severity for f in found} == {"ok"}, [f.title for f in found if f.severity != "ok"]
+
+
+def test_a_lost_command_warns_and_an_unused_gripper_is_a_note(pick_place, reach_dataset, tmp_path):
+    # pick-place's z command zeroed while the hand still goes down and up: the recording lost it.
+    [lost] = check_near_constant_action_dim(make_ctx(edited(pick_place, pin_action_dim(2, 0.0)), tmp_path))
+    assert lost.severity == "warning" and "robot_state dim 2" in lost.title
+    # reach never uses the gripper: its command is constant and the gripper does not move.
+    unused = check_near_constant_action_dim(make_ctx(reach_dataset, tmp_path))
+    assert [(f.severity, f.evidence["dim"]) for f in unused] == [("info", 3)]

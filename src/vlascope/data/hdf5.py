@@ -56,6 +56,9 @@ class EpisodeDataset:
     path: str
     episodes: list[Episode]
     attrs: dict
+    # What the reader found wrong but could read past (metadata that disagrees with the data),
+    # one line each naming the file and key; the doctor reports them.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def task(self) -> str:

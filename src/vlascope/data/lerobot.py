@@ -152,7 +152,10 @@ def write_lerobot(folder: str | Path, dataset: EpisodeDataset, fps: int = 80,
                 "chunks_size": 1000, "data_files_size_in_mb": 100, "video_files_size_in_mb": 500,
                 "fps": fps, "splits": {"train": f"0:{len(episodes)}"}, "data_path": DATA_PATH,
                 "video_path": VIDEO_PATH if image_keys else None, "features": features,
-                "vlascope": {"task": dataset.task, "attrs": _jsonable(dataset.attrs)}}
+                # Per-episode attributes (the simulator's initial state among them) travel here:
+                # LeRobot ignores keys it does not know, and the doctor's train-eval-gap needs them.
+                "vlascope": {"task": dataset.task, "attrs": _jsonable(dataset.attrs),
+                             "episode_attrs": [_jsonable(e.attrs) for e in episodes]}}
         (tmp / "meta").mkdir(exist_ok=True)
         (tmp / "meta/info.json").write_text(json.dumps(info, indent=2) + "\n")
         stats = {"action": _stats(np.concatenate([e.actions for e in episodes]))}
@@ -200,22 +203,38 @@ def is_lerobot(path: str | Path) -> bool:
 
 
 def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None) -> EpisodeDataset:
-    """Read a LeRobot v3.0 folder as episodes with vlascope's keys."""
+    """Read a LeRobot v3.0 folder as episodes with vlascope's keys.
+
+    What makes the folder unreadable (a missing or truncated file, an episode whose rows or frames
+    are not there, metadata naming columns the data lacks) is a one-line error naming the file
+    and key. Metadata that disagrees with the data but can be read past (totals, timestamps,
+    meta/stats.json) goes into the dataset's `problems`, which the doctor reports.
+    """
     pa, pq = _pyarrow()
     folder = Path(folder)
     where = str(folder)
+    problems: list[str] = []
+    info_path = folder / "meta/info.json"
     try:
-        info = json.loads((folder / "meta/info.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise VlascopeError(f"{where}/meta/info.json: unreadable ({type(exc).__name__}: {exc})") from None
+        info = json.loads(info_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VlascopeError(f"{info_path}: unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(info, dict):
+        raise VlascopeError(f"{info_path}: expected a JSON object, got {type(info).__name__}")
     version = str(info.get("codebase_version", ""))
     if not version.startswith("v3"):
-        raise VlascopeError(f"{where}/meta/info.json: codebase_version {version!r}; vlascope reads "
+        raise VlascopeError(f"{info_path}: codebase_version {version!r}; vlascope reads "
                             "LeRobot v3.x datasets (convert older ones with lerobot's converter)")
-    features = info.get("features") or {}
+    features = info.get("features")
+    if not isinstance(features, dict) or not all(isinstance(v, dict) and "dtype" in v for v in features.values()):
+        raise VlascopeError(f"{info_path}: 'features' must map each feature to an object with a 'dtype'")
     if "action" not in features:
-        raise VlascopeError(f"{where}/meta/info.json: no 'action' feature")
-    fps = float(info["fps"])
+        raise VlascopeError(f"{info_path}: no 'action' feature")
+    try:
+        fps = float(info["fps"])
+        assert fps > 0
+    except (KeyError, TypeError, ValueError, AssertionError):
+        raise VlascopeError(f"{info_path}: 'fps' must be a positive number, got {info.get('fps')!r}") from None
     keys = {f: vlascope_key(f) for f in features if vlascope_key(f)}
     if obs_keys is not None:
         keys = {f: k for f, k in keys.items() if k in obs_keys}
@@ -223,39 +242,158 @@ def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None) -> Episo
         if missing:
             raise VlascopeError(f"{where}: observation key(s) {missing} not among its features "
                                 f"({', '.join(sorted(features))})")
-    try:
-        episodes_meta = pq.read_table(folder / "meta/episodes").to_pylist()
-        data = pq.read_table(folder / "data").to_pydict()
-        tasks = pq.read_table(folder / "meta/tasks.parquet").to_pydict()
-    except (OSError, pa.ArrowException) as exc:
-        raise VlascopeError(f"{where}: unreadable parquet ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    episodes_meta = _parquet(pa, pq, folder / "meta/episodes").to_pylist()
+    data = _parquet(pa, pq, folder / "data").to_pydict()
+    tasks = _parquet(pa, pq, folder / "meta/tasks.parquet").to_pydict()
+    data_where = f"{folder / 'data'}"
+    for name in ("index", "action", *[f for f in keys if features[f]["dtype"] != "video"]):
+        if name not in data:
+            raise VlascopeError(f"{data_where}: no column '{name}' (meta/info.json lists it as a feature)")
+    need = ("episode_index", "dataset_from_index", "dataset_to_index")
+    for ep in episodes_meta:
+        if any(ep.get(k) is None for k in need):
+            raise VlascopeError(f"{folder / 'meta/episodes'}: an episode row lacks one of {need}")
     task_text = tasks.get("task") or tasks.get("__index_level_0__") or [""]
     order = np.argsort(np.asarray(data["index"]))
     column = {name: np.asarray(data[name], dtype=object)[order] for name in data}
-    videos = {f: _decode(folder / info["video_path"].format(video_key=f, chunk_index=0, file_index=0))
-              for f, k in keys.items() if features[f]["dtype"] == "video"}
+    rows = len(order)
+    _check_totals(info, rows, len(episodes_meta), problems, info_path)
+    saved = info.get("vlascope") if isinstance(info.get("vlascope"), dict) else {}
+    saved_attrs = saved.get("episode_attrs") if isinstance(saved.get("episode_attrs"), list) else []
+    videos: dict[Path, np.ndarray] = {}  # each video file decoded once
     out = []
     for ep in sorted(episodes_meta, key=lambda r: r["episode_index"]):
+        index = int(ep["episode_index"])
         lo, hi = int(ep["dataset_from_index"]), int(ep["dataset_to_index"])
-        actions = np.stack(column["action"][lo:hi]).astype(np.float32)
+        if not 0 <= lo < hi <= rows:
+            raise VlascopeError(f"{folder / 'meta/episodes'}: episode {index} spans rows {lo}-{hi}, "
+                                f"but {data_where} has {rows} rows")
+        if ep.get("length") is not None and int(ep["length"]) != hi - lo:
+            problems.append(f"meta/episodes: episode {index} has length {ep['length']} but spans "
+                            f"{hi - lo} rows")
+        _check_timing(column, lo, hi, index, fps, problems)
+        actions = _stack(column["action"][lo:hi], "action", features, data_where, index)
         obs = {}
         for f, k in keys.items():
             if features[f]["dtype"] == "video":
-                first = int(round(float(ep[f"videos/{f}/from_timestamp"]) * fps))
-                frames = videos[f][first:first + (hi - lo)]
-                if len(frames) != hi - lo:
-                    raise VlascopeError(f"{where}: episode {ep['episode_index']}: video {f} has "
-                                        f"{len(frames)} frames for {hi - lo} rows")
-                obs[k] = frames
-            elif f in column:
-                obs[k] = np.stack(column[f][lo:hi]).astype(np.float32).reshape(hi - lo, -1)
-        out.append(Episode(actions, obs, None, {"episode_index": int(ep["episode_index"]),
+                obs[k] = _episode_frames(folder, info, f, ep, hi - lo, fps, videos)
+            else:
+                obs[k] = _stack(column[f][lo:hi], f, features, data_where, index)
+        written = saved_attrs[index] if index < len(saved_attrs) and isinstance(saved_attrs[index], dict) else {}
+        out.append(Episode(actions, obs, None, {**written, "episode_index": index,
                                                 "instruction": (ep.get("tasks") or [""])[0]},
-                           f"episode_{int(ep['episode_index'])}"))
-    saved = info.get("vlascope", {})
+                           f"episode_{index}"))
+    if not out:
+        raise VlascopeError(f"{folder / 'meta/episodes'}: no episodes")
+    _check_stats(folder, out, keys, problems)
     attrs = {**saved.get("attrs", {}), "task": saved.get("task") or (task_text[0] if task_text else ""),
              "instruction": task_text[0] if task_text else ""}
-    return EpisodeDataset(where, out, attrs)
+    return EpisodeDataset(where, out, attrs, problems)
+
+
+def _parquet(pa, pq, path: Path):
+    if not path.exists():
+        raise VlascopeError(f"{path}: missing")
+    if path.is_dir() and not any(path.rglob("*.parquet")):
+        raise VlascopeError(f"{path}: no parquet files")
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise VlascopeError(f"{path}: unreadable parquet ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def _stack(values, feature: str, features: dict, where: str, episode: int) -> np.ndarray:
+    """One episode's rows of a numeric feature as (T, D) float32, its width checked against
+    meta/info.json's shape."""
+    try:
+        x = np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in values])
+    except (TypeError, ValueError):
+        raise VlascopeError(f"{where}: column '{feature}' of episode {episode} is not numbers of one "
+                            "length per row") from None
+    shape = features.get(feature, {}).get("shape")
+    if isinstance(shape, list) and shape and int(np.prod(shape)) != x.shape[1]:
+        raise VlascopeError(f"{where}: column '{feature}' has {x.shape[1]} values per row, "
+                            f"meta/info.json says shape {shape}")
+    return x
+
+
+def _check_totals(info: dict, rows: int, episodes: int, problems: list, info_path: Path) -> None:
+    for key, actual in (("total_frames", rows), ("total_episodes", episodes)):
+        stated = info.get(key)
+        if stated is not None and stated != actual:
+            problems.append(f"{info_path.parent.name}/info.json: {key} is {stated}, the data has {actual}")
+
+
+def _check_timing(column: dict, lo: int, hi: int, episode: int, fps: float, problems: list) -> None:
+    """Timestamps LeRobot's loader uses to find video frames: frame_index / fps, from 0."""
+    if "frame_index" in column:
+        frames = np.asarray(column["frame_index"][lo:hi], dtype=np.int64)
+        if not np.array_equal(frames, np.arange(hi - lo)):
+            problems.append(f"data: frame_index of episode {episode} does not run 0..{hi - lo - 1}")
+            return
+    if "timestamp" in column:
+        stamps = np.asarray(column["timestamp"][lo:hi], dtype=np.float64)
+        off = np.abs(stamps - np.arange(hi - lo) / fps)
+        if off.max() > 0.5 / fps:
+            t = int(off.argmax())
+            problems.append(f"data: timestamp of episode {episode} frame {t} is {stamps[t]:.4f}s, "
+                            f"frame_index / fps gives {t / fps:.4f}s (fps {fps:g} in meta/info.json)")
+
+
+def _check_stats(folder: Path, episodes: list, keys: dict, problems: list) -> None:
+    """meta/stats.json against the data: normalisation statistics read from it must describe it."""
+    path = folder / "meta/stats.json"
+    if not path.exists():
+        problems.append("meta/stats.json: missing (LeRobot's policies normalise with it)")
+        return
+    try:
+        stats = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problems.append(f"meta/stats.json: unreadable ({type(exc).__name__})")
+        return
+    for feature, key in {"action": "action", **keys}.items():
+        entry = stats.get(feature) if isinstance(stats, dict) else None
+        values = (np.concatenate([e.actions for e in episodes]) if key == "action"
+                  else np.concatenate([e.obs[key] for e in episodes]))
+        if values.dtype == np.uint8 or not isinstance(entry, dict):
+            continue
+        try:
+            mean, std = (np.asarray(entry[s], dtype=np.float64).reshape(-1) for s in ("mean", "std"))
+        except (KeyError, TypeError, ValueError):
+            problems.append(f"meta/stats.json: '{feature}' lacks numeric mean and std")
+            continue
+        true_mean, true_std = values.mean(0), values.std(0)
+        if mean.shape != true_mean.shape:
+            problems.append(f"meta/stats.json: '{feature}' has {mean.size} values, the data {true_mean.size}")
+            continue
+        off = np.abs(mean - true_mean) > 0.1 * true_std + 1e-4
+        spread = (std > 1.5 * true_std + 1e-4) | (std < true_std / 1.5 - 1e-4)
+        if off.any() or spread.any():
+            dims = sorted(set(np.flatnonzero(off | spread).tolist()))
+            problems.append(f"meta/stats.json: '{feature}' mean/std do not describe the data in dims "
+                            f"{dims[:8]} (e.g. mean {mean[dims[0]]:.4g} vs {true_mean[dims[0]]:.4g}, "
+                            f"std {std[dims[0]]:.4g} vs {true_std[dims[0]]:.4g})")
+
+
+def _episode_frames(folder: Path, info: dict, feature: str, ep: dict, length: int, fps: float,
+                    decoded: dict) -> np.ndarray:
+    """The episode's frames of one camera: its video file (chunk and file index from the episode
+    row) from its from_timestamp on."""
+    template = info.get("video_path")
+    if not isinstance(template, str):
+        raise VlascopeError(f"{folder / 'meta/info.json'}: feature {feature} is a video but 'video_path' is missing")
+    chunk = int(ep.get(f"videos/{feature}/chunk_index") or 0)
+    file = int(ep.get(f"videos/{feature}/file_index") or 0)
+    path = folder / template.format(video_key=feature, chunk_index=chunk, file_index=file)
+    if path not in decoded:
+        decoded[path] = _decode(path)
+    first = int(round(float(ep.get(f"videos/{feature}/from_timestamp") or 0.0) * fps))
+    frames = decoded[path][first:first + length]
+    if len(frames) != length:
+        raise VlascopeError(f"{path}: episode {ep['episode_index']} needs frames {first}-{first + length - 1} "
+                            f"of {feature}, the video has {len(decoded[path])}")
+    return frames
 
 
 def _decode(path: Path) -> np.ndarray:
@@ -263,8 +401,15 @@ def _decode(path: Path) -> np.ndarray:
 
     if not path.exists():
         raise VlascopeError(f"{path}: missing video file")
-    reader = imageio.get_reader(path, format="FFMPEG")
     try:
-        return np.stack([np.asarray(f) for f in reader])
-    finally:
-        reader.close()
+        reader = imageio.get_reader(path, format="FFMPEG")
+        try:
+            frames = [np.asarray(f) for f in reader]
+        finally:
+            reader.close()
+    except (OSError, RuntimeError, ValueError) as exc:  # imageio's ffmpeg: truncated or not a video
+        raise VlascopeError(f"{path}: unreadable video ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not frames:
+        raise VlascopeError(f"{path}: the video has no frames")
+    return np.stack(frames)

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from vlascope.doctor.context import DoctorContext, float_obs_keys
+from vlascope.doctor.episode_checks import EPISODE_CHECKS
 from vlascope.doctor.findings import Finding, ok, rounded, skipped
 from vlascope.doctor.plots import plot_action_histograms, plot_bars, plot_initial_states
 from vlascope.policies.interface import NotProvided
@@ -16,6 +17,12 @@ from vlascope.policies.interface import NotProvided
 PINNED_RANGE = 1e-4
 # All demos "start from one state" when no initial-state dimension spreads more than this.
 ONE_STATE_SPREAD = 1e-3
+# The same for first camera frames: they show different scenes when at least ONE_SCENE_VALUES
+# pixel values (in [0, 1]) range over more than ONE_SCENE_PIXEL_RANGE across demos. A small object
+# moved changes a few pixels by far more than that; lossy video (LeRobot's yuv420p H.264) moves
+# pixels of one scene by less.
+ONE_SCENE_PIXEL_RANGE = 0.1
+ONE_SCENE_VALUES = 3
 # Per-dimension std ratio above which an unweighted MSE is dominated by the widest dimensions.
 IMBALANCE_RATIO = 10.0
 
@@ -49,41 +56,100 @@ def check_nan_in_data(ctx: DoctorContext) -> list[Finding]:
         "without them.")]
 
 
+def check_dataset_format(ctx: DoctorContext) -> list[Finding]:
+    """What the reader could read past: metadata that contradicts the data it describes."""
+    problems = ctx.dataset.problems
+    evidence = {"path": ctx.dataset.path, "problems": problems}
+    if problems:
+        return [Finding(
+            "dataset-format", "warning",
+            f"{len(problems)} inconsistenc{'y' if len(problems) == 1 else 'ies'} between the dataset's "
+            f"metadata and its data: {problems[0]}", evidence,
+            "The data was read as stored; tools that trust the metadata (lerobot's loader, "
+            "statistics read from meta/stats.json) see something else. Regenerate the metadata "
+            "from the data.")]
+    return [ok("dataset-format", "metadata and data agree", evidence)]
+
+
 def initial_observations(episodes) -> dict[str, np.ndarray]:
     return {k: np.stack([e.obs[k][0] for e in episodes]) for k in float_obs_keys(episodes)}
+
+
+def initial_frames(episodes) -> dict[str, np.ndarray]:
+    """Each camera's first frame per demo, flattened, in [0, 1]."""
+    return {k: np.stack([e.obs[k][0] for e in episodes]).reshape(len(episodes), -1).astype(np.float32) / 255
+            for k, v in episodes[0].obs.items() if v.dtype == np.uint8 and v.ndim == 4}
 
 
 def check_initial_state_diversity(ctx: DoctorContext) -> list[Finding]:
     episodes = ctx.episodes
     init = initial_observations(episodes)
+    frames = initial_frames(episodes)
     per_key = {k: {"std": rounded(v.std(0)), "range": rounded(v.max(0) - v.min(0))}
                for k, v in init.items()}
-    spread = max(float((v.max(0) - v.min(0)).max()) for v in init.values())
-    features = np.concatenate([v for v in init.values()], axis=1)
-    distinct = len({tuple(np.round(f, 3)) for f in features})
-    plot = plot_initial_states(ctx, init, None, "initial_states")
+    spread = max((float((v.max(0) - v.min(0)).max()) for v in init.values()), default=0.0)
+    changed = {k: int(((v.max(0) - v.min(0)) > ONE_SCENE_PIXEL_RANGE).sum()) for k, v in frames.items()}
+    # A state that never varies beside a camera that does (MetaWorld's hand starts in one place;
+    # the object is only in the image): the scenes differ all the same.
+    scenes_differ = spread >= ONE_STATE_SPREAD or any(n >= ONE_SCENE_VALUES for n in changed.values())
+    rows = [np.round(v, 3) for v in init.values()] + [np.round(v * 4) for v in frames.values()]
+    features = np.concatenate(rows, axis=1) if rows else np.zeros((len(episodes), 0))
+    distinct = len({tuple(f) for f in features})
+    plot = plot_initial_states(ctx, init, None, "initial_states") if init else None
     evidence = {"demos": len(episodes), "distinct_initial_states_at_1mm": distinct,
                 "largest_initial_range": round(spread, 6), "per_key": per_key}
+    if frames:
+        evidence[f"first_frame_values_ranging_over_{ONE_SCENE_PIXEL_RANGE}"] = changed
     collection = ctx.dataset.attrs.get("collection")
     if isinstance(collection, dict) and "fixed_init" in collection:
         evidence["collected_with_fixed_init"] = bool(collection["fixed_init"])
     ctx.statistics["initial_states"] = per_key
-    if len(episodes) > 1 and spread < ONE_STATE_SPREAD:
+    plots = [plot] if plot else []
+    if len(episodes) > 1 and not scenes_differ:
+        cameras = (f" and the first camera frames differ in {max(changed.values())} pixel values"
+                   if frames else "")
         return [Finding(
             "initial-state-diversity", "error",
             f"all {len(episodes)} demos start from one initial state (no initial-state dimension "
-            f"varies by more than {spread:.1e})",
+            f"varies by more than {spread:.1e}{cameras})",
             evidence,
             "A policy trained on one scene memorises it: training loss looks excellent and "
             "closed-loop success from any other state is near 0%. Collect demos from randomised "
-            "initial states (`vlascope collect` without --fixed-init).", [plot])]
+            "initial states (`vlascope collect` without --fixed-init).", plots)]
     if len(episodes) >= 10 and distinct < len(episodes) / 2:
         return [Finding(
             "initial-state-diversity", "warning",
             f"only {distinct} distinct initial states among {len(episodes)} demos",
-            evidence, "Repeated initial states add little: collect demos from new seeds.", [plot])]
+            evidence, "Repeated initial states add little: collect demos from new seeds.", plots)]
     return [ok("initial-state-diversity",
-               f"{distinct} distinct initial states among {len(episodes)} demos", evidence, [plot])]
+               f"{distinct} distinct initial states among {len(episodes)} demos", evidence, plots)]
+
+
+# A state dimension that travels more than this both ways in the median episode has moved under
+# its own command (in the state's units: metres for MetaWorld, where a gripper closing under a
+# constant command bounces by about half of it and a hand going down to grasp and back travels more).
+STATE_MOVES = 0.06
+
+
+def _state_mirroring_actions(episodes) -> str | None:
+    """The state key laid out like the action (same width: xyz + gripper, or joint targets and
+    joint positions), if there is one."""
+    width = episodes[0].actions.shape[1]
+    for key in ("robot_state", "state", *float_obs_keys(episodes)):
+        if key in episodes[0].obs and episodes[0].obs[key].ndim == 2 and episodes[0].obs[key].shape[1] == width:
+            return key
+    return None
+
+
+def _two_way_travel(episodes, key: str, d: int) -> float:
+    """How far state dim d travels both ways within the median episode (the smaller of its total
+    rise and total fall). A gripper closing once under a constant command travels one way; a
+    hand that goes down to grasp and back up under a z command that was lost travels both."""
+    travel = []
+    for e in episodes:
+        steps = np.diff(e.obs[key][:, d].astype(np.float64))
+        travel.append(min(steps[steps > 0].sum(), -steps[steps < 0].sum()))
+    return float(np.median(travel))
 
 
 def check_near_constant_action_dim(ctx: DoctorContext) -> list[Finding]:
@@ -97,15 +163,30 @@ def check_near_constant_action_dim(ctx: DoctorContext) -> list[Finding]:
     barely = [int(d) for d in np.nonzero((rng >= PINNED_RANGE) & (std < 0.01 * np.median(moving)))[0]] \
         if len(moving) else []
     findings = []
+    mirrored = _state_mirroring_actions(ctx.episodes)
     for d in pinned:
-        findings.append(Finding(
-            "near-constant-action-dim", "warning",
-            f"action dim {d} never moves: it is {actions[0, d]:.4g} in every frame",
-            {**evidence, "dim": d},
-            "If this degree of freedom matters for the task (a gripper that must close), the "
-            "recorder or the conversion lost it and the policy can never learn it: fix the data. "
-            "If the task never uses it, the policy will simply copy the constant; nothing to do.",
-            [plot]))
+        moved = _two_way_travel(ctx.episodes, mirrored, d) if mirrored else None
+        if moved is not None and moved > STATE_MOVES:
+            # The state at the same index moves while its command never does: the recording lost
+            # the command (MetaWorld's robot_state and action are both xyz + gripper).
+            findings.append(Finding(
+                "near-constant-action-dim", "warning",
+                f"action dim {d} never moves (it is {actions[0, d]:.4g} in every frame), yet "
+                f"{mirrored} dim {d} travels {moved:.3g} both ways in the median episode: the "
+                "command was lost",
+                {**evidence, "dim": d, "state_key": mirrored, "state_two_way_travel": round(moved, 5)},
+                "The recorder or the conversion lost this command while the robot still moved "
+                "along it; the policy can never learn it. Fix the data (the action key, its "
+                "column order, a mask applied at export).", [plot]))
+        else:
+            # A task that never uses a degree of freedom (reach never closes the gripper): a fact.
+            findings.append(Finding(
+                "near-constant-action-dim", "info",
+                f"action dim {d} never moves: it is {actions[0, d]:.4g} in every frame",
+                {**evidence, "dim": d},
+                "Nothing to do if the task never uses this degree of freedom: the policy will "
+                "copy the constant. If it should move (a gripper that must close), the recorder or "
+                "the conversion lost it.", [plot]))
     for d in barely:
         findings.append(Finding(
             "near-constant-action-dim", "warning",
@@ -299,5 +380,6 @@ def dataset_statistics(ctx: DoctorContext) -> dict:
     return out
 
 
-DATA_CHECKS = [check_nan_in_data, check_initial_state_diversity, check_near_constant_action_dim,
-               check_action_scale_imbalance, check_observability]
+DATA_CHECKS = [check_nan_in_data, check_dataset_format, check_initial_state_diversity,
+               check_near_constant_action_dim, check_action_scale_imbalance, check_observability,
+               *EPISODE_CHECKS]
