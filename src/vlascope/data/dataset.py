@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vlascope.data.hdf5 import Episode
+from vlascope.data.episodes import Episode
 
 
 class WindowDataset(Dataset):

@@ -15,97 +15,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from vlascope.errors import VlascopeError
+from vlascope.data.episodes import Episode, EpisodeDataset
 from vlascope.data.keymap import apply_obs_map, load_key_map, read_instruction
 from vlascope.fileio import atomic_path
 
 _DEMO_RE = re.compile(r"^demo_(\d+)$")
-
-
-@dataclass
-class Episode:
-    actions: np.ndarray  # (T, action_dim)
-    obs: dict[str, np.ndarray]  # key -> (T, ...)
-    rewards: np.ndarray | None = None
-    attrs: dict = field(default_factory=dict)
-    name: str = ""
-
-    def __len__(self) -> int:
-        return len(self.actions)
-
-    def first_non_finite(self, keys: list[str] | None = None) -> str | None:
-        """'obs/<key>: nan at step s, dim d' for the first NaN/inf among the actions and the
-        observations `keys` (default: every non-image one); None when all are finite."""
-        keys = [k for k in (self.obs if keys is None else keys) if self.obs[k].dtype != np.uint8]
-        for name, arr in {"actions": self.actions, **{f"obs/{k}": self.obs[k] for k in keys}}.items():
-            flat = arr.reshape(len(arr), -1)
-            bad = ~np.isfinite(flat)
-            if bad.any():
-                step, dim = map(int, np.argwhere(bad)[0])
-                return f"{name}: {flat[step, dim]} at step {step}, dim {dim}"
-        return None
-
-
-@dataclass
-class EpisodeDataset:
-    path: str
-    episodes: list[Episode]
-    attrs: dict
-    # What the reader found wrong but could read past (metadata that disagrees with the data),
-    # one line each naming the file and key; the doctor reports them.
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def task(self) -> str:
-        return self.attrs.get("task", "")
-
-    @property
-    def obs_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {k: tuple(v.shape[1:]) for k, v in self.episodes[0].obs.items()}
-
-    @property
-    def action_dim(self) -> int:
-        return int(self.episodes[0].actions.shape[1])
-
-    @property
-    def num_frames(self) -> int:
-        return sum(len(e) for e in self.episodes)
-
-    @property
-    def instruction_embedding(self) -> np.ndarray | None:
-        value = self.attrs.get("instruction_embedding")
-        return None if value is None else np.asarray(value, dtype=np.float32)
-
-    def initial_states(self) -> np.ndarray | None:
-        states = [e.attrs.get("initial_state") for e in self.episodes]
-        if any(s is None for s in states):
-            return None
-        return np.stack([np.asarray(s, dtype=np.float64) for s in states])
-
-
-@dataclass
-class TaskSet:
-    """The tasks a set of datasets covers, in order: their names, instructions and cached
-    instruction embeddings (None when any dataset lacks one)."""
-
-    names: list[str]
-    instructions: list[str]
-    embeddings: np.ndarray | None
-
-    @classmethod
-    def of(cls, datasets: list[EpisodeDataset]) -> "TaskSet":
-        first = {}
-        for d in datasets:
-            first.setdefault(d.task, d)
-        names = list(first)
-        embeddings = [first[n].instruction_embedding for n in names]
-        return cls(names, [str(first[n].attrs.get("instruction", "")) for n in names],
-                   None if any(e is None for e in embeddings) else np.stack(embeddings))
 
 
 def _attr_value(value):
@@ -155,23 +74,14 @@ def write_dataset(path: str | Path, episodes: list[Episode], attrs: dict) -> Non
                         obs.create_dataset(k, data=v.astype(np.float32))
 
 
-def read_dataset(path: str | Path, obs_keys: list[str] | None = None,
-                 key_map: str | Path | dict | None = None) -> EpisodeDataset:
-    """Read a robomimic-layout HDF5 file (or a LeRobot v3 folder, see data.lerobot); `obs_keys`
-    limits which observations are loaded, and `key_map` (see data.keymap) maps other HDF5
-    layouts to vlascope's keys."""
+def read_hdf5(path: str | Path, obs_keys: list[str] | None = None,
+              key_map: str | Path | dict | None = None) -> EpisodeDataset:
+    """Read a robomimic-layout HDF5 file; `obs_keys` limits which observations are loaded, and
+    `key_map` (see data.keymap) maps other HDF5 layouts to vlascope's keys."""
     import h5py
 
     mapping = load_key_map(key_map)
     path = str(path)
-    if not Path(path).exists():
-        raise VlascopeError(f"{path}: no such dataset file")
-    if Path(path).is_dir():
-        from vlascope.data.lerobot import is_lerobot, read_lerobot
-
-        if not is_lerobot(path):
-            raise VlascopeError(f"{path}: a folder but not a LeRobot dataset (no meta/info.json)")
-        return read_lerobot(path, obs_keys)
     try:
         f = h5py.File(path, "r")
     except OSError as exc:

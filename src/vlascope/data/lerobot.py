@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vlascope.data.hdf5 import Episode, EpisodeDataset
+from vlascope.data.episodes import Episode, EpisodeDataset
 from vlascope.data.normalizer import compute_stats
 from vlascope.errors import VlascopeError
 from vlascope.fileio import atomic_dir

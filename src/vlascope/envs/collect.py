@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from vlascope.data.hdf5 import Episode, write_dataset
+from vlascope.data.episodes import Episode
+from vlascope.data.hdf5 import write_dataset
 from vlascope.data.language import ENCODER_NAME, embed_instructions
 from vlascope.envs.metaworld import MetaWorldEnv, episode_seed, instruction_for, make_expert
 from vlascope.errors import VlascopeError

@@ -1,0 +1,24 @@
+"""One entry point for every dataset on disk: a robomimic-layout HDF5 file or a LeRobot v3.0
+folder, both read into the same episode schema (data.episodes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vlascope.data.episodes import EpisodeDataset
+from vlascope.data.hdf5 import read_hdf5
+from vlascope.data.lerobot import is_lerobot, read_lerobot
+from vlascope.errors import VlascopeError
+
+
+def read_dataset(path: str | Path, obs_keys: list[str] | None = None,
+                 key_map: str | Path | dict | None = None) -> EpisodeDataset:
+    """Read a dataset file or folder; `obs_keys` limits which observations are loaded, and
+    `key_map` (see data.keymap) maps other HDF5 layouts to vlascope's keys."""
+    if not Path(path).exists():
+        raise VlascopeError(f"{path}: no such dataset file")
+    if Path(path).is_dir():
+        if not is_lerobot(path):
+            raise VlascopeError(f"{path}: a folder but not a LeRobot dataset (no meta/info.json)")
+        return read_lerobot(path, obs_keys)
+    return read_hdf5(path, obs_keys, key_map)
