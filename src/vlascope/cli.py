@@ -57,44 +57,26 @@ def _train(args) -> None:
 
 
 def _eval(args) -> None:
-    from vlascope.evaluate.metrics import format_pooled, format_summary_table, pool_runs
-    from vlascope.errors import VlascopeError
-    from vlascope.evaluate.runner import evaluate
+    from vlascope.evaluate.checkpoints import evaluate_checkpoints
+    from vlascope.evaluate.metrics import format_pooled, format_summary_table
     from vlascope.fileio import write_json
-    from vlascope.policies import load_pretrained
-    from vlascope.policies.factory import read_config
-    from vlascope.devices import resolve_device
 
     several = len(args.checkpoints) > 1
-    if several and args.video:
-        raise VlascopeError(f"--video records one checkpoint; {len(args.checkpoints)} were given")
-    for ckpt in args.checkpoints:  # a bad last folder is named before the first is evaluated
-        read_config(ckpt)
-    device = resolve_device(args.device)
-    # Execution is an inference-time choice: the same weights, replanned or ensembled differently.
     execution = {k: v for k, v in (("n_action_steps", args.action_steps),
                                    ("temporal_ensemble", args.temporal_ensemble)) if v is not None}
-    reports = []
-    for ckpt in args.checkpoints:
-        policy = load_pretrained(ckpt, device=device)
-        try:
-            policy.config = policy.config.with_execution(**execution)
-        except ValueError as exc:
-            raise VlascopeError(f"{ckpt}: {exc}") from None
-        # Every checkpoint runs the same seeded episodes, so rows differ only by the weights.
-        report = evaluate(policy, args.task, args.episodes, seed=args.seed,
-                          fixed_init=args.fixed_init, max_steps=args.max_steps,
-                          video_path=args.video, workers=args.workers, compile=args.compile,
-                          # None leaves evaluate()'s default, the one place it is written.
-                          **({} if args.envs_per_worker is None else {"envs_per_worker": args.envs_per_worker}))
+    # None leaves evaluate()'s default for envs_per_worker, the one place it is written.
+    run = {} if args.envs_per_worker is None else {"envs_per_worker": args.envs_per_worker}
+    reports, pooled = evaluate_checkpoints(
+        args.checkpoints, args.task, args.episodes, seed=args.seed, device=args.device,
+        execution=execution, video_path=args.video, fixed_init=args.fixed_init,
+        max_steps=args.max_steps, workers=args.workers, compile=args.compile, **run)
+    for ckpt, report in zip(args.checkpoints, reports):
         if args.per_episode:
             for e in report.episodes:
                 print(f"  {ckpt + ' ' if several else ''}seed {e.seed}: {'success' if e.success else 'fail'} "
                       f"in {e.length} steps, return {e.episode_return:.1f}" + (f" ({e.error})" if e.error else ""))
-        reports.append(report)
     print(format_summary_table([(f"{args.task} {ckpt}" if several else args.task, r.summary)
                                 for ckpt, r in zip(args.checkpoints, reports)]))
-    pooled = pool_runs([r.summary for r in reports]) if several else None
     if pooled:
         print(f"pooled over {pooled['runs']} checkpoints: {format_pooled(pooled)}")
     for r in reports:
