@@ -333,7 +333,8 @@ def check_observability(ctx: DoctorContext) -> list[Finding]:
                           "relative to a random frame's"}
     plot = plot_bars(ctx, {"policy inputs": share, **references}, "observability",
                      "share of where each demo goes that the inputs leave unexplained\n"
-                     "(nearest frame of another demo vs a random one)", threshold=UNEXPLAINED_LIMIT)
+                     "(nearest frame of another demo vs a random one)", threshold=UNEXPLAINED_LIMIT,
+                     flagged="above")
     if share > UNEXPLAINED_LIMIT and share > UNEXPLAINED_RATIO * references[best]:
         missing = best.removeprefix("inputs + ") if best.startswith("inputs + ") else None
         fix = (f"Add '{missing}' to the policy inputs (the share drops to {references[best]:.2f})"

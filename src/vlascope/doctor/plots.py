@@ -109,12 +109,14 @@ def plot_error_histograms(ctx, errors: np.ndarray, name: str) -> str:
     return ctx.save_plot(name, fig)
 
 
-def plot_bars(ctx, values: dict[str, float], name: str, title: str, threshold: float | None = None) -> str:
+def plot_bars(ctx, values: dict[str, float], name: str, title: str, threshold: float | None = None,
+              flagged: str = "below") -> str:
+    """Bars with the check's threshold; `flagged` says which side of it the check flags."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(3.5, 1.1 * len(values)), 3))
     ax.bar(list(values), list(values.values()))
     if threshold is not None:
-        ax.axhline(threshold, color="red", ls="--", lw=1, label=f"flag below {threshold}")
+        ax.axhline(threshold, color="red", ls="--", lw=1, label=f"flag {flagged} {threshold}")
         ax.legend(fontsize=7)
     ax.set_title(title, fontsize=10)
     ax.tick_params(axis="x", labelrotation=20)

@@ -5,6 +5,7 @@ and whether loss and reward tracked success across a run's checkpoints."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -119,13 +120,14 @@ def check_train_eval_gap(ctx: DoctorContext) -> list[Finding]:
                 "distinct_demo_states_used": len({tuple(np.round(s, 4)) for s in states[:n]})}
     loss_text = f" with training loss {train_loss:.4f}" if train_loss is not None else ""
     if gap >= 0.3 and like_data["success_rate"] >= 0.5:
+        advice = memorisation_fix(evidence["distinct_demo_states_used"],
+                                  policy.config if ctx.policy.origin == "vlascope" else None)
         return [Finding(
             "train-eval-gap", "error",
             f"the policy succeeds {100 * like_data['success_rate']:.0f}% from the demos' initial "
             f"states but {100 * random['success_rate']:.0f}% from random ones{loss_text}: it "
-            "memorised the training scenes", evidence,
-            memorisation_fix(evidence["distinct_demo_states_used"],
-                             policy.config if ctx.policy.origin == "vlascope" else None))]
+            "memorised the training scenes",
+            {**evidence, "advice": advice.change, "suggested_config": advice.config}, advice.text)]
     if like_data["success_rate"] < 0.5:
         return [Finding(
             "train-eval-gap", "warning",
@@ -137,51 +139,65 @@ def check_train_eval_gap(ctx: DoctorContext) -> list[Finding]:
                f"{100 * random['success_rate']:.0f}% from random ones", evidence)]
 
 
-def memorisation_fix(distinct_demo_states: int, config=None) -> str:
+@dataclass(frozen=True)
+class Advice:
+    """What to change, as a structured suggestion (`config`: the --config YAML sections to try,
+    empty where the change is in the data) and the text a person reads."""
+
+    change: str  # "collect-diverse-demos" | "aux-target" | "state-noise" | "noise-off-goal" |
+    #              "larger-batch-or-more-demos" | "inputs-that-carry-the-scene"
+    config: dict
+    text: str
+
+
+RESULTS_PAGE = "benchmarks/README.md"
+
+
+def memorisation_fix(distinct_demo_states: int, config=None) -> Advice:
     """What to change for a policy that replays its demos and fails elsewhere: more diverse
     demos when they share a start; when they do not, make the policy read the scene. `config`:
-    a vlascope policy config, whose options the advice can name; None for a foreign policy."""
+    a vlascope policy config, whose options the advice can name; None for a foreign policy.
+    The figures behind each suggestion are on the results page, not here."""
     if distinct_demo_states < 3:
-        return ("A low training loss says nothing about states the demos never visited. Collect "
-                "demos from randomised initial states (see initial-state-diversity and eval-coverage).")
+        return Advice("collect-diverse-demos", {},
+                      "A low training loss says nothing about states the demos never visited. Collect "
+                      "demos from randomised initial states (see initial-state-diversity and eval-coverage).")
     text = (f"The demos start from {distinct_demo_states} distinct states, so the policy learned "
             "which demo it is in (a goal, a hand path: keys unique to each demo) rather than what "
             "differs between scenes.")
     if config is None:
-        return text + (" Give it the inputs that carry the scene (see observability), regularise it "
-                       "(noise on the state inputs, dropout, weight decay), or collect more demos.")
+        return Advice("inputs-that-carry-the-scene", {},
+                      text + " Give it the inputs that carry the scene (see observability), regularise "
+                      "it (noise on the state inputs, dropout, weight decay), or collect more demos.")
     if config.image_keys and not config.aux_keys:
-        return text + (" It does not find the object in its camera: train with an auxiliary "
-                       "object-position target (`vlascope train --aux-keys object_state`: a DDPM "
-                       "policy on 50 pick-place image demos went from 6/50 to 42/50), or with more demos.")
+        return Advice("aux-target", {"policy": {"aux_keys": ["object_state"]}},
+                      text + " It does not find the object in its camera: train with an auxiliary "
+                      "object-position target (`vlascope train --aux-keys object_state`), which makes "
+                      f"it localise the object, or with more demos (measured effect: {RESULTS_PAGE}).")
     # Noise on the goal blurs where to place, so the noise goes on the other state inputs.
     hand_keys = [k for k in config.obs_keys if k not in config.image_keys + ["goal"]] \
         if "goal" in config.obs_keys else []
     noisy_goal = "goal" in config.obs_keys and (not config.obs_noise_keys or "goal" in config.obs_noise_keys)
     if config.image_keys and not config.obs_noise:
-        noise = f"obs_noise: 0.4, obs_noise_keys: [{', '.join(hand_keys)}]" if hand_keys else "obs_noise: 0.4"
-        # Only ACT and the VLA have a dropout to raise; the head policies' configs would refuse it.
-        policy = f"{{{noise}, dropout: 0.3}}" if hasattr(config, "dropout") else f"{{{noise}}}"
-        return text + (" It already learns the object position from its camera as an auxiliary "
-                       "target: hide which demo it is in by training with noise on the state "
-                       f"inputs, and regularise (a --config YAML with policy: {policy} and train: "
-                       "{weight_decay: 0.01, batch_size: 256}; ACT on 50 pick-place image demos went "
-                       "from 9/50 to 34/50 with noise on every state input, dropout and weight decay, "
-                       "and to 84% pooled over four training seeds (41-43/50 each) with the noise on "
-                       "the hand state only at batch 256), or collect more demos (the same ACT from "
-                       "200 demos: 45/50).")
+        policy = {"obs_noise": 0.4, **({"obs_noise_keys": hand_keys} if hand_keys else {})}
+        if "dropout" in {f.name for f in fields(config)}:  # only ACT and the VLA have a dropout to raise
+            policy["dropout"] = 0.3
+        return Advice("state-noise", {"policy": policy, "train": {"weight_decay": 0.01, "batch_size": 256}},
+                      text + " It already learns the object position from its camera as an auxiliary "
+                      "target: hide which demo it is in with noise on the state inputs (off the goal, "
+                      "which it must place at), regularise, and train on more samples per step (the "
+                      f"--config sections in this finding's evidence), or collect more demos ({RESULTS_PAGE}).")
     if config.image_keys and noisy_goal and hand_keys:
-        return text + (" Its state-input noise also blurs the goal it must place at: keep the noise "
-                       f"off the goal (policy: {{obs_noise_keys: [{', '.join(hand_keys)}]}}; ACT on 50 "
-                       "pick-place image demos: 34/50 with noise on the goal; without, 78% pooled over four "
-                       "seeds at batch 128 and 84% at batch 256).")
+        return Advice("noise-off-goal", {"policy": {"obs_noise_keys": hand_keys}},
+                      text + " Its state-input noise also blurs the goal it must place at: keep the "
+                      f"noise on {', '.join(hand_keys)} only ({RESULTS_PAGE}).")
     if config.image_keys:
-        return text + (" It already learns the object position from its camera and trains with "
-                       "noise on its state inputs: train on more samples per step (ACT on 50 "
-                       "pick-place image demos with hand-state noise, dropout and weight decay, 6 000 "
-                       "steps, four seeds: 78% pooled at batch 128, 84% at batch 256), or collect "
-                       "more demos (45/50 from 200 without noise).")
-    return text + " Give the policy the inputs that carry the scene (see observability), or more demos."
+        return Advice("larger-batch-or-more-demos", {"train": {"batch_size": 256}},
+                      text + " It already learns the object position from its camera and trains with "
+                      "noise on its state inputs: train on more samples per step, or collect more "
+                      f"demos ({RESULTS_PAGE}).")
+    return Advice("inputs-that-carry-the-scene", {},
+                  text + " Give the policy the inputs that carry the scene (see observability), or more demos.")
 
 
 def check_sweep_tracking(ctx: DoctorContext) -> list[Finding]:

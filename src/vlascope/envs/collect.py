@@ -30,7 +30,7 @@ class CollectReport:
 
 # Steps recorded after the expert first succeeds. Without them a demo ends at the edge of the
 # success region, a policy never sees what to do just inside it, and it stalls a few
-# millimetres short (measured with `vlascope quickstart`: reach-v3 flow 41/50 -> 50/50).
+# millimetres short.
 SETTLE_STEPS = 10
 
 

@@ -20,8 +20,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 
 def pool_runs(summaries: list[dict]) -> dict:
     """Success over several training runs (seeds) of one recipe, each evaluated on the same
-    episodes. One run is one draw: image ACT on pick-place gave 34-42/50 from four seeds of the
-    same recipe, so a recipe judged on its best seed is judged on luck. The pooled Wilson
+    episodes. One run is one draw: seeds of one recipe spread by more than an episode interval
+    (benchmarks/README.md), so a recipe judged on its best seed is judged on luck. The pooled Wilson
     interval counts episode noise only; `run_sd` is the spread between runs."""
     if not summaries:
         raise ValueError("pool_runs needs at least one run summary")

@@ -202,8 +202,8 @@ class WorkerEnvs:
         """Wait for a reply, then up to `batch_wait` seconds more until every env in flight has
         answered: one policy call for many envs costs about what a call for one does, so
         batching beats answering each env the moment it is ready (EnvPool's batched async mode).
-        Waiting only as long as a policy call costs was tried: on 2 CPU cores, 4 envs a worker,
-        it fell from 1 075-1 150 to 872-1 001 env steps/s (more, smaller calls)."""
+        Waiting only as long as a policy call costs was tried and was slower: more, smaller
+        calls."""
         deadline = None
         while True:
             if self.ready and deadline is None:  # replies may be waiting already (a crash)

@@ -128,8 +128,8 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
 
     `workers` > 0 runs `envs_per_worker` envs in each of that many worker processes, stepping
     asynchronously, with one batched policy call for the envs that are waiting for a chunk
-    (8 a worker: while the policy computes, a worker steps its other envs, and on the H100 host
-    15 x 8 reached 88% of the simulator's limit compiled, 15 x 2 61%: benchmarks/README.md);
+    (8 a worker: while the policy computes, a worker steps its other envs; the speed against
+    the simulator's own limit is in benchmarks/README.md);
     0 runs one env in this process (and is what `video_path` uses). Each episode draws its
     sampling noise from its own seeded generator, so results are in episode order and the
     same from run to run and from one worker count to another (up to float rounding in

@@ -45,10 +45,10 @@ def nearest_loss(log: dict[int, float], step: int) -> float | None:
 def sweep_run(run_dir: str | Path, task: str, episodes: int, seed: int = 0, device: str = "auto",
               max_steps: int | None = None, progress: bool = True) -> SweepResult:
     run_dir = Path(run_dir)
-    folders = list_checkpoints(run_dir)  # `last` is a copy of the newest; skip it
+    folders = list_checkpoints(run_dir)  # step_* only: `last` links to the newest of them
     if not folders:
-        raise VlascopeError(f"{run_dir}: no checkpoints/step_* folders; train with --ckpt-every N "
-                            "to keep intermediate checkpoints")
+        raise VlascopeError(f"{run_dir}: no checkpoints/step_* folders; keep intermediate checkpoints "
+                            "with `train: {ckpt_every: N}` in a --config YAML")
     log = read_loss_log(run_dir)
     dev = resolve_device(device)
     rows = []

@@ -61,8 +61,7 @@ class PolicyConfig:
     vision_token_stages: int = 3
     # What of each frame becomes tokens: "grid" (one per feature-map cell), "keypoints" (one
     # token from spatial-softmax keypoints: the image feature the head policies condition on),
-    # or "grid+keypoints". For ACT on pick-place images keypoints did not help (6/50 and 9/50
-    # against 9/50 for the grid).
+    # or "grid+keypoints" (how each did on pick-place images: benchmarks/README.md).
     vision_tokens: str = "grid"
     vision_features: int = 64
     vision_pool: str = "spatial_softmax"  # "spatial_softmax" | "avg"
@@ -80,17 +79,15 @@ class PolicyConfig:
     # Privileged auxiliary targets: recorded state keys (not inputs) that the policy learns to
     # predict, at the current frame, from what it read of its inputs; needed in training only.
     # With `object_state`, an image policy must localise the object in its camera rather than
-    # key on which demo it is in (each demo's goal and hand path are unique to it): pick-place
-    # images, 50 demos, DDPM 6/50 -> 42/50 from new initial states.
+    # key on which demo it is in (each demo's goal and hand path are unique to it).
     aux_keys: list[str] = field(default_factory=list)
     aux_weight: float = 1.0
     # Normalisation.
     obs_norm: str = "meanstd"
     action_norm: str = "minmax"
-    # A dimension whose std (or range) is below this is centred, not scaled. 1e-3 was too low:
-    # reach-v3's gripper opening has std 0.0012 in the demos, was scaled x860, and the 0.07 it
-    # drifts by when the hand presses on the goal became a -60 sigma input (reach-v3, mse,
-    # seed 1: 31/50 successes; flow: 36/50).
+    # A dimension whose std (or range) is below this is centred, not scaled: a nearly constant
+    # input (reach-v3's gripper opening) would otherwise turn a small drift at deployment into
+    # a many-sigma input.
     norm_floor: float = 1e-2
 
     @property

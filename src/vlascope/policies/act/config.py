@@ -31,8 +31,8 @@ class ActConfig(PolicyConfig):
     use_vae: bool = True
     action_norm: str = "meanstd"  # as ACT does: L1 on standardised actions
     # What the auxiliary read-out (aux_keys) reads: "memory" (mean encoder output) or "queries"
-    # (mean decoder output, which the actions are read from). Pick-place images, 50 demos:
-    # 9/50 vs 16/50, intervals overlapping; from 200 demos the memory read-out gives 45/50.
+    # (mean decoder output, which the actions are read from); the two are compared in
+    # benchmarks/README.md.
     aux_reads: str = "memory"
 
     def validate(self) -> None:
