@@ -148,15 +148,17 @@ FAULTS = [
 
 
 # --- running each tool -----------------------------------------------------------------------
-def masked(text: str) -> str:
-    """A message with its measurements masked and its episode numbers kept."""
-    text = re.sub(r"(episode[s]?\s*)(\d+)", r"\1#E\2", text)
-    text = re.sub(r"-?\d+(\.\d+)?(e-?\d+)?%?", "#", text)
-    return re.sub(r"#E#", "#E", text)
+def masked(text: str, episodes: bool = False) -> str:
+    """A message with its measurements masked; with `episodes`, its episode numbers too (what
+    kind of message it is, whichever episode it is about)."""
+    if not episodes:
+        text = re.sub(r"(episode[s]?\s*)(\d+)", r"\1E\2E", text)
+    text = re.sub(r"(?<!E)-?\d+(\.\d+)?(e-?\d+)?%?(?!E)", "#", text)
+    return text
 
 
 def lerobot_doctor(folder: Path) -> list[str]:
-    done = subprocess.run([str(BIN / "lerobot-doctor"), "check", "--json", str(folder)],
+    done = subprocess.run([str(BIN / "lerobot-doctor"), "check", "--json", str(folder.resolve())],
                           capture_output=True, text=True, timeout=900)
     try:
         report = json.loads(done.stdout)
@@ -170,7 +172,8 @@ def lelint(folder: Path, work: Path) -> list[str]:
     out = work / "lelint.json"
     out.unlink(missing_ok=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "COLUMNS": "200"}
-    done = subprocess.run([str(BIN / "lelint"), "check", str(folder), "--no-video", "--json", str(out)],
+    # An absolute path: lelint reads a relative one as a Hub repo id.
+    done = subprocess.run([str(BIN / "lelint"), "check", str(folder.resolve()), "--no-video", "--json", str(out)],
                           capture_output=True, text=True, timeout=900, env=env)
     if not out.exists():
         return [f"CRASH: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"]
@@ -180,6 +183,7 @@ def lelint(folder: Path, work: Path) -> list[str]:
 
 
 def vlascope(folder: Path, work: Path) -> tuple[list[dict], int, float]:
+    work.mkdir(parents=True, exist_ok=True)
     out = work / "vlascope-report"
     start = time.time()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -190,9 +194,21 @@ def vlascope(folder: Path, work: Path) -> tuple[list[dict], int, float]:
     return findings, code, seconds
 
 
-def new_messages(faulty: list[str], healthy: list[str]) -> list[str]:
+def peer_verdict(faulty: list[str], healthy: list[str], culprit: int | None) -> dict:
+    """Found: a kind of warning the healthy copy does not raise at all, or a new warning that
+    names the culprit episode. (A copy with more episodes repeats the healthy warnings for the
+    new episodes; those find nothing.)"""
+    if any(m.startswith("CRASH") for m in faulty + healthy):  # a tool that could not read it found nothing
+        return {"found": False, "names_culprit": False,
+                "new_messages": [m for m in faulty + healthy if m.startswith("CRASH")][:2]}
+    kinds = {masked(m, episodes=True) for m in healthy}
     seen = {masked(m) for m in healthy}
-    return [m for m in faulty if masked(m) not in seen]
+    new_kind = [m for m in faulty if masked(m, episodes=True) not in kinds]
+    fresh = [m for m in faulty if masked(m) not in seen]
+    about_culprit = [m for m in fresh if culprit is not None and names([m], culprit)]
+    evidence = new_kind + [m for m in about_culprit if m not in new_kind]
+    return {"found": bool(evidence), "names_culprit": bool(about_culprit) or (culprit is None and bool(new_kind)),
+            "new_messages": evidence[:8]}
 
 
 def names(messages: list[str], episode: int | None) -> bool:
@@ -257,10 +273,9 @@ def main() -> None:
             row["vlascope"] = {"found": bool(hits), "names_culprit": bool(hits) and names(text, culprit),
                                "titles": [f["title"] for f in hits]}
             for peer in ("lerobot-doctor", "lerobot-lint"):
-                fresh = new_messages(reports[name][peer], reports["healthy"][peer])
-                row[peer] = {"found": bool(fresh), "names_culprit": bool(fresh) and names(fresh, culprit),
-                             "new_messages": fresh[:8]}
+                row[peer] = peer_verdict(reports[name][peer], reports["healthy"][peer], culprit)
         rows.append(row)
+        (work / "peer_reports.json").write_text(json.dumps(reports[name], indent=1))
         print(f"{name:52s} " + " ".join(
             f"{tool}={'-' if expected is None else ('found' if row[tool]['found'] else 'missed')}"
             for tool in ("vlascope", "lerobot-doctor", "lerobot-lint")) + f" (exit {code})", flush=True)
@@ -284,12 +299,19 @@ def main() -> None:
         print(f"healthy {task:28s} vlascope {len(flagged)} flags (exit {code}), lerobot-doctor "
               f"{alarms[-1]['lerobot-doctor']}, lerobot-lint {alarms[-1]['lerobot-lint']}", flush=True)
 
+    # The whole --quick doctor on a 50-demo dataset, as a gate in a pipeline would run it.
+    fifty = out / "pick-place-50.hdf5"
+    if not fifty.exists():
+        collect_demos(TASK, 50, str(fifty), seed=1, progress=False)
+    findings, code, quick_seconds = vlascope(fifty, out / "quick-50")
+    print(f"vlascope doctor --quick on 50 demos: {quick_seconds:.0f}s (exit {code})", flush=True)
+
     faults = [r for r in rows if r["expected"]]
     summary = {tool: {"found": sum(r[tool]["found"] for r in faults),
                       "names_culprit": sum(r[tool]["names_culprit"] for r in faults), "of": len(faults)}
                for tool in ("vlascope", "lerobot-doctor", "lerobot-lint")}
     result = {**provenance(), "task": TASK, "demos": DEMOS, "summary": summary, "cases": rows,
-              "healthy_tasks": alarms,
+              "healthy_tasks": alarms, "quick_50_demos_seconds": round(quick_seconds, 1),
               "healthy_flags": {"vlascope": sum(len(a["vlascope"]) for a in alarms),
                                 "lerobot-doctor": sum(a["lerobot-doctor"] for a in alarms),
                                 "lerobot-lint": sum(a["lerobot-lint"] for a in alarms)},
