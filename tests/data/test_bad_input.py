@@ -215,6 +215,7 @@ LEROBOT_CORPUS = {  # a broken folder -> what the one-line error names
     "data_file_missing": (lambda f: (f / DATA).unlink(), "data: no parquet files"),
     "data_file_truncated": (lambda f: truncate(f / DATA), "unreadable parquet"),
     "episodes_missing": (lambda f: (f / EPISODES).unlink(), "meta/episodes: no parquet files"),
+    "episodes_truncated": (lambda f: truncate(f / EPISODES), "meta/episodes: unreadable parquet"),
     "tasks_missing": (lambda f: (f / "meta/tasks.parquet").unlink(), "meta/tasks.parquet: missing"),
     "info_not_json": (lambda f: (f / "meta/info.json").write_text("{fps: 80"), "meta/info.json: unreadable"),
     "info_without_fps": (lambda f: rewrite_json(f / "meta/info.json", lambda i: i.pop("fps")),
