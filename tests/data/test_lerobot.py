@@ -1,7 +1,7 @@
-"""LeRobot v3.0 export and import. The real `lerobot` package cannot be installed on the CPU
-machines this suite runs on (it needs torchvision), so these tests check the layout against the
-v3.0 specification (paths, info.json features, episode index ranges, video segments) and the
-round trip through our reader."""
+"""LeRobot v3.0 export and import: the layout against the v3.0 specification (paths, info.json
+features, episode index ranges, video segments) and the round trip through our reader. The
+real `lerobot` package lives in its own Python (`make test-lerobot`); the round trip through it
+runs when VLASCOPE_LEROBOT_PYTHON names that Python."""
 
 import json
 
