@@ -21,6 +21,16 @@ def float_obs_keys(episodes: list[Episode]) -> list[str]:
     return sorted(k for k, v in first.obs.items() if v.dtype != np.uint8 and v.ndim == 2)
 
 
+def state_mirroring_actions(episodes: list[Episode]) -> str | None:
+    """The state key laid out like the action (same width: xyz + gripper, or joint targets and
+    joint positions), if there is one."""
+    width = episodes[0].actions.shape[1]
+    for key in ("robot_state", "state", *float_obs_keys(episodes)):
+        if key in episodes[0].obs and episodes[0].obs[key].ndim == 2 and episodes[0].obs[key].shape[1] == width:
+            return key
+    return None
+
+
 def finite_episode(ep: Episode) -> bool:
     return ep.first_non_finite() is None
 

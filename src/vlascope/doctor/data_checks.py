@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from vlascope.doctor.context import DoctorContext, float_obs_keys
+from vlascope.doctor.context import DoctorContext, float_obs_keys, state_mirroring_actions
 from vlascope.doctor.episode_checks import EPISODE_CHECKS
 from vlascope.doctor.findings import Finding, ok, rounded, skipped
 from vlascope.doctor.plots import plot_action_histograms, plot_bars, plot_initial_states
@@ -131,16 +131,6 @@ def check_initial_state_diversity(ctx: DoctorContext) -> list[Finding]:
 STATE_MOVES = 0.06
 
 
-def _state_mirroring_actions(episodes) -> str | None:
-    """The state key laid out like the action (same width: xyz + gripper, or joint targets and
-    joint positions), if there is one."""
-    width = episodes[0].actions.shape[1]
-    for key in ("robot_state", "state", *float_obs_keys(episodes)):
-        if key in episodes[0].obs and episodes[0].obs[key].ndim == 2 and episodes[0].obs[key].shape[1] == width:
-            return key
-    return None
-
-
 def _two_way_travel(episodes, key: str, d: int) -> float:
     """How far state dim d travels both ways within the median episode (the smaller of its total
     rise and total fall). A gripper closing once under a constant command travels one way; a
@@ -163,7 +153,7 @@ def check_near_constant_action_dim(ctx: DoctorContext) -> list[Finding]:
     barely = [int(d) for d in np.nonzero((rng >= PINNED_RANGE) & (std < 0.01 * np.median(moving)))[0]] \
         if len(moving) else []
     findings = []
-    mirrored = _state_mirroring_actions(ctx.episodes)
+    mirrored = state_mirroring_actions(ctx.episodes)
     for d in pinned:
         moved = _two_way_travel(ctx.episodes, mirrored, d) if mirrored else None
         if moved is not None and moved > STATE_MOVES:

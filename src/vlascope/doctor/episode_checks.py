@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-from vlascope.doctor.context import DoctorContext, float_obs_keys
+from vlascope.doctor.context import DoctorContext, float_obs_keys, state_mirroring_actions
 from vlascope.doctor.findings import Finding, ok
 
 # Near-duplicates: two demos whose actions and observations (resampled to a common length, in
@@ -253,10 +253,8 @@ def check_clipped_values(ctx: DoctorContext) -> list[Finding]:
     """Values piled up at a dimension's extreme: a sensor or a conversion that saturates. Only
     the commands and the robot's own state are examined: an object at rest, or stopped by its
     joint's end (a drawer shut, a window closed), piles up at one value by physics."""
-    from vlascope.doctor.data_checks import _state_mirroring_actions  # data_checks imports this module
-
     episodes = ctx.episodes
-    robot = _state_mirroring_actions(episodes)
+    robot = state_mirroring_actions(episodes)
     examined = {k: v for k, v in _signals(episodes).items() if k in ("action", f"obs/{robot}")}
     rows, bounds = [], []
     for name, series in examined.items():

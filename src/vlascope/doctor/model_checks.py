@@ -760,6 +760,26 @@ def held_out_episodes(ctx: DoctorContext) -> tuple[list, str]:
     return [], ""
 
 
+def training_episodes(ctx: DoctorContext, policy: ActionPolicy) -> list:
+    """The dataset's episodes the checkpoint trained on (all, where it does not record them)."""
+    trained_on = policy.training_info().get("episodes")
+    seen = None if trained_on is None else {int(i) for i in trained_on}
+    return [e for i, e in enumerate(ctx.episodes) if seen is None or i in seen] or ctx.episodes
+
+
+def mean_error(policy: ActionPolicy, batch: dict, action_std: np.ndarray, seed: int) -> float:
+    """First-action error of the policy's chunks on `batch`, in action std, rounded for a report."""
+    errors = open_loop_errors(truth_of(policy, batch), predict(policy, batch, seed), action_std)
+    return round(errors["mean_relative_error"], 4)
+
+
+def per_episode_errors(ctx: DoctorContext, policy: ActionPolicy, episodes: list,
+                       action_std: np.ndarray) -> dict[str, float]:
+    """mean_error over every window of each episode, by name (rollouts have none: numbered)."""
+    return {ep.name or f"rollout {i}": mean_error(policy, sample_batch(ctx, policy, [ep]), action_std, ctx.seed)
+            for i, ep in enumerate(episodes)}
+
+
 def check_open_loop(ctx: DoctorContext) -> list[Finding]:
     """open-loop and mode-collapse: the checkpoint's predictions against the demos, on its
     training data and on held-out episodes (per episode)."""
@@ -768,10 +788,7 @@ def check_open_loop(ctx: DoctorContext) -> list[Finding]:
     policy = ctx.policy
     action_std = np.concatenate([e.actions for e in ctx.episodes]).std(0)
     held, held_source = held_out_episodes(ctx)
-    trained_on = policy.training_info().get("episodes")
-    trained_on = None if trained_on is None else {int(i) for i in trained_on}
-    train_eps = [e for i, e in enumerate(ctx.episodes) if trained_on is None or i in trained_on] \
-        or ctx.episodes
+    train_eps = training_episodes(ctx, policy)
     sets = {"train": train_eps}
     if held:
         sets["held_out"] = held
@@ -782,11 +799,7 @@ def check_open_loop(ctx: DoctorContext) -> list[Finding]:
         pred = predict(policy, batch, ctx.seed)
         results[name] = open_loop_errors(truth, pred, action_std)
         ctx.arrays[f"{name}_truth"], ctx.arrays[f"{name}_predicted"] = truth, pred
-    per_episode = {}
-    for i, ep in enumerate(held[:20]):
-        b = sample_batch(ctx, policy, [ep])
-        per_episode[ep.name or f"rollout {i}"] = round(open_loop_errors(truth_of(policy, b), predict(policy, b, ctx.seed),
-                                                      action_std)["mean_relative_error"], 4)
+    per_episode = per_episode_errors(ctx, policy, held[:20], action_std)
     # One whole demo, step by step, for the time-series plot.
     demo = train_eps[0]
     demo_batch = sample_batch(ctx, policy, [demo])
@@ -855,27 +868,19 @@ def check_held_out_curve(ctx: DoctorContext) -> list[Finding]:
                         "the curve needs two or more")]
     pick = np.unique(np.linspace(0, len(checkpoints) - 1, min(MAX_CHECKPOINTS, len(checkpoints))).round().astype(int))
     action_std = np.concatenate([e.actions for e in ctx.episodes]).std(0)
-    trained_on = ctx.policy.training_info().get("episodes")
-    seen = None if trained_on is None else {int(i) for i in trained_on}
-    train_eps = [e for i, e in enumerate(ctx.episodes) if seen is None or i in seen] or ctx.episodes
+    train_eps = training_episodes(ctx, ctx.policy)
     windows, per_episode_count = (256, 5) if ctx.quick else (2000, 10)
     rows = []
     for i in pick:
         step, load = checkpoints[i]
         policy = load()
-        train = sample_batch(ctx, policy, train_eps, windows, ctx.seed)
-        heldb = sample_batch(ctx, policy, held, windows, ctx.seed)
-        per_episode = {}
-        for j, ep in enumerate(held[:per_episode_count]):
-            b = sample_batch(ctx, policy, [ep])
-            per_episode[ep.name or f"rollout {j}"] = round(open_loop_errors(truth_of(policy, b), predict(policy, b, ctx.seed),
-                                                          action_std)["mean_relative_error"], 4)
         rows.append({"step": step,
-                     "train": round(open_loop_errors(truth_of(policy, train), predict(policy, train, ctx.seed),
-                                                     action_std)["mean_relative_error"], 4),
-                     "held_out": round(open_loop_errors(truth_of(policy, heldb), predict(policy, heldb, ctx.seed),
-                                                        action_std)["mean_relative_error"], 4),
-                     "held_out_per_episode": per_episode})
+                     "train": mean_error(policy, sample_batch(ctx, policy, train_eps, windows, ctx.seed),
+                                         action_std, ctx.seed),
+                     "held_out": mean_error(policy, sample_batch(ctx, policy, held, windows, ctx.seed),
+                                            action_std, ctx.seed),
+                     "held_out_per_episode": per_episode_errors(ctx, policy, held[:per_episode_count],
+                                                                action_std)})
     steps = [r["step"] for r in rows]
     plot = plot_loss_curves(ctx, {"training episodes": (steps, [r["train"] for r in rows]),
                                   "held-out episodes": (steps, [r["held_out"] for r in rows])},
