@@ -17,10 +17,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _provenance import parse_args, write_results  # noqa: E402
 from _jobs import add_common_args, collect, ensure_dir, print_results, run_parallel, train_and_eval  # noqa: E402
 
 TASKS = ["reach-v3", "button-press-v3", "pick-place-v3"]
 HEADS = ["diffusion", "flow", "mse"]
+# The GPU machine's run: ten trainings share the GPU.
+RECIPES = {"gpu": ["--steps", "20000", "--workers", "10"]}
 
 
 def main() -> None:
@@ -29,7 +32,7 @@ def main() -> None:
     p.add_argument("--heads", nargs="+", default=HEADS)
     p.add_argument("--gap-head", default="flow")
     add_common_args(p, steps=20000, batch_size=256, out="outputs/closed_loop")
-    args = p.parse_args()
+    args = parse_args(p, RECIPES)
     out = ensure_dir(args.out)
     t0 = time.time()
 
@@ -55,8 +58,9 @@ def main() -> None:
 
     print_results(results, expert, width=76)
     print(f"\ntotal wall time {time.time() - t0:.0f}s")
-    (out / "results.json").write_text(json.dumps({"collected": collected, "results": results,
-                                                  "args": vars(args)}, indent=2))
+    result = {"collected": collected, "results": results, "args": vars(args)}
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    write_results("closed_loop", args, result)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _provenance import parse_args, write_results  # noqa: E402
 from tests.doctor import faults  # noqa: E402
 from vlascope.data import read_dataset  # noqa: E402
 from vlascope.doctor import DoctorContext, run_checks  # noqa: E402
@@ -61,7 +62,7 @@ def main() -> None:
     p.add_argument("--demos", type=int, default=20)
     p.add_argument("--out", default="outputs/doctor_recall")
     p.add_argument("--no-timing", action="store_true")
-    args = p.parse_args()
+    args = parse_args(p)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -111,6 +112,7 @@ def main() -> None:
     if not args.no_timing:
         result["timing"] = time_doctor(out)
     (out / "results.json").write_text(json.dumps(result, indent=2))
+    write_results("doctor_recall", args, result)
     print(f"total {time.time() - t0:.0f}s; {out / 'results.json'}")
 
 

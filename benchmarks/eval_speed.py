@@ -21,6 +21,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _provenance import parse_args, write_results  # noqa: E402
+
+# The GPU machine's run: 15 env workers beside the GPU policy, with 8 and 16 envs a worker (more
+# of each worker's time is stepping) and enough episodes that the last wave weighs little.
+RECIPES = {"gpu": ["--workers", "15", "--envs-per-worker", "8", "16", "--episodes", "2000",
+                   "--max-steps", "200", "--seconds", "20", "--compile"]}
 
 
 def expert_steps(job: dict) -> int:
@@ -55,7 +61,7 @@ def main() -> None:
     p.add_argument("--envs-per-worker", type=int, nargs="+", default=[2],
                    help="envs each worker holds; several values run one worker evaluation each")
     p.add_argument("--compile", action="store_true", help="also run the policy through torch.compile")
-    args = p.parse_args()
+    args = parse_args(p, RECIPES)
 
     import multiprocessing as mp
 
@@ -85,6 +91,7 @@ def main() -> None:
     policy = load_pretrained(checkpoint, device=resolve_device("auto"))
     runs = [(0, 1, False)] + [(args.workers, e, False) for e in args.envs_per_worker]
     runs += [(args.workers, e, True) for e in args.envs_per_worker] if args.compile else []
+    rows = []
     for workers, per_worker, compile in runs:
         if compile:  # compile outside the timed run (one graph per env count)
             evaluate(policy, args.task, workers * per_worker, max_steps=20, progress=False,
@@ -100,6 +107,12 @@ def main() -> None:
               f"({100 * report.env_steps_per_second / limit:.0f}% of the limit), "
               f"{report.summary['successes']}/{episodes} successes; "
               f"{report.setup_seconds:.1f} s to build the envs before that", flush=True)
+        rows.append({"workers": workers, "envs_per_worker": per_worker, "compiled": compile,
+                     "env_steps_per_s": report.env_steps_per_second,
+                     "share_of_limit": report.env_steps_per_second / limit,
+                     "successes": report.summary["successes"], "episodes": episodes,
+                     "setup_seconds": report.setup_seconds})
+    write_results("eval_speed", args, {"task": args.task, "limit_env_steps_per_s": limit, "rows": rows})
 
 
 if __name__ == "__main__":

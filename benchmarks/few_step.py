@@ -8,11 +8,15 @@ several step counts on the same seeds, with the time per chunk (batch 1).
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _provenance import parse_args, write_results  # noqa: E402
 
 
 def ms_per_chunk(policy, obs, repeats: int = 30) -> float:
@@ -31,7 +35,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--out", default="outputs/few_step")
-    args = p.parse_args()
+    args = parse_args(p)
 
     from vlascope.envs.collect import collect_demos
     from vlascope.evaluate.runner import evaluate
@@ -60,6 +64,7 @@ def main() -> None:
                   f"[{100 * r['ci95'][0]:.0f}, {100 * r['ci95'][1]:.0f}]%  {r['ms_per_chunk']:.2f} ms/chunk",
                   flush=True)
     (out / "results.json").write_text(json.dumps(rows, indent=2))
+    write_results("few_step", args, {"task": args.task, "demos": args.demos, "steps": args.steps, "rows": rows})
 
 
 if __name__ == "__main__":

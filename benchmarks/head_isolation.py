@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _provenance import parse_args, write_results  # noqa: E402
 from _jobs import run_parallel  # noqa: E402
 
 COND_DIM, CHUNK = 512, (16, 7)
@@ -83,7 +84,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--only", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS))
     p.add_argument("--steps", type=int, default=None, help="override every row's steps (smoke test)")
-    args = p.parse_args()
+    args = parse_args(p)
     jobs = [{"name": n, "config": OURS | ROWS[n] | ({"steps": args.steps} if args.steps else {})}
             for n in args.only]
     t0 = time.time()
@@ -96,6 +97,7 @@ def main() -> None:
               f"{c['depth']:d} {c['prediction']:>8s} {c['steps']:5d} {r['params']:8d} {r['first_loss']:7.3f} "
               f"{r['final_loss']:10.4f} {r['uniform_loss']:14.4f} {r['relative_error']:7.4f} {r['seconds']:4.0f}")
     print(f"total {time.time() - t0:.0f} s")
+    write_results("head_isolation", args, {"rows": [{**job["config"], **r} for job, r in zip(jobs, results)]})
 
 
 if __name__ == "__main__":

@@ -1,13 +1,12 @@
 """Image + proprio policies, closed loop: 50 diverse demos with `corner2` images per task, each
 policy trained on images + hand/gripper state + the goal position, 50 evaluation episodes.
 
-The goal is given as an input because MetaWorld does not draw it in the camera image for reach
-and pick-place (without it a small CNN policy reached 6/32 on reach and 0/32 on pick-place, but
-32/32 on button-press, whose target is visible). The doctor's `observability` check finds that
-from the data alone; `--observability` prints what it says about the pick-place images with and
-without the goal.
+The goal is given as an input because at these image sizes it is not visible in the camera
+image for reach and pick-place (a small coloured sphere of a pixel or two), while button-press's
+target is. The doctor's `observability` check finds that from the data alone; `--observability`
+prints what it says about the pick-place images with and without the goal.
 
-Rendering: MUJOCO_GL=egl on the GPU machine (osmesa on CPU is ~5 frames/s: too slow for this).
+Rendering: MUJOCO_GL=egl on the GPU machine (osmesa on a CPU is far too slow for this).
 
     python benchmarks/image_policies.py [--tasks ...] [--policies flow diffusion act] [--steps 10000]
 
@@ -19,8 +18,8 @@ run's training config (`act:use_vae=false,lr=1e-4`). `--eval-at 4000` also evalu
 step-4000 checkpoint; `--executions n_action_steps=1,temporal_ensemble=0.01` also evaluates each
 final checkpoint with ACT's temporal ensembling (execution settings only, one evaluation per
 argument). `--seeds 0 1 2 3` trains each policy once per seed and prints each recipe's success
-pooled over its seeds: one training run is one draw (image ACT on pick-place: 34-42/50 over four
-seeds of one recipe at batch 128).
+pooled over its seeds: one training run is one draw. `--recipe NAME` runs the arguments behind a
+row of the results page (RECIPES).
 """
 
 from __future__ import annotations
@@ -33,24 +32,37 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _jobs import (add_common_args, collect, ensure_dir, print_pooled, print_results, run_parallel,  # noqa: E402
                    train_and_eval)
+from _provenance import parse_args, write_results  # noqa: E402
 from vlascope.policies.base import check_execution_settings  # noqa: E402
 
 TASKS = ["pick-place-v3", "button-press-v3", "reach-v3"]
-# Each policy's best measured recipe per task (benchmarks/README.md, "Issue 4 at a glance"): DDPM
-# and ACT read the scene only when they must also predict the object position (aux_keys).
+# Each policy's best measured recipe per task (the results page gives their success): DDPM and
+# ACT read the scene only when they must also predict the object position (aux_keys). On
+# pick-place ACT keys on which demo it is in unless its hand state is noisy; on reach the same
+# noise blurs the hand-to-goal offset it must read, so the noise goes only where it breaks a
+# memorising shortcut. DDPM on reach does better as the plain U-Net at batch 256 than with the
+# auxiliary target.
 DDPM = "diffusion:aux_keys=[object_state],batch_size=128"
 ACT = "act:aux_keys=[object_state],lr=1e-4,batch_size=128"
 POLICIES = ["flow", f"{DDPM},steps=5000", f"{ACT},steps=5000"]
-# On pick-place ACT keys on which demo it is in unless its hand state is noisy (9/50 -> 78% over
-# four seeds at batch 128, 84% at batch 256, each seed 41-43/50). On reach the same noise blurs the
-# hand-to-goal offset it must read (48/50 -> 38/50), so the noise goes only where it breaks a
-# memorising shortcut. DDPM on reach: the plain U-Net at batch 256 (49 and 48/50 from two seeds;
-# the auxiliary target at batch 128 and 5 000 steps: 76% over four seeds).
 TASK_POLICIES = {"pick-place-v3": ["flow", DDPM, "act:aux_keys=[object_state],lr=1e-4,obs_noise=0.4,"
                                    "obs_noise_keys=[robot_state],dropout=0.3,weight_decay=1e-2,"
                                    "batch_size=256,compile=true,steps=6000"],
                  "reach-v3": ["flow", "diffusion:batch_size=256,compile=true,steps=10000", f"{ACT},steps=5000"]}
 OBS_KEYS = ["robot_state", "goal", "corner2_image"]
+# The runs behind the image rows of the results page. A recipe over several seeds trains each seed
+# of one recipe and pools their episodes: one training run is one draw.
+RECIPES = {
+    "flow": ["--policies", "flow", "--steps", "10000", "--workers", "3"],
+    "act-pick-place": ["--tasks", "pick-place-v3", "--policies", TASK_POLICIES["pick-place-v3"][2],
+                       "--seeds", "0", "1", "2", "3", "--workers", "4", "--eval-workers", "2"],
+    "diffusion-pick-place": ["--tasks", "pick-place-v3", "--policies", f"{DDPM},steps=10000",
+                             "--seeds", "0", "1", "2", "--workers", "3", "--eval-workers", "2"],
+    "diffusion-reach": ["--tasks", "reach-v3", "--policies", TASK_POLICIES["reach-v3"][1],
+                        "--seeds", "0", "1", "--workers", "2", "--eval-workers", "7"],
+    "button-press-reach": ["--tasks", "button-press-v3", "reach-v3", "--policies", f"{DDPM},steps=5000",
+                           f"{ACT},steps=5000", "--workers", "4", "--eval-workers", "2"],
+}
 
 
 def observability(path: str) -> dict:
@@ -107,7 +119,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="*", default=[],
                    help="training seeds: each policy is trained once per seed, and pooled")
     add_common_args(p, steps=10000, batch_size=256, out="outputs/image_policies")
-    args = p.parse_args()
+    args = parse_args(p, RECIPES)
     executions = [parse_options(e) for e in args.executions]
     for execution in executions:  # before collecting and training, not after
         try:
@@ -140,8 +152,10 @@ def main() -> None:
     print_results(results)
     pooled = print_pooled(results)
     print(f"\ntotal wall time {time.time() - t0:.0f}s")
-    write_json(out / "results.json", {"collected": collected, "results": results, "pooled": pooled,
-                                      "observability": checks, "args": vars(args)})
+    result = {"collected": collected, "results": results, "pooled": pooled, "observability": checks,
+              "args": vars(args)}
+    write_json(out / "results.json", result)
+    write_results("image_policies", args, result)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _provenance import parse_args, write_results  # noqa: E402
 from _jobs import ensure_dir  # noqa: E402
 from image_policies import OBS_KEYS, TASK_POLICIES, parse_policy  # noqa: E402
 
@@ -48,7 +49,7 @@ def main() -> None:
     p.add_argument("--profile", type=int, default=0,
                    help="then profile this many eager steps at the first batch size: where a step's time goes")
     p.add_argument("--out", default="outputs/image_train_speed")
-    args = p.parse_args()
+    args = parse_args(p)
     out = ensure_dir(args.out)
     data = out / f"{args.task}.hdf5"
     if not data.exists():
@@ -57,6 +58,7 @@ def main() -> None:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     print(f"{label} on {device}, {args.demos} demos of {args.task}", flush=True)
     print(f"{'batch':>6s} {'compiled':>9s} {'samples/s':>10s} {'steps/s':>8s} {'run s':>7s} {'peak GiB':>9s}", flush=True)
+    rows = []
     for compiled in [False, True] if args.compile else [False]:
         for batch in args.batch_sizes:
             if torch.cuda.is_available():
@@ -70,6 +72,9 @@ def main() -> None:
             peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else float("nan")
             print(f"{batch:6d} {str(compiled):>9s} {sps:10.0f} {sps / batch:8.1f} {time.time() - t0:7.0f} "
                   f"{peak:9.2f}", flush=True)
+            rows.append({"batch_size": batch, "compiled": compiled, "samples_per_s": sps,
+                         "seconds": time.time() - t0, "peak_gib": None if peak != peak else peak})
+    write_results("image_train_speed", args, {"policy": args.policy, "device": device, "rows": rows})
     if args.profile:
         profile_steps(str(data), name, over, train_over, args.batch_sizes[0], args.profile, out)
 

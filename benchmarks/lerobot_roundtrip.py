@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _provenance import parse_args, write_results  # noqa: E402
+
 IMAGE_TOLERANCE = 6.0  # mean absolute grey-level difference a lossy video codec may leave
 
 
@@ -72,7 +75,7 @@ def main() -> None:
     p.add_argument("--work", required=True)
     p.add_argument("--lerobot-python", required=True, help="a Python with `lerobot` installed")
     p.add_argument("--side", choices=["vlascope", "lerobot"], default="vlascope", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = parse_args(p)
     work = Path(args.work)
     if args.side == "lerobot":
         print(json.dumps(lerobot_side(work)))
@@ -125,6 +128,8 @@ def main() -> None:
           and theirs["image_mean_abs_diff"] < IMAGE_TOLERANCE and image_diff < IMAGE_TOLERANCE
           and len(back.episodes) == len(ours.episodes))
     print("round trip:", "OK" if ok else "FAILED")
+    write_results("lerobot_roundtrip", args, {"dataset": args.dataset, "lerobot_read_ours": theirs,
+                                              "we_read_lerobots": ours_ok, "ok": ok})
     sys.exit(0 if ok else 1)
 
 

@@ -18,11 +18,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _provenance import parse_args, write_results  # noqa: E402
 from _jobs import add_common_args, collect, ensure_dir, eval_checkpoint, run_parallel, train_and_eval  # noqa: E402
 
 from vlascope.envs.metaworld import MT10_TASKS  # noqa: E402
 
 IMAGE_KEYS = ["robot_state", "goal", "corner2_image"]
+RECIPES = {"gpu-state": ["--steps", "30000", "--workers", "10"],
+           "gpu-image": ["--obs", "image", "--steps", "15000", "--batch-size", "256", "--workers", "10"]}
 
 
 def main() -> None:
@@ -31,7 +34,7 @@ def main() -> None:
     p.add_argument("--obs", choices=["state", "image"], default="state")
     p.add_argument("--image-size", type=int, default=96)
     add_common_args(p, steps=30000, batch_size=512, out="outputs/mt10")
-    args = p.parse_args()
+    args = parse_args(p, RECIPES)
     out = ensure_dir(args.out)
     image = args.obs == "image"
     t0 = time.time()
@@ -69,10 +72,10 @@ def main() -> None:
     print(f"\nwall time: collect {t_collect:.0f}s, train {t_train:.0f}s "
           f"({trained['samples_per_second']:.0f} samples/s), eval {t_eval:.0f}s, "
           f"total {time.time() - t0:.0f}s")
-    (out / "results.json").write_text(json.dumps({"collected": collected, "train": trained,
-                                                  "evals": evals, "average": avg,
-                                                  "expert_average": avg_expert,
-                                                  "args": vars(args)}, indent=2))
+    result = {"collected": collected, "train": trained, "evals": evals, "average": avg,
+              "expert_average": avg_expert, "args": vars(args)}
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    write_results("mt10", args, result)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _provenance import parse_args, write_results  # noqa: E402
+
 
 def steady_samples_per_second(run_dir: Path) -> float:
     with open(run_dir / "loss.csv") as f:
@@ -39,7 +42,7 @@ def main() -> None:
     p.add_argument("--obs-keys", nargs="+", default=["robot_state", "goal", "corner2_image"])
     p.add_argument("--out", default=None)
     p.add_argument("--device", help="cpu: check the recipe without GPUs (gloo, one core each)")
-    args = p.parse_args()
+    args = parse_args(p)
     out = Path(args.out or tempfile.mkdtemp())
     dataset = args.dataset
     if dataset is None:
@@ -72,7 +75,9 @@ def main() -> None:
     for n, r in results.items():
         sps = r["samples_per_second"]
         print(f"{n:9d} {n * args.batch_size:12d} {sps:10.0f} {sps / one:7.2f}x {sps / one / n:9.0%}")
-    print(json.dumps(results))
+    write_results(f"multi_gpu-{args.processes}", args, {"policy": args.policy, "steps": args.steps,
+                                                       "batch_size_per_process": args.batch_size,
+                                                       "device": args.device or "cuda", "runs": results})
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ import time
 import numpy as np
 import torch
 
+from _provenance import parse_args, write_results
+
+# The GPU machine's compiled-inference run on the image policies.
+RECIPES = {"gpu-compiled": ["--image", "96", "--policies", "diffusion", "act", "mse", "--steps", "30",
+                            "--chunks", "30", "--compile-inference"]}
+
 from vlascope.data import Normalizer, compute_stats
 from vlascope.policies import POLICY_NAMES, build_policy, make_config
 
@@ -86,13 +92,14 @@ def main() -> None:
     p.add_argument("--compile-inference", action="store_true",
                    help="also time inference through torch.compile(mode='reduce-overhead'), "
                         "which captures the whole sampling loop in CUDA graphs")
-    args = p.parse_args()
+    args = parse_args(p, RECIPES)
     print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"image {args.image or 'none'}, batch {args.batch_size}, compile {args.compile}")
     print(f"{'policy':12s} {'params':>11s} {'trainable':>11s} {'train samples/s':>16s} "
           f"{'ms/chunk (b=1)':>15s} {'chunks/s (b=256)':>17s} {'peak GiB':>9s}"
           + (f" {'compiled ms (b=1)':>18s} {'compiled chunks/s':>18s}" if args.compile_inference else ""))
     cuda = args.device.startswith("cuda")
+    rows = []
     for variant in args.policies:
         if variant.startswith("vla") and not args.image:
             continue  # a VLA without a camera is not what it is for
@@ -123,6 +130,9 @@ def main() -> None:
         per_s = 256 / seconds_per_call(policy.predict_chunk, many, 10, args.device)
         n_params = sum(q.numel() for q in policy.parameters())
         peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
+        row = {"policy": variant, "params": n_params, "trainable": sum(q.numel() for q in trainable),
+               "train_samples_per_s": sps, "ms_per_chunk": ms, "chunks_per_s_b256": per_s,
+               "peak_gib": None if not cuda else peak}
         line = (f"{variant:12s} {n_params:11d} {sum(q.numel() for q in trainable):11d} {sps:16.0f} "
                 f"{ms:15.2f} {per_s:17.0f} {peak:9.2f}")
         if args.compile_inference:
@@ -130,8 +140,12 @@ def main() -> None:
             ms_c = 1000 * seconds_per_call(fast, one, args.chunks, args.device, warmup=10)
             per_s_c = 256 / seconds_per_call(fast, many, 10, args.device, warmup=10)
             line += f" {ms_c:18.2f} {per_s_c:18.0f}"
+            row.update(compiled_ms_per_chunk=ms_c, compiled_chunks_per_s_b256=per_s_c)
         print(line, flush=True)
+        rows.append(row)
         del policy, opt, step, data
+    write_results("speed", args, {"device": args.device, "image": args.image, "batch_size": args.batch_size,
+                                  "rows": rows})
 
 
 if __name__ == "__main__":

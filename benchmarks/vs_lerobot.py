@@ -28,6 +28,15 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _provenance import parse_args, write_results  # noqa: E402
+
+# The GPU machine's runs. Compiling the image models' training step takes longer than a call
+# allows, so the image recipe trains eagerly.
+RECIPES = {"gpu-state": ["--device", "cuda", "--batch-size", "64", "--steps", "30", "--chunks", "30",
+                         "--compile-inference", "--compile-train"],
+           "gpu-image": ["--device", "cuda", "--image", "96", "--batch-size", "64", "--steps", "20",
+                         "--chunks", "20", "--compile-inference"]}
 STATE, ENV, ACTION = 4, 17, 4
 
 
@@ -270,7 +279,7 @@ def main() -> None:
     p.add_argument("--compile-inference", action="store_true",
                    help="also time vlascope's inference through torch.compile (CUDA graphs)")
     p.add_argument("--side", choices=["vlascope", "lerobot"], default="vlascope", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = parse_args(p, RECIPES)
     if args.side == "lerobot":
         print(json.dumps(lerobot_side(args)))
         return
@@ -305,9 +314,7 @@ def main() -> None:
             c = o["ms_per_chunk_compiled"]
             print(f"{name + ' (ours compiled)':>62s} {c:10.2f} / {t['ms_per_chunk']:8.2f} "
                   f"{t['ms_per_chunk'] / c:8.2f}")
-    (Path("outputs") / "vs_lerobot.json").parent.mkdir(exist_ok=True)
-    (Path("outputs") / "vs_lerobot.json").write_text(json.dumps({"ours": ours, "lerobot": theirs,
-                                                                 "args": vars(args)}, indent=2))
+    write_results("vs_lerobot", args, {"ours": ours, "lerobot": theirs, "args": vars(args)})
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from types import SimpleNamespace
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _provenance import parse_args, write_results  # noqa: E402
 from vs_lerobot import ACTION, ENV, STATE, export_reach, lerobot_dataset  # noqa: E402
 
 
@@ -143,7 +144,7 @@ def main() -> None:
     p.add_argument("--out", default="outputs/vs_lerobot_success")
     p.add_argument("--dataset", help=argparse.SUPPRESS)
     p.add_argument("--side", choices=["both", "lerobot"], default="both", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = parse_args(p)
     if args.side == "lerobot":
         print(json.dumps(lerobot_side(args)))
         return
@@ -171,8 +172,10 @@ def main() -> None:
         print(f"{name:22s} {r['params'] / 1e6:7.2f}M {s['successes']:>4d}/{s['episodes']:<3d} "
               f"({100 * s['success_rate']:3.0f}%) [{100 * lo:3.0f},{100 * hi:3.0f}]% "
               f"{r['final_loss']:11.4f} {r['train_seconds']:8.0f}")
-    Path(args.out, "results.json").write_text(json.dumps({"vlascope": ours, "lerobot": theirs,
-                                                          "args": vars(args)}, indent=2))
+    result = {"vlascope": ours, "lerobot": theirs, "args": vars(args)}
+    Path(args.out, "results.json").write_text(json.dumps(result, indent=2))
+    if args.side == "vlascope":
+        write_results(f"vs_lerobot_success-{args.policy}", args, result)
 
 
 if __name__ == "__main__":
