@@ -123,23 +123,23 @@ def add_common_args(parser, steps: int, batch_size: int, out: str) -> None:
     parser.add_argument("--out", default=out)
 
 
-def print_results(results: list[dict], expert: dict[str, float] | None = None, width: int = 32) -> None:
+def print_results(results: list[dict], expert: dict[str, float] | None = None) -> None:
     """One row per (training run, evaluated task): success with its 95% interval, the expert's
     success on the same seeds (when given, by task), loss, speed."""
-    print(f"\n{'run':{width}s} {'success':>14s} {'95% CI':>12s}" + (f" {'expert':>7s}" if expert else "")
-          + f" {'loss':>8s} {'train s':>8s} {'samples/s':>10s}")
+    from vlascope.evaluate.metrics import format_success, format_table
+
+    rows = []
     for r in results:
         for name, s in r["evals"].items():
-            lo, hi = s["success_ci95"]
             label = r["name"] if len(r["evals"]) == 1 else f"{r['name']} {name}"
-            task = name.split(" ")[0]
-            print(f"{label:{width}s} {s['successes']:>4d}/{s['episodes']:<3d} ({100 * s['success_rate']:3.0f}%) "
-                  f"[{100 * lo:3.0f},{100 * hi:3.0f}]%"
-                  + (f" {100 * expert.get(task, float('nan')):6.0f}%" if expert else "")
-                  + f" {r['final_loss']:8.4f} {r['train_seconds']:8.0f} {r['samples_per_second']:10.0f}")
+            rows.append([label, *format_success(s),
+                         *([f"{100 * expert.get(name.split(' ')[0], float('nan')):.0f}%"] if expert else []),
+                         f"{r['final_loss']:.4f}", f"{r['train_seconds']:.0f}", f"{r['samples_per_second']:.0f}"])
+    print("\n" + format_table(["run", "success", "95% CI", *(["expert"] if expert else []), "loss", "train s",
+                               "samples/s"], rows))
 
 
-def print_pooled(results: list[dict], width: int = 32) -> dict:
+def print_pooled(results: list[dict]) -> dict:
     """Runs that share a group (one recipe, several training seeds), pooled per evaluation: the
     figure to judge a recipe by. Returns {group: {eval: pooled}} for the results file."""
     from vlascope.evaluate.metrics import format_pooled, pool_runs
@@ -155,7 +155,7 @@ def print_pooled(results: list[dict], width: int = 32) -> dict:
     for g, evals in pooled.items():
         for key, p in evals.items():
             label = g if len(evals) == 1 else f"{g} {key}"
-            print(f"{label:{width}s} {format_pooled(p)}")
+            print(f"{label}: {format_pooled(p)}")
     return pooled
 
 

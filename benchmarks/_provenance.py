@@ -28,7 +28,10 @@ def provenance() -> dict:
             "machine": f"{platform.node()}: {os.cpu_count()} CPU cores, "
                        + (torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"),
             "python": platform.python_version(), "torch": torch.__version__,
-            "commit": git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "-uno") else ""),
+            # A copy of the working tree on another machine may carry a stale .git: the commit
+            # can be named from outside.
+            "commit": os.environ.get("VLASCOPE_COMMIT") or (
+                git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "-uno") else "")),
             "date": datetime.date.today().isoformat()}
 
 

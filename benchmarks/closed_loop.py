@@ -56,7 +56,7 @@ def main() -> None:
                  "fixed_init": [True, False]})
     results = run_parallel(train_and_eval, jobs, args.workers)
 
-    print_results(results, expert, width=76)
+    print_results(results, expert)
     print(f"\ntotal wall time {time.time() - t0:.0f}s")
     result = {"collected": collected, "results": results, "args": vars(args)}
     (out / "results.json").write_text(json.dumps(result, indent=2))

@@ -8,24 +8,15 @@ several step counts on the same seeds, with the time per chunk (batch 1).
 from __future__ import annotations
 
 import argparse
-import sys
 import json
-import time
+import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _provenance import parse_args, write_results  # noqa: E402
-
-
-def ms_per_chunk(policy, obs, repeats: int = 30) -> float:
-    for _ in range(3):
-        policy.predict_chunk(obs)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        policy.predict_chunk(obs)
-    return 1000 * (time.perf_counter() - start) / repeats
+from _timing import seconds_per_call  # noqa: E402
 
 
 def main() -> None:
@@ -58,7 +49,7 @@ def main() -> None:
             s = report.summary
             rows.append({"head": head, "sampling_steps": n, "successes": s["successes"],
                          "episodes": s["episodes"], "ci95": s["success_ci95"],
-                         "ms_per_chunk": ms_per_chunk(policy, obs), "train_loss": run.final_loss})
+                         "ms_per_chunk": 1000 * seconds_per_call(lambda: policy.predict_chunk(obs), 30), "train_loss": run.final_loss})
             r = rows[-1]
             print(f"{head:9s} {n:3d} steps: {r['successes']}/{r['episodes']} "
                   f"[{100 * r['ci95'][0]:.0f}, {100 * r['ci95'][1]:.0f}]%  {r['ms_per_chunk']:.2f} ms/chunk",

@@ -15,22 +15,15 @@ warm-up excluded). Rendering needs MUJOCO_GL=egl (GPU machine) or osmesa.
 from __future__ import annotations
 
 import argparse
-import csv
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _provenance import parse_args, write_results  # noqa: E402
 from _jobs import ensure_dir  # noqa: E402
+from _provenance import parse_args, write_results  # noqa: E402
+from _timing import steady_samples_per_second  # noqa: E402
 from image_policies import OBS_KEYS, TASK_POLICIES, parse_policy  # noqa: E402
-
-
-def steady_samples_per_second(run_dir: Path) -> float:
-    with open(run_dir / "loss.csv", newline="") as f:
-        rates = [float(r["samples_per_s"]) for r in csv.DictReader(f)]
-    return statistics.median(rates[2:] or rates)
 
 
 def main() -> None:

@@ -13,9 +13,7 @@ Without --dataset it collects 20 pick-place demos with 96 px corner2 frames firs
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,13 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _provenance import parse_args, write_results  # noqa: E402
-
-
-def steady_samples_per_second(run_dir: Path) -> float:
-    with open(run_dir / "loss.csv") as f:
-        rows = [r for r in csv.DictReader(f)]
-    sps = [float(r["samples_per_s"]) for r in rows[len(rows) // 2:]]
-    return statistics.median(sps)
+from _timing import steady_samples_per_second  # noqa: E402
 
 
 def main() -> None:

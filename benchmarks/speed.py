@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from _provenance import parse_args, write_results
+from _timing import seconds_per_call, sync
 
 # The GPU machine's compiled-inference run on the image policies.
 RECIPES = {"gpu-compiled": ["--image", "96", "--policies", "diffusion", "act", "mse", "--steps", "30",
@@ -62,22 +63,11 @@ def batch(b: int, cfg, device: str) -> dict:
     return {"obs": obs, "action": torch.rand(b, cfg.horizon, 4, device=device) * 2 - 1}
 
 
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def seconds_per_call(fn, obs: dict, calls: int, device: str, warmup: int = 3) -> float:
-    """Mean wall time of fn(obs) under the training run's autocast, after `warmup` calls."""
+def seconds_per_chunk(fn, obs: dict, calls: int, device: str, warmup: int = 3) -> float:
+    """fn(obs)'s mean wall time under the training run's autocast."""
     with torch.no_grad(), torch.autocast("cuda" if device.startswith("cuda") else "cpu",
                                          dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-        for i in range(calls + warmup):
-            if i == warmup:
-                sync(device)
-                t0 = time.perf_counter()
-            fn(obs)
-        sync(device)
-    return (time.perf_counter() - t0) / calls
+        return seconds_per_call(lambda: fn(obs), calls, device, warmup)
 
 
 def main() -> None:
@@ -126,8 +116,8 @@ def main() -> None:
         sps = args.steps * args.batch_size / (time.perf_counter() - t0)
         policy.eval()
         one, many = batch(1, cfg, args.device)["obs"], batch(256, cfg, args.device)["obs"]
-        ms = 1000 * seconds_per_call(policy.predict_chunk, one, args.chunks, args.device)
-        per_s = 256 / seconds_per_call(policy.predict_chunk, many, 10, args.device)
+        ms = 1000 * seconds_per_chunk(policy.predict_chunk, one, args.chunks, args.device)
+        per_s = 256 / seconds_per_chunk(policy.predict_chunk, many, 10, args.device)
         n_params = sum(q.numel() for q in policy.parameters())
         peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
         row = {"policy": variant, "params": n_params, "trainable": sum(q.numel() for q in trainable),
@@ -137,8 +127,8 @@ def main() -> None:
                 f"{ms:15.2f} {per_s:17.0f} {peak:9.2f}")
         if args.compile_inference:
             fast = torch.compile(policy.predict_chunk, mode="reduce-overhead", dynamic=False)
-            ms_c = 1000 * seconds_per_call(fast, one, args.chunks, args.device, warmup=10)
-            per_s_c = 256 / seconds_per_call(fast, many, 10, args.device, warmup=10)
+            ms_c = 1000 * seconds_per_chunk(fast, one, args.chunks, args.device, warmup=10)
+            per_s_c = 256 / seconds_per_chunk(fast, many, 10, args.device, warmup=10)
             line += f" {ms_c:18.2f} {per_s_c:18.0f}"
             row.update(compiled_ms_per_chunk=ms_c, compiled_chunks_per_s_b256=per_s_c)
         print(line, flush=True)

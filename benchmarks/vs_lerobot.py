@@ -23,13 +23,13 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _provenance import parse_args, write_results  # noqa: E402
+from _timing import seconds_per_call  # noqa: E402
 
 # The GPU machine's runs. Compiling the image models' training step takes longer than a call
 # allows, so the image recipe trains eagerly.
@@ -105,18 +105,7 @@ def vlascope_batches(folder: str, policy_name: str, over: dict, b: int, device):
     return policy, BatchSource(tables, b, device, seed=0).sample
 
 
-def timed(step, sync, steps: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        step()
-    sync()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    return (time.perf_counter() - start) / steps
-
-
-def seconds_per_train_step(policy, next_batch, device, steps: int, sync, fused: bool = False,
+def seconds_per_train_step(policy, next_batch, device, steps: int, fused: bool = False,
                            compile: bool = False) -> float:
     """AdamW steps (bf16 autocast on CUDA) on the batches `next_batch()` returns: one fixed batch
     times the model alone, a data pipeline's batches time training as a user runs it. Both
@@ -135,7 +124,7 @@ def seconds_per_train_step(policy, next_batch, device, steps: int, sync, fused: 
         loss.backward()
         opt.step()
 
-    return timed(step, sync, steps)
+    return seconds_per_call(step, steps, device)
 
 
 def lerobot_side(args) -> dict:
@@ -151,7 +140,6 @@ def lerobot_side(args) -> dict:
     if args.image:
         inputs["observation.images.corner2"] = PolicyFeature(FeatureType.VISUAL, (3, args.image, args.image))
     outputs = {"action": PolicyFeature(FeatureType.ACTION, (ACTION,))}
-    sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
     out = {}
     for name in ("diffusion", "act"):
         if name == "diffusion":
@@ -179,11 +167,11 @@ def lerobot_side(args) -> dict:
             pipeline = lerobot_batches(args.dataset, cfg, b, device)
             batch = pipeline()
             out[name]["samples_per_s_with_data"] = b / seconds_per_train_step(
-                policy, pipeline, device, args.steps, sync)
+                policy, pipeline, device, args.steps)
         else:
             batch = {**obs(b), "action": torch.rand(b, horizon, ACTION, device=device) * 2 - 1,
                      "action_is_pad": torch.zeros(b, horizon, dtype=torch.bool, device=device)}
-        train_s = seconds_per_train_step(policy, lambda: batch, device, args.steps, sync)
+        train_s = seconds_per_train_step(policy, lambda: batch, device, args.steps)
         policy.eval()
         one = {k: v[:1] for k, v in batch.items() if k.startswith("observation.")}
         if name == "diffusion":
@@ -194,7 +182,7 @@ def lerobot_side(args) -> dict:
         else:
             infer = lambda: policy.predict_action_chunk(one)  # noqa: E731
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            chunk_s = timed(infer, sync, args.chunks)
+            chunk_s = seconds_per_call(infer, args.chunks, device)
         out[name] |= {"params": sum(p.numel() for p in policy.parameters()),
                       "samples_per_s": b / train_s, "ms_per_chunk": 1000 * chunk_s}
         progress("lerobot", name, out[name])
@@ -214,7 +202,6 @@ def vlascope_side(args) -> dict:
     device, b = torch.device(args.device), args.batch_size
     dims = {"robot_state": STATE, "env_state": ENV}
     keys = list(dims) + (["corner2_image"] if args.image else [])
-    sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
     out = {}
     for name in ("diffusion", "act"):
         # LeRobot conditions its U-Net on the raw state window (2 x 21 numbers); a condition that
@@ -239,26 +226,27 @@ def vlascope_side(args) -> dict:
                                                      dtype=torch.uint8, device=device)
             batch = {"obs": obs, "action": torch.rand(b, cfg.horizon, ACTION, device=device) * 2 - 1}
         cuda = device.type == "cuda"
-        train_s = seconds_per_train_step(policy, lambda: batch, device, args.steps, sync, fused=cuda)
+        train_s = seconds_per_train_step(policy, lambda: batch, device, args.steps, fused=cuda)
         out[name] |= {"params": sum(p.numel() for p in policy.parameters()), "samples_per_s": b / train_s}
         if pipeline is not None:
             out[name]["samples_per_s_with_data"] = b / seconds_per_train_step(
-                policy, pipeline, device, args.steps, sync, fused=cuda)
+                policy, pipeline, device, args.steps, fused=cuda)
         if args.compile_train:
             out[name]["samples_per_s_compiled"] = b / seconds_per_train_step(
-                policy, lambda: batch, device, args.steps, sync, fused=cuda, compile=True)
+                policy, lambda: batch, device, args.steps, fused=cuda, compile=True)
             if pipeline is not None:
                 out[name]["samples_per_s_with_data_compiled"] = b / seconds_per_train_step(
-                    policy, pipeline, device, args.steps, sync, fused=cuda, compile=True)
+                    policy, pipeline, device, args.steps, fused=cuda, compile=True)
         policy.eval()
         one = {k: v[:1] for k, v in batch["obs"].items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            out[name]["ms_per_chunk"] = 1000 * timed(lambda: policy.predict_chunk(one), sync, args.chunks)
+            out[name]["ms_per_chunk"] = 1000 * seconds_per_call(lambda: policy.predict_chunk(one), args.chunks,
+                                                                device)
         if args.compile_inference:  # what `vlascope eval --compile` runs
             fast = torch.compile(policy.predict_chunk, mode="reduce-overhead", dynamic=False)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                out[name]["ms_per_chunk_compiled"] = 1000 * timed(lambda: fast(one), sync, args.chunks,
-                                                                  warmup=10)
+                out[name]["ms_per_chunk_compiled"] = 1000 * seconds_per_call(lambda: fast(one), args.chunks,
+                                                                         device, warmup=10)
         progress("vlascope", name, out[name])
     return out
 

@@ -1,5 +1,5 @@
-"""A training process killed with SIGKILL at random moments, many of them inside a checkpoint
-save (one every step): the newest complete checkpoint must always load, and --resume goes on."""
+"""A training process killed with SIGKILL, at random moments and inside a checkpoint save (one
+every step): the newest complete checkpoint must always load, and --resume goes on."""
 
 import json
 import os
@@ -14,6 +14,33 @@ from tests.conftest import TINY_POLICY
 from vlascope.policies import load_pretrained
 from vlascope.train.checkpoint import latest_checkpoint
 
+# The real `vlascope train`, with its third checkpoint save held open: the policy's files are in
+# the save's temporary folder, train_state.pt and the rename are not done, and the marker file
+# says so. A kill then lands inside a save whatever the machine's speed.
+HELD_SAVE = """
+import pathlib, sys, time
+import vlascope.train.checkpoint as checkpoint
+from vlascope.cli import main
+
+marker, real, calls = pathlib.Path(sys.argv[1]), checkpoint.save_pretrained, []
+
+def held(*args, **kwargs):
+    real(*args, **kwargs)
+    calls.append(1)
+    if len(calls) == 3:
+        marker.write_text("inside a save")
+        time.sleep(600)
+
+checkpoint.save_pretrained = held
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def hidden(run):
+    """A save's temporary folders (and link) under checkpoints/."""
+    folder = run / "checkpoints"
+    return [p for p in folder.iterdir() if p.name.startswith(".")] if folder.exists() else []
+
 
 def test_killed_runs_keep_a_loadable_checkpoint_and_resume(reach_dataset, tmp_path):
     run = tmp_path / "run"
@@ -21,29 +48,38 @@ def test_killed_runs_keep_a_loadable_checkpoint_and_resume(reach_dataset, tmp_pa
     config.write_text(json.dumps({"policy": TINY_POLICY,
                                   "train": {"ckpt_every": 1, "log_every": 1, "batch_size": 8}}))
     rng = np.random.default_rng(0)
-    killed_mid_save = 0
     for attempt in range(4):
+        held = attempt % 2 == 1  # odd attempts are killed inside a save, even ones at random
+        marker = tmp_path / f"saving-{attempt}"
         args = (["--resume", str(run)] if attempt else
                 ["--dataset", reach_dataset, "--policy", "flow", "--out", str(run), "--config", str(config)])
-        proc = subprocess.Popen([sys.executable, "-m", "vlascope", "train", *args, "--steps", "100000"],
+        earlier = set(hidden(run))
+        command = ["-c", HELD_SAVE, str(marker)] if held else ["-m", "vlascope"]
+        proc = subprocess.Popen([sys.executable, *command, "train", *args, "--steps", "100000"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 env={**os.environ, "OMP_NUM_THREADS": "1"})
         deadline = time.time() + 120
         before = len(list((run / "checkpoints").glob("step_*"))) if (run / "checkpoints").exists() else 0
-        while time.time() < deadline:  # wait until this process has written a checkpoint
-            if (run / "checkpoints").exists() and len(list((run / "checkpoints").glob("step_*"))) > before:
-                break
+
+        def ready() -> bool:
+            if held:
+                return marker.exists()
+            return (run / "checkpoints").exists() and len(list((run / "checkpoints").glob("step_*"))) > before
+
+        while not ready():
+            assert time.time() < deadline, "no checkpoint within 120 s"
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.05, 0.6))
+        if not held:
+            time.sleep(rng.uniform(0.05, 0.6))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        leftovers = [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
-        killed_mid_save += bool(leftovers)
+        if held:  # this kill left a half-written save, never renamed into place
+            new = [p for p in hidden(run) if p not in earlier and p.is_dir()]
+            assert new and not any((p / "train_state.pt").exists() for p in new)
         # Whatever the moment, `last` and the newest step folder load and predict.
         for folder in (run / "checkpoints" / "last", latest_checkpoint(run)):
             policy = load_pretrained(folder)
             assert policy.config.obs_dims
-    print(f"{killed_mid_save} of 4 kills landed inside a checkpoint save")
     steps = [int(p.name[5:]) for p in (run / "checkpoints").glob("step_*")]
     assert max(steps) > 4  # the resumed runs went on past the first one's checkpoints

@@ -71,18 +71,24 @@ def format_percent(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def format_summary_table(rows: list[tuple[str, dict]]) -> str:
-    header = ["run", "success", "95% CI", "return", "reached", "grasped", "length", "obj-goal"]
-    lines = [header]
-    for name, s in rows:
-        lo, hi = s["success_ci95"]
-        lines.append([
-            name, f"{s['successes']}/{s['episodes']} ({100 * s['success_rate']:.0f}%)",
-            f"[{100 * lo:.0f}, {100 * hi:.0f}]%", f"{s['avg_return']:.1f}",
-            format_percent(s["reached_rate"]), format_percent(s["grasped_rate"]),
-            f"{s['avg_length']:.0f}", f"{s['avg_final_object_to_goal']:.3f}",
-        ])
-    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
-    out = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in lines]
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns under a header and a rule: every table vlascope prints."""
+    lines = [header, *rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+def format_success(s: dict) -> list[str]:
+    """A summary's success as table cells: 'k/n (p%)' and its 95% interval."""
+    lo, hi = s["success_ci95"]
+    return [f"{s['successes']}/{s['episodes']} ({100 * s['success_rate']:.0f}%)", f"[{100 * lo:.0f}, {100 * hi:.0f}]%"]
+
+
+def format_summary_table(rows: list[tuple[str, dict]]) -> str:
+    return format_table(
+        ["run", "success", "95% CI", "return", "reached", "grasped", "length", "obj-goal"],
+        [[name, *format_success(s), f"{s['avg_return']:.1f}", format_percent(s["reached_rate"]),
+          format_percent(s["grasped_rate"]), f"{s['avg_length']:.0f}", f"{s['avg_final_object_to_goal']:.3f}"]
+         for name, s in rows])

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vlascope.errors import VlascopeError
-from vlascope.evaluate.metrics import format_percent
+from vlascope.evaluate.metrics import format_percent, format_success, format_table
 from vlascope.evaluate.runner import evaluate
 from vlascope.fileio import atomic_path, write_json
 from vlascope.policies import load_pretrained
@@ -137,21 +137,11 @@ class SweepResult:
                 "seed": self.seed, "rows": self.rows, "tracking": tracking(self.rows)}
 
     def format_table(self) -> str:
-        header = ["step", "loss", "reward", "success", "95% CI", "reached", "grasped"]
-        lines = [header]
-        for r in self.rows:
-            lo, hi = r["success_ci95"]
-            lines.append([
-                str(r["step"]), "n/a" if r["train_loss"] is None else f"{r['train_loss']:.4f}",
-                f"{r['avg_reward']:.1f}",
-                f"{r['successes']}/{r['episodes']} ({100 * r['success_rate']:.0f}%)",
-                f"[{100 * lo:.0f}, {100 * hi:.0f}]%",
-                format_percent(r["reached_rate"]), format_percent(r["grasped_rate"]),
-            ])
-        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-        out = ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
-        out.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(out)
+        return format_table(
+            ["step", "loss", "reward", "success", "95% CI", "reached", "grasped"],
+            [[str(r["step"]), "n/a" if r["train_loss"] is None else f"{r['train_loss']:.4f}",
+              f"{r['avg_reward']:.1f}", *format_success(r), format_percent(r["reached_rate"]),
+              format_percent(r["grasped_rate"])] for r in self.rows])
 
     def save(self, out_dir: str | Path | None = None) -> tuple[Path, Path]:
         out = Path(out_dir or self.run_dir)
