@@ -7,6 +7,9 @@
 #                                                  then copy logs and results into $OUT
 #   bash benchmarks/gpu.sh setup                   the set-up alone
 #
+# Name the commit for the results JSONs with VLASCOPE_COMMIT=<hash> where the copy of the working
+# tree has no up-to-date .git.
+#
 # e.g. bash benchmarks/gpu.sh start act python3 benchmarks/image_policies.py --recipe act-pick-place
 #
 # Carry from the repository root: .whl/ (MetaWorld's wheels, see benchmarks/README.md), .gl/ (the
@@ -85,6 +88,6 @@ start)
 poll)
   poll "${2:-0}" ;;
 *)
-  sed -n 2,16p "$0" >&2
+  sed -n 2,18p "$0" >&2
   exit 2 ;;
 esac
