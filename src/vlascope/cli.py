@@ -128,18 +128,9 @@ def _data_inspect(args) -> None:
 
 
 def _data_convert(args) -> None:
-    from pathlib import Path
+    from vlascope.data.read import convert_dataset
 
-    from vlascope.data import read_dataset, write_dataset
-    from vlascope.data.lerobot import write_lerobot
-
-    data = read_dataset(args.source, key_map=args.key_map)
-    if Path(args.dest).suffix in (".hdf5", ".h5"):
-        write_dataset(args.dest, data.episodes, data.attrs)
-        kind = "HDF5"
-    else:
-        write_lerobot(args.dest, data, fps=args.fps)
-        kind = "LeRobot v3.0"
+    data, kind = convert_dataset(args.source, args.dest, key_map=args.key_map, fps=args.fps)
     print(f"wrote {len(data.episodes)} demos ({data.num_frames} frames) to {args.dest} as {kind}")
 
 

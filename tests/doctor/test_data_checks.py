@@ -105,7 +105,7 @@ def test_scale_imbalance_counts_what_the_loss_sees(pick_place, tmp_path):
 def test_observability_flags_a_hidden_goal_and_names_the_missing_key(pick_place_12, tmp_path):
     hidden = check_observability(make_ctx(pick_place_12, tmp_path, inputs=["robot_state", "object_state"]))
     assert [f.severity for f in hidden] == ["error"]
-    assert "inputs + goal" in hidden[0].title and "Add 'goal'" in hidden[0].fix
+    assert hidden[0].evidence["missing_input"] == "goal"
     given = check_observability(make_ctx(pick_place_12, tmp_path,
                                          inputs=["robot_state", "object_state", "goal"]))
     assert [f.severity for f in given] == ["ok"]

@@ -52,7 +52,7 @@ def test_unhooked_lora_is_dead_and_a_masked_joint_collapses(pick_place_images, t
 def test_a_goal_left_out_is_named_by_observability(pick_place_images, pick_place_12, tmp_path):
     # The adapter's inputs decide what the check asks about; the state-only demos answer it.
     [hidden] = check_observability(ctx_for(pick_place_12, trained(pick_place_images, 1, use_goal=False), tmp_path))
-    assert hidden.severity in ("error", "warning") and "'goal'" in hidden.fix, hidden.title
+    assert hidden.severity in ("error", "warning") and hidden.evidence["missing_input"] == "goal", hidden.title
     [given] = check_observability(ctx_for(pick_place_12, trained(pick_place_images, 1), tmp_path))
     assert given.severity == "ok", given.title
 

@@ -327,6 +327,7 @@ def check_observability(ctx: DoctorContext) -> list[Finding]:
                      flagged="above")
     if share > UNEXPLAINED_LIMIT and share > UNEXPLAINED_RATIO * references[best]:
         missing = best.removeprefix("inputs + ") if best.startswith("inputs + ") else None
+        evidence["missing_input"] = missing  # the one recorded key that closes the gap, if one does
         fix = (f"Add '{missing}' to the policy inputs (the share drops to {references[best]:.2f})"
                if missing else "Give the policy what its actions depend on (the recorded "
                f"observations bring the share to {references[best]:.2f})")

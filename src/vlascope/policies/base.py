@@ -61,7 +61,7 @@ class PolicyConfig:
     vision_token_stages: int = 3
     # What of each frame becomes tokens: "grid" (one per feature-map cell), "keypoints" (one
     # token from spatial-softmax keypoints: the image feature the head policies condition on),
-    # or "grid+keypoints" (how each did on pick-place images: benchmarks/README.md).
+    # or "grid+keypoints". On pick-place images neither alternative did better than the grid.
     vision_tokens: str = "grid"
     vision_features: int = 64
     vision_pool: str = "spatial_softmax"  # "spatial_softmax" | "avg"
