@@ -159,6 +159,7 @@ class MetaWorldEnv:
                 self.camera_ids[name] = cid
         self.initial_state: np.ndarray | None = None
         self.last_flat_obs: np.ndarray | None = None
+        self._main_geom = main_object_geom(self.env.unwrapped) if self.task in GRASP_TASKS else None
 
     @property
     def unwrapped(self):
@@ -194,7 +195,8 @@ class MetaWorldEnv:
         if self.task in GRASP_TASKS:
             # MetaWorld's own grasp_success needs a 2 cm lift, which misses grasps towards low
             # goals; touching the object while it is off the table is what a person would call it.
-            grasped = bool(self._touching_object(info) and obj[2] - self._object_start_z > LIFT_HEIGHT)
+            touching = self._touching_object(info)
+            grasped = None if touching is None else bool(touching and obj[2] - self._object_start_z > LIFT_HEIGHT)
         step_info = StepInfo(
             reward=float(reward),
             success=bool(info.get("success", 0.0)),
@@ -205,11 +207,14 @@ class MetaWorldEnv:
         )
         return self._observation(flat), step_info, bool(terminated or truncated)
 
-    def _touching_object(self, info: dict) -> bool:
-        try:
-            return bool(self.env.unwrapped.touching_main_object)
-        except KeyError:  # some tasks (peg-insert-side) name their object geom differently
-            return bool(info.get("grasp_success", 0.0))
+    def _touching_object(self, info: dict) -> bool | None:
+        """Both finger pads in contact with the task's main object; None where the task names
+        no object geom we can find and reports no grasp of its own (the signal is missing)."""
+        if self._main_geom is not None:
+            return bool(self.env.unwrapped.touching_object(self._main_geom))
+        if "grasp_success" in info:
+            return bool(info["grasp_success"])
+        return None
 
     def render(self, camera: str | None = None) -> np.ndarray:
         if self.camera is None:
@@ -227,6 +232,37 @@ class MetaWorldEnv:
 
     def close(self) -> None:
         self.env.close()
+
+
+class _GeomNames:
+    """The name lookup MetaWorld's older tasks call (mujoco-py's `model.geom_name2id`), on the
+    mujoco bindings, which no longer have it."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def geom_name2id(self, name: str) -> int:
+        import mujoco
+
+        geom = mujoco.mj_name2id(self._model, mujoco.mjtObj.mjOBJ_GEOM, name)
+        if geom < 0:
+            raise KeyError(name)
+        return geom
+
+
+def main_object_geom(env) -> int | None:
+    """The geom id of the object a task's grasp is about, as the task itself defines it
+    (`_get_id_main_object`); None where that definition names a geom the model lacks."""
+    from types import SimpleNamespace
+
+    # Called unbound on a stand-in whose model answers the old lookup: the task's own choice of
+    # object, without MetaWorld's broken call.
+    stand_in = SimpleNamespace(model=_GeomNames(env.model), data=env.data)
+    try:
+        geom = type(env)._get_id_main_object(stand_in)
+    except (KeyError, AttributeError):
+        return None
+    return None if geom is None else int(geom)
 
 
 def _check_rendering() -> None:
