@@ -234,10 +234,10 @@ def check_action_scale_imbalance(ctx: DoctorContext) -> list[Finding]:
 # away), the displacement the next 100 actions command is predicted by that of the nearest
 # frame in another demo (leave-one-demo-out 1-NN on the inputs). Its error over that of a random
 # frame is the share the inputs leave unexplained: 0 determined, ~1 unrelated.
-# Measured (state inputs; share without the hidden key / with it / with every recorded key):
-# pick-place, 30 demos, goal hidden: 0.58 / 0.10 / 0.10; reach, 10 demos, goal hidden:
-# 0.24 / 0.13 / 0.21 (its object_state is a distractor); button-press, 10 demos, button position
-# (object_state) hidden: 0.19 / 0.02 / 0.09.
+# The limits sit between the shares the state inputs leave with the goal hidden and with it
+# given, on pick-place, reach and button-press demos (button-press's goal is the button's
+# position, object_state; reach's object_state is a distractor, so "every recorded key" can do
+# worse than the inputs plus the one key that matters).
 UNEXPLAINED_LIMIT = 0.15
 UNEXPLAINED_RATIO = 1.5  # times what the best reference set of inputs leaves unexplained
 OBSERVABILITY_FRAMES = 3000

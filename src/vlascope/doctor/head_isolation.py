@@ -45,8 +45,8 @@ def fit_synthetic(head: nn.Module, cond_dim: int, chunk_shape: tuple[int, int], 
     head = head.to(device).train()
     # No weight decay: the task is pure memorisation and decay only pulls against it.
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.0)
-    # Decaying the lr is what takes the loss off its noisy plateau (flow, 512 -> 112 dims, 3000
-    # steps: constant 1e-3 0.12, cosine 0.023); "constant" only reproduces reference pipelines.
+    # Decaying the lr is what takes the loss off its noisy plateau (the results page's head
+    # isolation study); "constant" only reproduces reference pipelines.
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, warmup_cosine(warmup, steps) if schedule == "cosine" else lambda step: 1.0)
 

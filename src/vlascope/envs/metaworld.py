@@ -268,7 +268,7 @@ def main_object_geom(env) -> int | None:
 def _check_rendering() -> None:
     backend = os.environ.get("MUJOCO_GL")
     if backend is None:
-        # osmesa works on any CPU machine; on a GPU machine set MUJOCO_GL=egl for ~40x speed.
+        # osmesa works on any CPU machine; on a GPU machine MUJOCO_GL=egl renders far faster.
         os.environ["MUJOCO_GL"] = backend = "osmesa"
     if backend == "osmesa":
         os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
