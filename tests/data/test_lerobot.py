@@ -91,7 +91,7 @@ def test_tasks_parquet_keeps_the_task_text_as_its_pandas_index(reach_dataset, tm
     folder = write_lerobot(tmp_path / "lr", read_dataset(reach_dataset))
     table = pq.read_table(folder / "meta/tasks.parquet")
     assert json.loads(table.schema.metadata[b"pandas"])["index_columns"] == ["__index_level_0__"]
-    assert table.to_pydict()["__index_level_0__"] == ["reach the goal position"]
+    assert table.to_pydict()["__index_level_0__"] == ["Reach a goal position"]
 
 
 @pytest.mark.skipif(not __import__("os").environ.get("VLASCOPE_LEROBOT_PYTHON"),

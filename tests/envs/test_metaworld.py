@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import needs_rendering
-from vlascope.envs import MetaWorldEnv, check_task, episode_seed, instruction_for, make_expert
+from vlascope.envs import MetaWorldEnv, check_task, episode_seed, instruction_for, make_expert, task_names
 from vlascope.errors import VlascopeError
 
 
@@ -58,9 +58,15 @@ def test_unknown_task_suggests_close_names():
         check_task("pick-plce-v3")
 
 
-def test_instructions():
-    assert instruction_for("pick-place-v3") == "pick the puck and place it at the goal"
-    assert instruction_for("hammer-v3") == "hammer"
+def test_every_task_has_the_instruction_and_difficulty_lerobot_gives_it():
+    from vlascope.envs.metaworld import DIFFICULTY_SPLITS, difficulty_of
+
+    assert instruction_for("pick-place-v3") == "Pick and place a puck to a goal"
+    assert all(instruction_for(t) != t.removesuffix("-v3").replace("-", " ") for t in task_names())
+    assert {split: len(tasks) for split, tasks in DIFFICULTY_SPLITS.items()} == \
+        {"easy": 28, "medium": 11, "hard": 6, "very_hard": 5}
+    assert sorted(t for tasks in DIFFICULTY_SPLITS.values() for t in tasks) == task_names()
+    assert difficulty_of("hammer-v3") == "medium"
 
 
 @needs_rendering

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vlascope.errors import VlascopeError
+
 
 @dataclass
 class Episode:
@@ -66,6 +68,12 @@ class EpisodeDataset:
         value = self.attrs.get("instruction_embedding")
         return None if value is None else np.asarray(value, dtype=np.float32)
 
+    @property
+    def camera_view(self) -> str:
+        """How its camera frames were rendered (envs.metaworld.CAMERA_VIEWS), as collection
+        recorded it; vlascope datasets from before that record have MetaWorld's own view."""
+        return str((self.attrs.get("collection") or {}).get("camera_view") or "metaworld")
+
     def initial_states(self) -> np.ndarray | None:
         states = [e.attrs.get("initial_state") for e in self.episodes]
         if any(s is None for s in states):
@@ -76,11 +84,13 @@ class EpisodeDataset:
 @dataclass
 class TaskSet:
     """The tasks a set of datasets covers, in order: their names, instructions and cached
-    instruction embeddings (None when any dataset lacks one)."""
+    instruction embeddings (None when any dataset lacks one), and the camera view their frames
+    share (None without frames)."""
 
     names: list[str]
     instructions: list[str]
     embeddings: np.ndarray | None
+    camera_view: str | None = None
 
     @classmethod
     def of(cls, datasets: list[EpisodeDataset]) -> "TaskSet":
@@ -89,5 +99,11 @@ class TaskSet:
             first.setdefault(d.task, d)
         names = list(first)
         embeddings = [first[n].instruction_embedding for n in names]
+        views = {d.camera_view: d.path for d in datasets
+                 if any(v.dtype == np.uint8 for v in d.episodes[0].obs.values())}
+        if len(views) > 1:
+            raise VlascopeError("datasets rendered from different camera views cannot train one policy: "
+                                + ", ".join(f"{path} ({view})" for view, path in views.items()))
         return cls(names, [str(first[n].attrs.get("instruction", "")) for n in names],
-                   None if any(e is None for e in embeddings) else np.stack(embeddings))
+                   None if any(e is None for e in embeddings) else np.stack(embeddings),
+                   next(iter(views), None))

@@ -288,6 +288,8 @@ def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None) -> Episo
     _check_stats(folder, out, keys, problems)
     attrs = {**saved.get("attrs", {}), "task": saved.get("task") or (task_text[0] if task_text else ""),
              "instruction": task_text[0] if task_text else ""}
+    if "attrs" not in saved:  # recorded by LeRobot: its MetaWorld environment's camera view
+        attrs["collection"] = {"camera_view": "lerobot"}
     return EpisodeDataset(where, out, attrs, problems)
 
 

@@ -67,7 +67,8 @@ def run_expert_episode(env: MetaWorldEnv, expert, seed: int,
 
 def collect_demos(task: str, episodes: int, out: str, seed: int = 0, fixed_init: bool = False,
                   camera: str | list[str] | None = None, image_size: int = 96, max_steps: int | None = None,
-                  max_attempts: int | None = None, progress: bool = True) -> CollectReport:
+                  max_attempts: int | None = None, progress: bool = True,
+                  camera_view: str = "lerobot") -> CollectReport:
     """Collect `episodes` successful expert demos of `task`; failed expert episodes are dropped.
 
     By default every episode starts from its own seeded initial state. With `fixed_init` all of
@@ -75,7 +76,7 @@ def collect_demos(task: str, episodes: int, out: str, seed: int = 0, fixed_init:
     """
     if episodes < 1:
         raise VlascopeError(f"--episodes must be at least 1, got {episodes}")
-    env = MetaWorldEnv(task, camera=camera, image_size=image_size, max_steps=max_steps)
+    env = MetaWorldEnv(task, camera=camera, image_size=image_size, max_steps=max_steps, camera_view=camera_view)
     expert = make_expert(task)
     max_attempts = max_attempts or 2 * episodes + 10
     kept: list[Episode] = []
@@ -114,6 +115,7 @@ def collect_demos(task: str, episodes: int, out: str, seed: int = 0, fixed_init:
             "fixed_init": fixed_init,
             "cameras": env.cameras,
             "image_size": image_size if camera else None,
+            "camera_view": camera_view if camera else None,
             "max_steps": env.max_steps,
             "settle_steps_after_success": SETTLE_STEPS,
             "attempted": attempt,

@@ -23,20 +23,95 @@ OBS_SLICES = {
 }
 OBS_KEYS = tuple(OBS_SLICES)
 
-# One instruction per task, for language-conditioned policies and dataset metadata.
+# One instruction per task: MetaWorld's task descriptions as LeRobot's MetaWorld environment
+# gives them, so that a language-conditioned policy reads the same text in either.
 INSTRUCTIONS = {
-    "reach-v3": "reach the goal position",
-    "push-v3": "push the puck to the goal",
-    "pick-place-v3": "pick the puck and place it at the goal",
-    "door-open-v3": "open the door",
-    "drawer-open-v3": "open the drawer",
-    "drawer-close-v3": "close the drawer",
-    "button-press-topdown-v3": "press the button from the top",
-    "button-press-v3": "press the button",
-    "peg-insert-side-v3": "insert the peg into the hole from the side",
-    "window-open-v3": "slide the window open",
-    "window-close-v3": "slide the window closed",
+    "assembly-v3": "Pick up a nut and place it onto a peg",
+    "basketball-v3": "Dunk the basketball into the basket",
+    "bin-picking-v3": "Grasp the puck from one bin and place it into another bin",
+    "box-close-v3": "Grasp the cover and close the box with it",
+    "button-press-topdown-v3": "Press a button from the top",
+    "button-press-topdown-wall-v3": "Bypass a wall and press a button from the top",
+    "button-press-v3": "Press a button",
+    "button-press-wall-v3": "Bypass a wall and press a button",
+    "coffee-button-v3": "Push a button on the coffee machine",
+    "coffee-pull-v3": "Pull a mug from a coffee machine",
+    "coffee-push-v3": "Push a mug under a coffee machine",
+    "dial-turn-v3": "Rotate a dial 180 degrees",
+    "disassemble-v3": "Pick a nut out of a peg",
+    "door-close-v3": "Close a door with a revolving joint",
+    "door-lock-v3": "Lock the door by rotating the lock clockwise",
+    "door-open-v3": "Open a door with a revolving joint",
+    "door-unlock-v3": "Unlock the door by rotating the lock counter-clockwise",
+    "drawer-close-v3": "Push and close a drawer",
+    "drawer-open-v3": "Open a drawer",
+    "faucet-close-v3": "Rotate the faucet clockwise",
+    "faucet-open-v3": "Rotate the faucet counter-clockwise",
+    "hammer-v3": "Hammer a screw on the wall",
+    "hand-insert-v3": "Insert the gripper into a hole",
+    "handle-press-side-v3": "Press a handle down sideways",
+    "handle-press-v3": "Press a handle down",
+    "handle-pull-side-v3": "Pull a handle up sideways",
+    "handle-pull-v3": "Pull a handle up",
+    "lever-pull-v3": "Pull a lever down 90 degrees",
+    "peg-insert-side-v3": "Insert a peg sideways",
+    "peg-unplug-side-v3": "Unplug a peg sideways",
+    "pick-out-of-hole-v3": "Pick up a puck from a hole",
+    "pick-place-v3": "Pick and place a puck to a goal",
+    "pick-place-wall-v3": "Pick a puck, bypass a wall and place the puck",
+    "plate-slide-back-side-v3": "Get a plate from the cabinet sideways",
+    "plate-slide-back-v3": "Get a plate from the cabinet",
+    "plate-slide-side-v3": "Slide a plate into a cabinet sideways",
+    "plate-slide-v3": "Slide a plate into a cabinet",
+    "push-back-v3": "Push the puck to a goal",
+    "push-v3": "Push the puck to a goal",
+    "push-wall-v3": "Bypass a wall and push a puck to a goal",
+    "reach-v3": "Reach a goal position",
+    "reach-wall-v3": "Bypass a wall and reach a goal",
+    "shelf-place-v3": "Pick and place a puck onto a shelf",
+    "soccer-v3": "Kick a soccer into the goal",
+    "stick-pull-v3": "Grasp a stick and pull a box with the stick",
+    "stick-push-v3": "Grasp a stick and push a box using the stick",
+    "sweep-into-v3": "Sweep a puck into a hole",
+    "sweep-v3": "Sweep a puck off the table",
+    "window-close-v3": "Push and close a window",
+    "window-open-v3": "Push and open a window",
 }
+
+# MT50's tasks by difficulty, as LeRobot's MetaWorld environment groups them (the splits that
+# published MT50 results report).
+DIFFICULTY_SPLITS = {
+    "easy": (
+        "button-press-v3", "button-press-topdown-v3", "button-press-topdown-wall-v3",
+        "button-press-wall-v3", "coffee-button-v3", "dial-turn-v3", "door-close-v3",
+        "door-lock-v3", "door-open-v3", "door-unlock-v3", "drawer-close-v3", "drawer-open-v3",
+        "faucet-close-v3", "faucet-open-v3", "handle-press-v3", "handle-press-side-v3",
+        "handle-pull-v3", "handle-pull-side-v3", "lever-pull-v3", "plate-slide-v3",
+        "plate-slide-back-v3", "plate-slide-back-side-v3", "plate-slide-side-v3", "reach-v3",
+        "reach-wall-v3", "window-close-v3", "window-open-v3", "peg-unplug-side-v3",
+    ),
+    "medium": (
+        "basketball-v3", "bin-picking-v3", "box-close-v3", "coffee-pull-v3", "coffee-push-v3",
+        "hammer-v3", "peg-insert-side-v3", "push-wall-v3", "soccer-v3", "sweep-v3",
+        "sweep-into-v3",
+    ),
+    "hard": (
+        "assembly-v3", "hand-insert-v3", "pick-out-of-hole-v3", "pick-place-v3", "push-v3",
+        "push-back-v3",
+    ),
+    "very_hard": (
+        "shelf-place-v3", "disassemble-v3", "stick-pull-v3", "stick-push-v3",
+        "pick-place-wall-v3",
+    ),
+}
+
+# How the cameras see the scene. "lerobot" is LeRobot's MetaWorld environment (lerobot 0.6.1,
+# envs/metaworld.py): corner2 moved to LEROBOT_CORNER2_POS and its frames turned upright (flipped
+# on both axes), so that a dataset or a policy moves between LeRobot and vlascope unchanged.
+# "metaworld" is MetaWorld's own corner2, whose frames come out upside down: what vlascope
+# datasets recorded before they carried a camera_view.
+CAMERA_VIEWS = ("lerobot", "metaworld")
+LEROBOT_CORNER2_POS = (0.75, 0.075, 0.7)
 
 # Tasks where "grasped" means something; elsewhere the grasp signal is reported as n/a.
 GRASP_TASKS = {
@@ -53,6 +128,7 @@ LIFT_HEIGHT = 0.01  # metres above its start an object held by the gripper must 
 # observation space is narrower than what it returns; neither is actionable for our users.
 warnings.filterwarnings("ignore", message="Constant\\(s\\) may be too high")
 
+MT50_TASKS = tuple(sorted(INSTRUCTIONS))
 MT10_TASKS = (
     "reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3",
     "drawer-close-v3", "button-press-topdown-v3", "peg-insert-side-v3",
@@ -77,6 +153,10 @@ def check_task(task: str) -> str:
 
 def instruction_for(task: str) -> str:
     return INSTRUCTIONS.get(task, task.removesuffix("-v3").replace("-", " "))
+
+
+def difficulty_of(task: str) -> str:
+    return next(split for split, tasks in DIFFICULTY_SPLITS.items() if task in tasks)
 
 
 def make_expert(task: str):
@@ -121,12 +201,15 @@ class MetaWorldEnv:
     """
 
     def __init__(self, task: str, camera: str | list[str] | None = None, image_size: int = 96,
-                 max_steps: int | None = None, image_obs: bool = True):
+                 max_steps: int | None = None, image_obs: bool = True, camera_view: str = "lerobot"):
         import gymnasium as gym
         import metaworld  # noqa: F401  (registers the Meta-World/* ids)
         from metaworld.wrappers import RandomTaskSelectWrapper
 
         self.task = check_task(task)
+        if camera_view not in CAMERA_VIEWS:
+            raise VlascopeError(f"unknown camera_view '{camera_view}'; expected one of {', '.join(CAMERA_VIEWS)}")
+        self.camera_view = camera_view
         self.cameras = [camera] if isinstance(camera, str) else list(camera or [])
         self.camera = self.cameras[0] if self.cameras else None  # the one videos show
         self.image_obs = image_obs and bool(self.cameras)  # else the camera is for video only
@@ -157,6 +240,8 @@ class MetaWorldEnv:
                 if cid < 0:
                     raise VlascopeError(f"MetaWorld env '{task}' has no camera '{name}'")
                 self.camera_ids[name] = cid
+            if camera_view == "lerobot" and "corner2" in self.camera_ids:
+                model.cam_pos[self.camera_ids["corner2"]] = LEROBOT_CORNER2_POS
         self.initial_state: np.ndarray | None = None
         self.last_flat_obs: np.ndarray | None = None
         self._main_geom = main_object_geom(self.env.unwrapped) if self.task in GRASP_TASKS else None
@@ -220,8 +305,12 @@ class MetaWorldEnv:
         if self.camera is None:
             raise VlascopeError("this env was built without a camera; pass --camera to render")
         # One renderer serves every camera: point it at the one asked for.
-        self.env.unwrapped.mujoco_renderer.camera_id = self.camera_ids[camera or self.camera]
-        return np.ascontiguousarray(self.env.render())
+        name = camera or self.camera
+        self.env.unwrapped.mujoco_renderer.camera_id = self.camera_ids[name]
+        frame = self.env.render()
+        if self.camera_view == "lerobot" and name == "corner2":
+            frame = frame[::-1, ::-1]
+        return np.ascontiguousarray(frame)
 
     def _observation(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         obs = split_observation(flat)

@@ -149,7 +149,7 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
     cameras = [k.removesuffix("_image") for k in cfg.image_keys]
     if cameras:  # an image policy sees what it was trained on; the video its first camera
         spec = dict(task=task, camera=cameras, image_size=cfg.image_size, max_steps=max_steps,
-                    image_obs=True)
+                    image_obs=True, camera_view=cfg.camera_view)
     else:
         spec = dict(task=task, camera=camera if video_path else None, image_size=256,
                     max_steps=max_steps, image_obs=False)

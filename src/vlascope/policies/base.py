@@ -54,6 +54,9 @@ class PolicyConfig:
     temporal_ensemble: float | None = None
     # Images (`<camera>_image` keys in obs_keys): one ResNet-18-style GroupNorm trunk per camera.
     image_size: int = 96  # filled from the dataset; the evaluation camera renders at this size
+    # Filled from the dataset (envs.metaworld.CAMERA_VIEWS); the evaluation camera renders from
+    # this view. Checkpoints from before the field saw MetaWorld's own.
+    camera_view: str = "metaworld"
     vision_widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
     # Token-reading policies (act, vla's small backbone) take the feature map after this many
     # stages: 3 gives stride 16, a 6x6 grid of tokens from a 96-px frame (4 stages: 3x3, too

@@ -83,6 +83,8 @@ def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
     for k in config.obs_keys:
         if is_image_key(k):
             config.image_size = int(first.obs[k].shape[1])
+            if tasks is not None and tasks.camera_view:
+                config.camera_view = tasks.camera_view
     stats = {k: compute_stats(np.concatenate([e.obs[k] for e in episodes])) for k in state_keys}
     stats["action"] = compute_stats(np.concatenate([e.actions for e in episodes]))
     modes = {k: config.obs_norm for k in state_keys} | {"action": config.action_norm}

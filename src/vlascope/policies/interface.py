@@ -321,6 +321,7 @@ class ClosedLoopConfig:
     image_size: int
     task_names: list[str]
     temporal_ensemble: float | None = None
+    camera_view: str = "lerobot"
 
 
 class ClosedLoop(nn.Module):
@@ -339,9 +340,12 @@ class ClosedLoop(nn.Module):
             raise NotProvided(f"the policy reads non-square or differently sized images "
                               f"{[spec.obs_shapes[k] for k in image_keys]}; the simulator renders "
                               "one square size")
+        info = policy.training_info()
+        # A foreign policy saw LeRobot's MetaWorld frames unless its training says otherwise.
         self.config = ClosedLoopConfig(spec.obs_keys, spec.n_obs_steps, spec.n_action_steps,
                                        image_keys, sides.pop() if sides else 0,
-                                       list(policy.training_info().get("task_names") or []))
+                                       list(info.get("task_names") or []),
+                                       camera_view=str(info.get("camera_view") or "lerobot"))
         self.chunk_shape = (spec.horizon, spec.action_dim)
 
     def parameters(self, recurse: bool = True):
