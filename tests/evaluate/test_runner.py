@@ -87,6 +87,24 @@ def test_worker_envs_batch_inference_and_match_the_in_process_run(reach_dataset,
         assert a.episode_return == pytest.approx(b.episode_return, rel=1e-5)
 
 
+def test_several_tasks_share_one_pool_and_each_gets_the_episodes_it_would_alone(trained_run):
+    # Every MetaWorld task has the same observation layout, so one policy can drive two; one
+    # pool (one worker here, both tasks' envs in it) must give each task its own episodes.
+    from vlascope.evaluate.runner import evaluate_tasks
+
+    policy = load_pretrained(trained_run.last_checkpoint)
+    tasks = ["reach-v3", "button-press-v3"]
+    together = evaluate_tasks(policy, tasks, 3, seed=1, max_steps=15, progress=False, workers=1,
+                              envs_per_worker=2)
+    assert list(together) == tasks
+    for task in tasks:
+        alone = evaluate(policy, task, 3, seed=1, max_steps=15, progress=False)
+        assert [(e.seed, e.length, e.success) for e in together[task].episodes] == \
+            [(e.seed, e.length, e.success) for e in alone.episodes]
+        assert [e.episode_return for e in together[task].episodes] == \
+            pytest.approx([e.episode_return for e in alone.episodes], rel=1e-5)
+
+
 def test_a_flow_policy_gives_the_same_episodes_in_process_and_with_workers(trained_run):
     # Each episode draws its noise from its own generator, so which envs share a policy call
     # (asynchronous workers batch whoever is waiting) does not change what an episode samples.

@@ -119,11 +119,11 @@ class InProcessEnvs:
         self.env.close()
 
 
-def _worker(conn, spec: dict, n_envs: int) -> None:
+def _worker(conn, specs: list[dict]) -> None:
     import torch
 
     torch.set_num_threads(1)
-    envs = [MetaWorldEnv(**spec) for _ in range(n_envs)]
+    envs = [MetaWorldEnv(**spec) for spec in specs]
     conn.send("ready")
     while True:
         try:
@@ -138,16 +138,20 @@ def _worker(conn, spec: dict, n_envs: int) -> None:
             conn.send((index, "ok", _execute(envs[index], command, args)))
         except Exception as exc:
             conn.send((index, "error", _describe(exc)))
-            envs[index] = _replace(envs[index], spec)
+            envs[index] = _replace(envs[index], specs[index])
 
 
 class WorkerEnvs:
     """`workers` processes holding `envs_per_worker` envs each; slot s lives in worker
-    s // envs_per_worker."""
+    s // envs_per_worker and is built from `specs[s]` (one spec for every slot, or one each:
+    envs of several tasks can share a worker)."""
 
-    def __init__(self, spec: dict, workers: int, envs_per_worker: int):
-        self.spec, self.per_worker = spec, envs_per_worker
+    def __init__(self, specs: dict | list[dict], workers: int, envs_per_worker: int):
+        self.per_worker = envs_per_worker
         self.slots = workers * envs_per_worker
+        self.specs = [specs] * self.slots if isinstance(specs, dict) else list(specs)
+        if len(self.specs) != self.slots:
+            raise ValueError(f"{len(self.specs)} env specs for {self.slots} slots")
         self.ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited GL or CUDA state
         self.procs, self.conns = [None] * workers, [None] * workers
         self.in_flight: list[set[int]] = [set() for _ in range(workers)]
@@ -160,7 +164,8 @@ class WorkerEnvs:
 
     def _start(self, w: int) -> None:
         parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(target=_worker, args=(child, self.spec, self.per_worker), daemon=True)
+        specs = self.specs[w * self.per_worker:(w + 1) * self.per_worker]
+        proc = self.ctx.Process(target=_worker, args=(child, specs), daemon=True)
         proc.start()
         child.close()
         self.procs[w], self.conns[w] = proc, parent
@@ -169,7 +174,8 @@ class WorkerEnvs:
         try:
             self.conns[w].recv()
         except (EOFError, OSError):
-            raise VlascopeError(f"an env worker for {self.spec['task']} died while building its "
+            tasks = sorted({spec["task"] for spec in self.specs[w * self.per_worker:(w + 1) * self.per_worker]})
+            raise VlascopeError(f"an env worker for {', '.join(tasks)} died while building its "
                                 f"envs (exit code {self.procs[w].exitcode})") from None
 
     def _crashed(self, w: int) -> None:

@@ -128,64 +128,105 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
 
     `workers` > 0 runs `envs_per_worker` envs in each of that many worker processes, stepping
     asynchronously, with one batched policy call for the envs that are waiting for a chunk
-    (8 a worker: while the policy computes, a worker steps its other envs; the speed against
-    the simulator's own limit is in benchmarks/README.md);
-    0 runs one env in this process (and is what `video_path` uses). Each episode draws its
-    sampling noise from its own seeded generator, so results are in episode order and the
-    same from run to run and from one worker count to another (up to float rounding in
-    batched kernels).
+    (while the policy computes, a worker steps its other envs); 0 runs one env in this process
+    (and is what `video_path` uses). Each episode draws its sampling noise from its own seeded
+    generator, so results are in episode order and the same from run to run and from one
+    worker count to another (up to float rounding in batched kernels).
 
     `compile` runs the policy through torch.compile(mode="reduce-overhead"): on a GPU the whole
     chunk prediction becomes one CUDA-graph replay. Batches are padded to the number of envs so
     one graph serves every call; the first calls pay the compilation.
     """
+    return evaluate_tasks(policy, [task], episodes, seed, fixed_init, max_steps, video_path,
+                          video_episodes, camera, progress, initial_states, workers, envs_per_worker,
+                          compile)[task]
+
+
+def evaluate_tasks(policy, tasks: list[str], episodes: int, seed: int = 0, fixed_init: bool = False,
+                   max_steps: int | None = None, video_path: str | None = None,
+                   video_episodes: int = 3, camera: str = "corner2", progress: bool = True,
+                   initial_states: list[np.ndarray] | None = None, workers: int = 0,
+                   envs_per_worker: int = 8, compile: bool = False) -> dict[str, EvalReport]:
+    """`evaluate` for each of several tasks at once: with workers, one pool holds envs of every
+    task (each slot keeps its task) and one batched policy call serves the envs of all of them,
+    so a multi-task policy is evaluated without a pool start-up per task. Each task's episodes
+    and seeds are those `evaluate` would run for it alone; each report's `seconds` and
+    `env_steps_per_second` are the whole run's."""
     if episodes < 1:
         raise VlascopeError(f"--episodes must be at least 1, got {episodes}")
     if envs_per_worker < 1:
         raise VlascopeError(f"--envs-per-worker must be at least 1, got {envs_per_worker}")
-    task_index = policy_task_index(policy, task)
+    tasks = list(dict.fromkeys(tasks))
+    if len(tasks) > 1 and (video_path or initial_states):
+        raise VlascopeError("a video or given initial states are for one task at a time")
+    task_indices = {task: policy_task_index(policy, task) for task in tasks}
     device = next(policy.parameters()).device
     cfg = policy.config
     cameras = [k.removesuffix("_image") for k in cfg.image_keys]
-    if cameras:  # an image policy sees what it was trained on; the video its first camera
-        spec = dict(task=task, camera=cameras, image_size=cfg.image_size, max_steps=max_steps,
-                    image_obs=True, camera_view=cfg.camera_view)
-    else:
-        spec = dict(task=task, camera=camera if video_path else None, image_size=256,
+
+    def spec_for(task: str) -> dict:
+        if cameras:  # an image policy sees what it was trained on; the video its first camera
+            return dict(task=task, camera=cameras, image_size=cfg.image_size, max_steps=max_steps,
+                        image_obs=True, camera_view=cfg.camera_view)
+        return dict(task=task, camera=camera if video_path else None, image_size=256,
                     max_steps=max_steps, image_obs=False)
-    if video_path:
-        workers = 0
-    setup_start = time.time()
-    if workers > 0:
-        per_worker = max(1, min(envs_per_worker, -(-episodes // workers)))
-        envs = WorkerEnvs(spec, min(workers, -(-episodes // per_worker)), per_worker)
-    else:
-        envs = InProcessEnvs(spec)
-    if fixed_init:
-        initial_states = [fixed_initial_state(task, seed)]
-    frames: list = []
-    results: list[EpisodeResult | None] = [None] * episodes
-    pending = deque(range(episodes))
-    starting: dict[int, int] = {}  # slot -> episode index being reset there
-    active: dict[int, Episode] = {}
-    generators: dict[int, torch.Generator] = {}
+
     predict = policy.predict_chunk
     if compile:
         predict = torch.compile(policy.predict_chunk, mode="reduce-overhead", dynamic=False)
-    start = time.time()
-    bar = tqdm(total=episodes, desc=f"eval {task}", unit="ep", disable=not progress)
+    states = {task: [fixed_initial_state(task, seed)] for task in tasks} if fixed_init else \
+        {task: initial_states for task in tasks}
+    if video_path:
+        workers = 0
+    if workers > 0:
+        total = episodes * len(tasks)
+        per_worker = max(1, min(envs_per_worker, -(-total // workers)))
+        n_workers = min(workers, -(-total // per_worker))
+        # Every task needs a slot of its own; round robin mixes the tasks over the workers.
+        per_worker = max(per_worker, -(-len(tasks) // n_workers))
+        slot_tasks = [tasks[s % len(tasks)] for s in range(n_workers * per_worker)]
+        setup_start = time.time()
+        envs = WorkerEnvs([spec_for(t) for t in slot_tasks], n_workers, per_worker)
+        return _run(policy, predict, compile, envs, slot_tasks, task_indices, episodes, seed, states, device,
+                    progress, None, video_episodes, setup_start)
+    reports = {}
+    for task in tasks:  # one env in this process, one task after another
+        setup_start = time.time()
+        envs = InProcessEnvs(spec_for(task))
+        reports |= _run(policy, predict, compile, envs, [task], task_indices, episodes, seed, states, device,
+                        progress, video_path, video_episodes, setup_start)
+    return reports
 
-    def done(index: int, result: EpisodeResult) -> None:
-        results[index] = result
+
+def _run(policy, predict, pad: bool, envs, slot_tasks: list[str], task_indices: dict[str, int],
+         episodes: int, seed: int, states: dict, device, progress: bool, video_path: str | None,
+         video_episodes: int, setup_start: float) -> dict[str, EvalReport]:
+    """Drive `envs` (slot s runs episodes of slot_tasks[s]) until every task has its episodes;
+    `pad` fills every policy call to one row per slot (one compiled graph serves them all)."""
+    cfg = policy.config
+    tasks = list(dict.fromkeys(slot_tasks))
+    frames: list = []
+    results: dict[str, list[EpisodeResult | None]] = {t: [None] * episodes for t in tasks}
+    pending = {t: deque(range(episodes)) for t in tasks}
+    starting: dict[int, int] = {}  # slot -> episode index being reset there
+    active: dict[int, Episode] = {}
+    generators: dict[int, torch.Generator] = {}
+    start = time.time()
+    label = tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks"
+    bar = tqdm(total=episodes * len(tasks), desc=f"eval {label}", unit="ep", disable=not progress)
+
+    def done(task: str, index: int, result: EpisodeResult) -> None:
+        results[task][index] = result
         bar.update(1)
-        bar.set_postfix(success=f"{sum(r.success for r in results if r)}/{bar.n}")
+        bar.set_postfix(success=f"{sum(r.success for rs in results.values() for r in rs if r)}/{bar.n}")
 
     def start_next(slot: int) -> None:
-        if pending:
-            i = pending.popleft()
+        queue = pending[slot_tasks[slot]]
+        if queue:
+            i = queue.popleft()
             starting[slot] = i
-            state = initial_states[i % len(initial_states)] if initial_states else None
-            envs.submit(slot, "reset", episode_seed(seed, i, "eval"), state)
+            given = states[slot_tasks[slot]]
+            envs.submit(slot, "reset", episode_seed(seed, i, "eval"), given[i % len(given)] if given else None)
 
     try:
         for slot in range(envs.slots):
@@ -193,11 +234,12 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
         while starting or active:
             asking = []
             for slot, reply in envs.replies():
+                task = slot_tasks[slot]
                 if slot in starting:
                     i = starting.pop(slot)
                     ep_seed = episode_seed(seed, i, "eval")
                     if isinstance(reply, SlotError):
-                        done(i, failed(ep_seed, reply.reason))
+                        done(task, i, failed(ep_seed, reply.reason))
                         start_next(slot)
                         continue
                     active[slot] = Episode(i, ep_seed, cfg, *reply)
@@ -210,21 +252,21 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
                 else:
                     ended, error = episode.record(reply), None
                 if ended:
-                    done(active.pop(slot).index, episode.result(error))
+                    done(task, active.pop(slot).index, episode.result(error))
                     start_next(slot)
                 else:
                     asking.append(slot)
             if asking:  # one policy call for every env waiting for a chunk
-                rows = asking + asking[:1] * (envs.slots - len(asking)) if compile else asking
+                rows = asking + asking[:1] * (envs.slots - len(asking)) if pad else asking
                 windows = [active[s].window() for s in rows]
                 batch = {k: torch.from_numpy(np.stack([w[k] for w in windows])).to(device)
                          for k in cfg.obs_keys}
-                tasks = torch.full((len(rows),), task_index, device=device)
+                task_index = torch.tensor([task_indices[slot_tasks[s]] for s in rows], device=device)
                 # Drawn on the CPU: cheap, and the same numbers whichever device runs the policy.
                 noise = torch.zeros((len(rows), *policy.chunk_shape))
                 for i, s in enumerate(asking):  # padding rows take no draw from any episode
                     noise[i] = torch.randn(policy.chunk_shape, generator=generators[s])
-                chunks = predict(batch, tasks, noise=noise.to(device)).float().cpu().numpy()
+                chunks = predict(batch, task_index, noise=noise.to(device)).float().cpu().numpy()
                 for s, chunk in zip(asking, chunks):
                     active[s].executor.push(chunk)
                     if video_path:
@@ -236,9 +278,9 @@ def evaluate(policy, task: str, episodes: int, seed: int = 0, fixed_init: bool =
     seconds = time.time() - start
     if video_path and frames:
         write_video(video_path, frames)
-    steps = sum(r.length for r in results)
-    return EvalReport(task, results, summarize(results), seconds, steps / max(seconds, 1e-9),
-                      setup_seconds=start - setup_start)
+    steps = sum(r.length for rs in results.values() for r in rs)
+    return {t: EvalReport(t, results[t], summarize(results[t]), seconds, steps / max(seconds, 1e-9),
+                          setup_seconds=start - setup_start) for t in tasks}
 
 
 def write_video(path: str, frames: list, fps: int = 30) -> None:
