@@ -26,7 +26,9 @@ from _provenance import parse_args, write_results  # noqa: E402
 # The GPU machine's run: 15 env workers beside the GPU policy, with 8 and 16 envs a worker (more
 # of each worker's time is stepping) and enough episodes that the last wave weighs little.
 RECIPES = {"gpu": ["--workers", "15", "--envs-per-worker", "8", "16", "--episodes", "2000",
-                   "--max-steps", "200", "--seconds", "20", "--compile"]}
+                   "--max-steps", "200", "--seconds", "20", "--compile"],
+           "gpu-image": ["--workers", "15", "--envs-per-worker", "8", "16", "--episodes", "1000",
+                         "--max-steps", "200", "--seconds", "20", "--compile", "--image-size", "128"]}
 
 
 def expert_steps(job: dict) -> int:
@@ -36,7 +38,9 @@ def expert_steps(job: dict) -> int:
     from vlascope.envs import MetaWorldEnv, episode_seed, make_expert
 
     torch.set_num_threads(1)
-    env, expert = MetaWorldEnv(job["task"], max_steps=job["max_steps"]), make_expert(job["task"])
+    camera = "corner2" if job["image_size"] else None  # rendering every step, as an image policy needs
+    env = MetaWorldEnv(job["task"], camera=camera, image_size=job["image_size"] or 96, max_steps=job["max_steps"])
+    expert = make_expert(job["task"])
     steps, i, end = 0, 0, time.time() + job["seconds"]
     while time.time() < end:
         env.reset(episode_seed(0, job["worker"] * 1000 + i, "eval"))
@@ -61,15 +65,20 @@ def main() -> None:
     p.add_argument("--envs-per-worker", type=int, nargs="+", default=[2],
                    help="envs each worker holds; several values run one worker evaluation each")
     p.add_argument("--compile", action="store_true", help="also run the policy through torch.compile")
+    p.add_argument("--image-size", type=int, default=0,
+                   help="render corner2 at this size every step: the limit then includes rendering, "
+                        "and the default policy reads the camera and the hand state")
     args = parse_args(p, RECIPES)
 
     import multiprocessing as mp
 
     with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
-        jobs = [{"task": args.task, "max_steps": args.max_steps, "seconds": args.seconds, "worker": w}
-                for w in range(args.workers)]
+        jobs = [{"task": args.task, "max_steps": args.max_steps, "seconds": args.seconds, "worker": w,
+                 "image_size": args.image_size} for w in range(args.workers)]
         limit = sum(pool.map(expert_steps, jobs)) / args.seconds
-    print(f"simulator limit: {args.workers} processes x scripted expert = {limit:.0f} env steps/s", flush=True)
+    print(f"simulator limit: {args.workers} processes x scripted expert"
+          f"{f', rendering {args.image_size} px frames' if args.image_size else ''} = {limit:.0f} env steps/s",
+          flush=True)
 
     import torch
 
@@ -83,9 +92,12 @@ def main() -> None:
         from vlascope.train import TrainConfig, train
 
         tmp = Path(tempfile.mkdtemp())
-        collect_demos(args.task, 10, str(tmp / "d.hdf5"), progress=False)
+        camera = "corner2" if args.image_size else None
+        collect_demos(args.task, 10, str(tmp / "d.hdf5"), camera=camera, image_size=args.image_size or 96,
+                      progress=False)
+        overrides = {"obs_keys": ["robot_state", "corner2_image"]} if args.image_size else None
         checkpoint = train([str(tmp / "d.hdf5")], "flow", tmp / "run",
-                           TrainConfig(steps=500, batch_size=128), progress=False).last_checkpoint
+                           TrainConfig(steps=500, batch_size=128), overrides, progress=False).last_checkpoint
     from vlascope.devices import resolve_device
 
     policy = load_pretrained(checkpoint, device=resolve_device("auto"))
@@ -112,7 +124,8 @@ def main() -> None:
                      "share_of_limit": report.env_steps_per_second / limit,
                      "successes": report.summary["successes"], "episodes": episodes,
                      "setup_seconds": report.setup_seconds})
-    write_results("eval_speed", args, {"task": args.task, "limit_env_steps_per_s": limit, "rows": rows})
+    write_results("eval_speed" + (f"-image{args.image_size}" if args.image_size and not args.recipe else ""), args,
+                  {"task": args.task, "image_size": args.image_size, "limit_env_steps_per_s": limit, "rows": rows})
 
 
 if __name__ == "__main__":

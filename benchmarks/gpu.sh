@@ -58,7 +58,7 @@ poll() {
     name=$(basename "$log" .log)
     if [ -f "$JOBS/$name.rc" ]; then state="ended, exit status $(cat "$JOBS/$name.rc")"; else state=running; fi
     echo "== $name: $state"
-    tail -n 5 "$log"
+    tr '\r' '\n' < "$log" | grep -v '^$' | tail -n 5 | cut -c1-300
   done
 }
 

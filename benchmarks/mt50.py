@@ -1,0 +1,204 @@
+"""MetaWorld MT50 on the protocol published results use (SmolVLA, arXiv 2506.01844, Table 2): one
+policy over the 50 tasks, 50 scripted demos per task, inputs the `corner2` camera (as LeRobot's
+MetaWorld environment renders it), the 4-dim hand/gripper state and the task's instruction (no
+goal, no object state), 10 evaluation episodes per task, success per difficulty split (easy 28,
+medium 11, hard 6, very hard 5 tasks). `--episodes 10 50` also runs 50 episodes a task for tight
+intervals. `--tasks mt10` runs MetaWorld's MT10 instead.
+
+Every stage resumes an interrupted run: collection skips tasks whose dataset is complete,
+training continues the run from its newest checkpoint (`vlascope train --resume`), evaluation
+skips episode counts already written. `--gpus N` trains through `accelerate launch` on N GPUs
+(each process draws its own batches of `--batch-size`).
+
+    python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
+                              [--gpus 1] [--episodes 10 50] [--stages collect train eval]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _jobs import collect, ensure_dir, run_parallel  # noqa: E402
+from _provenance import parse_args, write_results  # noqa: E402
+
+from vlascope.envs.metaworld import DIFFICULTY_SPLITS, MT10_TASKS, MT50_TASKS, difficulty_of  # noqa: E402
+
+TASK_SETS = {"mt50": list(MT50_TASKS), "mt10": list(MT10_TASKS)}
+# Average success (%) over MT50 as published, on this protocol.
+PUBLISHED = {
+    "Diffusion Policy (SmolVLA Table 2)": 10.5,
+    "TinyVLA (SmolVLA Table 2)": 31.6,
+    "pi0 3.5B (SmolVLA Table 2)": 47.9,
+    "pi0 3.5B, Paligemma init (SmolVLA Table 2)": 50.5,
+    "SmolVLA 0.45B": 57.3,
+    "SmolVLA 2.25B": 68.24,
+    "Evo-1 0.77B (arXiv 2511.04555)": 80.6,
+}
+INPUTS = ["robot_state", "corner2_image"]  # and the instruction (language: true)
+
+
+def collect_stage(args, tasks: list[str], out: Path) -> dict:
+    data = ensure_dir(out / "data")
+    todo = [t for t in tasks if not (data / f"{t}.hdf5").exists()]
+    start = time.time()
+    if todo:
+        done = run_parallel(collect, [{"task": t, "episodes": args.demos, "out": str(data / f"{t}.hdf5"),
+                                       "camera": "corner2", "image_size": args.image_size} for t in todo],
+                            args.workers)
+        log = out / "collection.json"
+        previous = json.loads(log.read_text()) if log.exists() else {}
+        previous.update({d["task"]: d for d in done})
+        log.write_text(json.dumps(previous, indent=2))
+    seconds = time.time() - start
+    print(f"collected {len(todo)} of {len(tasks)} tasks in {seconds:.0f}s "
+          f"({len(tasks) - len(todo)} already there)", flush=True)
+    return {"seconds_this_run": seconds, "tasks_collected_this_run": len(todo)}
+
+
+def train_command(args, tasks: list[str], out: Path) -> list[str]:
+    run = out / "run"
+    if (run / "checkpoints").exists() and any((run / "checkpoints").glob("step_*")):
+        common = ["-m", "vlascope", "train", "--resume", str(run), "--steps", str(args.steps)]
+    else:
+        config = out / "train.yaml"
+        config.write_text(json.dumps({
+            "policy": {"obs_keys": INPUTS, "language": True, **parse_options(args.policy_options)},
+            "train": {"steps": args.steps, "batch_size": args.batch_size, "ckpt_every": args.ckpt_every,
+                      "compile": args.compile, **parse_options(args.train_options)}}))
+        common = ["-m", "vlascope", "train", "--policy", args.policy, "--out", str(run),
+                  "--config", str(config)]
+        for t in tasks:
+            common += ["--dataset", str(out / "data" / f"{t}.hdf5")]
+    if args.gpus > 1:
+        return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+                "--num_processes", str(args.gpus), "--num_machines", "1", "--mixed_precision", "no",
+                "--dynamo_backend", "no", *common]
+    return [sys.executable, *common]
+
+
+def train_stage(args, tasks: list[str], out: Path) -> dict:
+    start = time.time()
+    cmd = train_command(args, tasks, out)
+    print("$ " + " ".join(cmd), flush=True)
+    # tqdm reads TQDM_* from the environment: a progress line every half minute in the log.
+    subprocess.run(cmd, check=True, env={**os.environ, "TQDM_MININTERVAL": "30"})
+    from _timing import steady_samples_per_second
+
+    return {"seconds_this_run": time.time() - start, "gpus": args.gpus,
+            "samples_per_second": steady_samples_per_second(out / "run")}
+
+
+def eval_stage(args, tasks: list[str], out: Path) -> dict:
+    from vlascope.devices import resolve_device
+    from vlascope.evaluate.runner import evaluate_tasks
+    from vlascope.policies import load_pretrained
+
+    policy = load_pretrained(out / "run" / "checkpoints" / "last", device=resolve_device("auto"))
+    results = {}
+    for episodes in args.episodes:
+        path = out / f"eval-{episodes}.json"
+        if path.exists():
+            results[episodes] = json.loads(path.read_text())
+            continue
+        reports = evaluate_tasks(policy, tasks, episodes, seed=args.seed, workers=args.eval_workers,
+                                 envs_per_worker=args.envs_per_worker, compile=args.compile,
+                                 progress=False)
+        any_report = next(iter(reports.values()))
+        results[episodes] = {
+            "seconds": any_report.seconds, "setup_seconds": any_report.setup_seconds,
+            "env_steps_per_second": any_report.env_steps_per_second,
+            "tasks": {t: r.summary for t, r in reports.items()}}
+        path.write_text(json.dumps(results[episodes], indent=2))
+        print(f"evaluated {episodes} episodes x {len(tasks)} tasks in {any_report.seconds:.0f}s "
+              f"({any_report.env_steps_per_second:.0f} env steps/s, {any_report.setup_seconds:.0f}s "
+              "to start the envs)", flush=True)
+    return results
+
+
+def splits_of(summaries: dict) -> dict:
+    """Success per difficulty split and over every task, pooled over episodes."""
+    from vlascope.evaluate.metrics import wilson_interval
+
+    out = {}
+    groups = {**{s: [t for t in ts if t in summaries] for s, ts in DIFFICULTY_SPLITS.items()},
+              "average": list(summaries)}
+    for name, members in groups.items():
+        if not members:
+            continue
+        k = sum(summaries[t]["successes"] for t in members)
+        n = sum(summaries[t]["episodes"] for t in members)
+        out[name] = {"tasks": len(members), "successes": k, "episodes": n, "success_rate": k / n,
+                     "success_ci95": list(wilson_interval(k, n))}
+    return out
+
+
+def print_table(evals: dict) -> dict:
+    from vlascope.evaluate.metrics import format_success, format_table
+
+    splits = {}
+    for episodes, result in evals.items():
+        tasks = result["tasks"]
+        print("\n" + format_table(["task", "split", *[f"success ({episodes} a task)", "95% CI"]],
+                                  [[t, difficulty_of(t), *format_success(s)] for t, s in tasks.items()]))
+        splits[episodes] = splits_of(tasks)
+        print("\n" + format_table(["split", "tasks", "success", "95% CI"],
+                                  [[name, str(s["tasks"]), *format_success(s)] for name, s in splits[episodes].items()]))
+    print("\npublished MT50 averages on this protocol: " +
+          ", ".join(f"{name} {value}%" for name, value in PUBLISHED.items()))
+    return splits
+
+
+def parse_options(options: str) -> dict:
+    import yaml
+
+    return {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in options.split(",") if o)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--tasks", nargs="+", default=["mt50"], help="mt50, mt10 or task names")
+    p.add_argument("--demos", type=int, default=50)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--policy", default="flow")
+    p.add_argument("--policy-options", default="", help="e.g. vision_widths=[64,128,256,512]")
+    p.add_argument("--train-options", default="", help="e.g. lr=3e-4,ema_decay=0.999")
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--batch-size", type=int, default=256, help="per process")
+    p.add_argument("--ckpt-every", type=int, default=2000)
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--gpus", type=int, default=1)
+    p.add_argument("--episodes", type=int, nargs="+", default=[10])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=os.cpu_count(), help="collection processes")
+    p.add_argument("--eval-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    p.add_argument("--envs-per-worker", type=int, default=8)
+    p.add_argument("--stages", nargs="+", default=["collect", "train", "eval"],
+                   choices=["collect", "train", "eval"])
+    p.add_argument("--out", default="outputs/mt50")
+    args = parse_args(p)
+    tasks = [t for name in args.tasks for t in TASK_SETS.get(name, [name])]
+    out = ensure_dir(args.out)
+    result = {"tasks": tasks, "protocol": {"inputs": INPUTS + ["instruction"], "demos": args.demos,
+                                           "image_size": args.image_size, "camera_view": "lerobot"},
+              "args": vars(args)}
+    if "collect" in args.stages:
+        result["collect"] = collect_stage(args, tasks, out)
+    if "train" in args.stages:
+        result["train"] = train_stage(args, tasks, out)
+    if "eval" in args.stages:
+        evals = eval_stage(args, tasks, out)
+        result["eval"] = evals
+        result["splits"] = print_table(evals)
+        result["published"] = PUBLISHED
+    write_results("mt50" if args.tasks == ["mt50"] else "mt50-" + "-".join(args.tasks), args, result)
+
+
+if __name__ == "__main__":
+    main()
