@@ -89,7 +89,9 @@ def train_and_eval(job: dict) -> dict:
 
 def collect(job: dict) -> dict:
     from vlascope.envs.collect import collect_demos, expert_success
+    from vlascope.envs.metaworld import spread_rendering
 
+    spread_rendering(job.get("index", 0))
     report = collect_demos(job["task"], job["episodes"], job["out"], seed=job.get("seed", 0),
                            fixed_init=job.get("fixed_init", False), camera=job.get("camera"),
                            image_size=job.get("image_size", 96), progress=False)

@@ -50,8 +50,8 @@ def collect_stage(args, tasks: list[str], out: Path) -> dict:
     start = time.time()
     if todo:
         done = run_parallel(collect, [{"task": t, "episodes": args.demos, "out": str(data / f"{t}.hdf5"),
-                                       "camera": "corner2", "image_size": args.image_size} for t in todo],
-                            args.workers)
+                                       "camera": "corner2", "image_size": args.image_size, "index": i}
+                                      for i, t in enumerate(todo)], args.workers)
         log = out / "collection.json"
         previous = json.loads(log.read_text()) if log.exists() else {}
         previous.update({d["task"]: d for d in done})
@@ -176,13 +176,18 @@ def main() -> None:
     p.add_argument("--gpus", type=int, default=1)
     p.add_argument("--episodes", type=int, nargs="+", default=[10])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=os.cpu_count(), help="collection processes")
+    p.add_argument("--workers", type=int, default=None,
+                   help="collection processes (default: 8 a GPU: rendering, not the cores, sets the pace)")
     p.add_argument("--eval-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     p.add_argument("--envs-per-worker", type=int, default=8)
     p.add_argument("--stages", nargs="+", default=["collect", "train", "eval"],
                    choices=["collect", "train", "eval"])
     p.add_argument("--out", default="outputs/mt50")
     args = parse_args(p)
+    if args.workers is None:
+        import torch
+
+        args.workers = min(os.cpu_count() or 1, 8 * max(1, torch.cuda.device_count()))
     tasks = [t for name in args.tasks for t in TASK_SETS.get(name, [name])]
     out = ensure_dir(args.out)
     result = {"tasks": tasks, "protocol": {"inputs": INPUTS + ["instruction"], "demos": args.demos,

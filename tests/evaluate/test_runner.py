@@ -174,3 +174,18 @@ def test_a_crashed_worker_fails_its_episodes_and_is_replaced(reach_dataset, tmp_
     assert all(e.length == 20 or e.success for e, err in zip(report.episodes, errors) if err is None), \
         [(e.length, e.success, e.error) for e in report.episodes]
     assert all(r is not None for r in report.episodes)
+
+
+@needs_rendering
+def test_a_segment_renders_only_the_frames_the_policy_reads():
+    from vlascope.envs import MetaWorldEnv
+    from vlascope.evaluate.pool import run_segment
+
+    env = MetaWorldEnv("reach-v3", camera="corner2", image_size=16)
+    env.reset(1)
+    rendered = []
+    real_render = env.render
+    env.render = lambda *a, **k: rendered.append(1) or real_render(*a, **k)
+    segment = run_segment(env, np.zeros((8, 4)), keep=2)
+    assert segment.steps == 8 and len(rendered) == 2
+    assert all(o["corner2_image"].shape == (16, 16, 3) for o in segment.observations)

@@ -266,8 +266,9 @@ class MetaWorldEnv:
         self._object_start_z = float(flat[6])
         return self._observation(flat)
 
-    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], StepInfo, bool]:
-        """Returns (observation, info, episode_over)."""
+    def step(self, action: np.ndarray, render: bool = True) -> tuple[dict[str, np.ndarray], StepInfo, bool]:
+        """Returns (observation, info, episode_over). `render=False` leaves the camera frames out
+        of this step's observation (rendering costs more than the physics step)."""
         action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         flat, reward, terminated, truncated, info = self.env.step(action)
         self.last_flat_obs = flat
@@ -290,7 +291,7 @@ class MetaWorldEnv:
             object_to_goal=float(info.get("obj_to_target", np.nan)),
             unstable=bool(getattr(u, "_did_see_sim_exception", False)),
         )
-        return self._observation(flat), step_info, bool(terminated or truncated)
+        return self._observation(flat, render), step_info, bool(terminated or truncated)
 
     def _touching_object(self, info: dict) -> bool | None:
         """Both finger pads in contact with the task's main object; None where the task names
@@ -312,9 +313,9 @@ class MetaWorldEnv:
             frame = frame[::-1, ::-1]
         return np.ascontiguousarray(frame)
 
-    def _observation(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+    def _observation(self, flat: np.ndarray, render: bool = True) -> dict[str, np.ndarray]:
         obs = split_observation(flat)
-        if self.image_obs:
+        if self.image_obs and render:
             for name in self.cameras:
                 obs[f"{name}_image"] = self.render(name)
         return obs
@@ -352,6 +353,20 @@ def main_object_geom(env) -> int | None:
     except (KeyError, AttributeError):
         return None
     return None if geom is None else int(geom)
+
+
+def spread_rendering(index: int) -> None:
+    """Render on GPU `index` modulo the GPUs there are: EGL contexts on one GPU take turns, so
+    processes rendering in parallel are spread over every GPU. Takes effect in a process that
+    has not rendered yet (MuJoCo opens its EGL display once); an explicit MUJOCO_EGL_DEVICE_ID
+    is kept."""
+    if os.environ.get("MUJOCO_GL") != "egl" or "MUJOCO_EGL_DEVICE_ID" in os.environ:
+        return
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if gpus > 1:
+        os.environ["MUJOCO_EGL_DEVICE_ID"] = str(index % gpus)
 
 
 def _check_rendering() -> None:

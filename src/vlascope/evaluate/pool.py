@@ -29,7 +29,7 @@ from multiprocessing.connection import wait
 import numpy as np
 
 from vlascope.envs import MetaWorldEnv
-from vlascope.envs.metaworld import StepInfo
+from vlascope.envs.metaworld import StepInfo, spread_rendering
 from vlascope.errors import VlascopeError
 
 
@@ -63,7 +63,9 @@ def run_segment(env: MetaWorldEnv, actions: np.ndarray, keep: int, frames: list 
     observations, reward, success, over = [], 0.0, False, False
     reached = grasped = None
     for steps, action in enumerate(actions, 1):
-        obs, info, over = env.step(action)
+        # Only the last `keep` observations reach the policy: the camera renders those alone
+        # (should the episode end earlier, no observation of it is read at all).
+        obs, info, over = env.step(action, render=steps > len(actions) - keep)
         observations.append(obs)
         reward += info.reward
         success = success or info.success
@@ -119,10 +121,11 @@ class InProcessEnvs:
         self.env.close()
 
 
-def _worker(conn, specs: list[dict]) -> None:
+def _worker(conn, specs: list[dict], index: int) -> None:
     import torch
 
     torch.set_num_threads(1)
+    spread_rendering(index)
     envs = [MetaWorldEnv(**spec) for spec in specs]
     conn.send("ready")
     while True:
@@ -165,7 +168,7 @@ class WorkerEnvs:
     def _start(self, w: int) -> None:
         parent, child = self.ctx.Pipe()
         specs = self.specs[w * self.per_worker:(w + 1) * self.per_worker]
-        proc = self.ctx.Process(target=_worker, args=(child, specs), daemon=True)
+        proc = self.ctx.Process(target=_worker, args=(child, specs, w), daemon=True)
         proc.start()
         child.close()
         self.procs[w], self.conns[w] = proc, parent
