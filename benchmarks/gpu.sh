@@ -52,7 +52,8 @@ poll() {
   while [ "$wait" -gt 0 ] && [ $SECONDS -lt $end ] && running; do sleep 10; done
   mkdir -p "$OUT/results"
   cp "$JOBS"/*.log "$JOBS"/*.rc "$JOBS"/machine.txt "$OUT"/ 2>/dev/null
-  cp "$ROOT"/benchmarks/results/*.json "$OUT/results/" 2>/dev/null
+  # Only the results written since the set-up: the tracked ones are already here.
+  find "$ROOT"/benchmarks/results -name '*.json' -newer "$JOBS/machine.txt" -exec cp {} "$OUT/results/" \; 2>/dev/null
   for log in "$JOBS"/*.log; do
     [ -f "$log" ] || continue
     name=$(basename "$log" .log)
