@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(PY) -m vlascope quickstart --out outputs/quickstart
 
 test: $(STAMP) osmesa
-	MUJOCO_GL=osmesa PYOPENGL_PLATFORM=osmesa $(PY) -m pytest -q
+	MUJOCO_GL=osmesa PYOPENGL_PLATFORM=osmesa $(PY) -m pytest -q -n auto
 
 # The LeRobot tier: its own Python 3.12 environment (lerobot 0.6.x needs Python >= 3.12 and its own
 # torch < 2.12), real lerobot-train runs, then the doctor on their checkpoints.

@@ -8,6 +8,10 @@ import os
 import pytest
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n N`: one core a worker, not N threads each
+    import torch
+
+    torch.set_num_threads(1)
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 HAS_OSMESA = ctypes.util.find_library("OSMesa") is not None

@@ -1,5 +1,6 @@
-"""The command line: real subprocesses, checking exit codes and one-line errors. Bad-input cases
-after the first run the same main() in this process: a Python start costs ~3 s a case."""
+"""The command line: exit codes, output and one-line errors. One workflow starts the real
+`python -m vlascope` entry point; every other case runs the same main() in this process, which
+is what the entry point calls (a fresh interpreter costs seconds a case)."""
 
 import contextlib
 import io
@@ -39,7 +40,7 @@ def assert_one_line_error(proc, *fragments):
 
 
 def test_unknown_task(tmp_path):
-    assert_one_line_error(run("collect", "--task", "pick-plce-v3", "--episodes", "1",
+    assert_one_line_error(run_here("collect", "--task", "pick-plce-v3", "--episodes", "1",
                               "--out", str(tmp_path / "x.hdf5")), "unknown MetaWorld task", "pick-place-v3")
 
 
@@ -77,17 +78,17 @@ def test_collect_train_eval_from_the_command_line(tmp_path):
     assert "wrote 2 demos" in p.stdout and "dropped 0" in p.stdout
     cfg = tmp_path / "c.yaml"
     cfg.write_text("train:\n  batch_size: 8\n  log_every: 1\npolicy:\n  mlp_width: 32\n  cond_dim: 32\n")
-    p = run("train", "--dataset", str(data), "--policy", "flow", "--out", str(tmp_path / "run"),
+    p = run_here("train", "--dataset", str(data), "--policy", "flow", "--out", str(tmp_path / "run"),
             "--steps", "3", "--config", str(cfg))
     assert p.returncode == 0, p.stderr
-    p = run("eval", str(tmp_path / "run" / "checkpoints" / "last"), "--task", "reach-v3",
+    p = run_here("eval", str(tmp_path / "run" / "checkpoints" / "last"), "--task", "reach-v3",
             "--episodes", "1", "--max-steps", "16", "--json", str(tmp_path / "m.json"),
             "--per-episode")
     assert p.returncode == 0, p.stderr
     assert "success" in p.stdout and "95% CI" in p.stdout
     assert (tmp_path / "m.json").exists()
     ckpt = str(tmp_path / "run" / "checkpoints" / "last")
-    p = run("eval", ckpt, "--task", "reach-v3", "--episodes", "3", "--max-steps", "16",
+    p = run_here("eval", ckpt, "--task", "reach-v3", "--episodes", "3", "--max-steps", "16",
             "--workers", "1", "--envs-per-worker", "3", "--json", str(tmp_path / "w.json"))
     assert p.returncode == 0, p.stderr
     episodes = json.loads((tmp_path / "w.json").read_text())["episodes"]
@@ -98,7 +99,7 @@ def test_collect_train_eval_from_the_command_line(tmp_path):
 
 def test_eval_runs_several_checkpoints_on_the_same_episodes_and_pools_them(trained_run, tmp_path):
     ckpts = [str(trained_run.run_dir / "checkpoints" / "step_0000003"), str(trained_run.last_checkpoint)]
-    p = run("eval", *ckpts, "--task", "reach-v3", "--episodes", "2", "--max-steps", "16",
+    p = run_here("eval", *ckpts, "--task", "reach-v3", "--episodes", "2", "--max-steps", "16",
             "--device", "cpu", "--json", str(tmp_path / "p.json"))
     assert p.returncode == 0, p.stderr
     assert "pooled over 2 checkpoints" in p.stdout and all(c in p.stdout for c in ckpts)
@@ -115,7 +116,7 @@ def test_eval_runs_several_checkpoints_on_the_same_episodes_and_pools_them(train
 
 @pytest.mark.parametrize("policy", ["flow"])
 def test_quickstart_runs_the_whole_loop(tmp_path, policy):
-    p = run("quickstart", "--out", str(tmp_path / "qs"), "--demos", "2", "--steps", "10",
+    p = run_here("quickstart", "--out", str(tmp_path / "qs"), "--demos", "2", "--steps", "10",
             "--episodes", "1", "--policy", policy, "--doctor", "quick")
     assert p.returncode == 0, p.stderr
     assert "whole loop" in p.stdout and "reach-v3 / flow" in p.stdout
@@ -127,11 +128,11 @@ def test_quickstart_runs_the_whole_loop(tmp_path, policy):
 
 def test_sweep_then_doctor_reads_it(trained_run, reach_dataset, tmp_path):
     run_dir = str(trained_run.run_dir)
-    proc = run("sweep", run_dir, "--task", "reach-v3", "--episodes", "1", "--max-steps", "8",
+    proc = run_here("sweep", run_dir, "--task", "reach-v3", "--episodes", "1", "--max-steps", "8",
                "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     assert "sweep.json" in proc.stdout and (trained_run.run_dir / "sweep.csv").exists()
-    proc = run("doctor", "--dataset", reach_dataset, "--checkpoint", str(trained_run.last_checkpoint),
+    proc = run_here("doctor", "--dataset", reach_dataset, "--checkpoint", str(trained_run.last_checkpoint),
                "--quick", "--out", str(tmp_path / "report"), "--fail-on", "warning")
     findings = json.loads((tmp_path / "report" / "findings.json").read_text())
     # --fail-on: status 1 exactly when a finding at that level exists, the report written either way.
@@ -156,15 +157,15 @@ def test_act_with_an_aux_target_and_temporal_ensembling_from_the_command_line(tm
               "--steps", "3", "--config", str(cfg), "--obs-keys", "robot_state", "goal", "--aux-keys")
     assert_one_line_error(run_here(*common, "goal"), "aux key 'goal' must be a recorded state key")
     assert_one_line_error(run_here(*common, "joint_pos"), "['joint_pos'] not in the dataset")
-    p = run(*common, "object_state")
+    p = run_here(*common, "object_state")
     assert p.returncode == 0, p.stderr
     ckpt = str(tmp_path / "run" / "checkpoints" / "last")
     saved = json.loads((tmp_path / "run" / "checkpoints" / "last" / "config.json").read_text())
     assert saved["policy_config"]["aux_keys"] == ["object_state"]
-    p = run("eval", ckpt, "--task", "reach-v3", "--episodes", "1", "--max-steps", "12",
+    p = run_here("eval", ckpt, "--task", "reach-v3", "--episodes", "1", "--max-steps", "12",
             "--action-steps", "1", "--temporal-ensemble", "0.01", "--json", str(tmp_path / "m.json"))
     assert p.returncode == 0, p.stderr
     assert json.loads((tmp_path / "m.json").read_text())["episodes"][0]["length"] == 12
-    p = run("eval", ckpt, "--task", "reach-v3", "--episodes", "1", "--action-steps", "99")
+    p = run_here("eval", ckpt, "--task", "reach-v3", "--episodes", "1", "--action-steps", "99")
     assert p.returncode != 0 and "n_action_steps (99) must be in [1, horizon (8)]" in p.stderr
     assert "Traceback" not in p.stderr

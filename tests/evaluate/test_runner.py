@@ -53,11 +53,11 @@ def test_a_simulator_failure_fails_that_episode_and_the_run_goes_on(trained_run,
     clean = evaluate(policy, "reach-v3", 3, seed=5, max_steps=16, progress=False)
     real_step, calls = MetaWorldEnv.step, {"n": 0}
 
-    def step(self, action):  # the real simulator, failing once in the second episode
+    def step(self, action, render=True):  # the real simulator, failing once in the second episode
         calls["n"] += 1
         if calls["n"] == 16 + 5:
             raise mujoco.FatalError("mj_stackAlloc: insufficient memory")
-        return real_step(self, action)
+        return real_step(self, action, render)
 
     monkeypatch.setattr(MetaWorldEnv, "step", step)
     report = evaluate(policy, "reach-v3", 3, seed=5, max_steps=16, progress=False)
