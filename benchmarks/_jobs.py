@@ -30,7 +30,7 @@ def train_and_eval(job: dict) -> dict:
     generalise earlier on?), executions (execution settings, e.g. {"n_action_steps": 1,
     "temporal_ensemble": 0.01}, that the final checkpoint is evaluated under too, on the first
     task: the same weights replanned or ensembled differently). out/result.json is rewritten
-    after the training and after each evaluation, so a batch cut short (a lease that ends)
+    after the training and after each evaluation, so a batch cut short (a machine taken away)
     keeps every figure measured so far; "done" says whether the job got to its end."""
     from vlascope.evaluate.runner import evaluate
     from vlascope.policies import load_pretrained

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU machine (no MetaWorld, no display, commands cut at 10 minutes): set it up once, start
-# a benchmark in its own session so that it outlives the command that started it, and poll it.
+# a benchmark detached (setsid) so that it outlives the command that started it, and poll it.
 #
 #   bash benchmarks/gpu.sh start NAME COMMAND...   set up if needed, start COMMAND as job NAME
 #   bash benchmarks/gpu.sh poll [SECONDS]          wait up to SECONDS (default 0) while jobs run;
