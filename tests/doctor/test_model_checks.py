@@ -114,9 +114,15 @@ def test_overfit_then_open_loop_and_mode_collapse(pick_place, tmp_path):
 
 def test_head_isolation_tells_a_head_that_learns_from_one_blind_to_its_condition(pick_place, tmp_path):
     wide = tiny_pipeline(mlp_width=128, mlp_depth=2)  # 32 wide cannot memorise 100 random chunks
-    healthy = check_head_isolation(make_ctx(pick_place, tmp_path, wide, quick=False))
+
+    def ctx(make_policy):  # a third of the check's CPU budget is enough for this small head
+        context = make_ctx(pick_place, tmp_path, make_policy, quick=False)
+        context.head_isolation_steps = 500
+        return context
+
+    healthy = check_head_isolation(ctx(wide))
     assert healthy[0].severity == "ok", healthy[0].title
-    blind = check_head_isolation(make_ctx(pick_place, tmp_path, with_blind_head(wide), quick=False))
+    blind = check_head_isolation(ctx(with_blind_head(wide)))
     assert blind[0].severity == "error"
     assert blind[0].evidence["relative_error_of_samples"] > 2 * healthy[0].evidence["relative_error_of_samples"]
 

@@ -53,6 +53,9 @@ class DoctorContext:
     seed: int = 0
     eval_episodes: int = 20
     overfit_demos: int = 5
+    # Step budgets of the two checks that train: None is the device's default (model_checks).
+    overfit_steps: int | None = None
+    head_isolation_steps: int | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # -> predictions.npz
     statistics: dict = field(default_factory=dict)  # -> statistics.json

@@ -635,7 +635,7 @@ def check_head_isolation(ctx: DoctorContext) -> list[Finding]:
     head, cond_dim = policy.action_head()
     head = copy.deepcopy(head)
     spec = policy.spec
-    steps, batch = (1500, 100) if ctx.device.type == "cpu" else (3000, 100)
+    steps, batch = ctx.head_isolation_steps or (1500 if ctx.device.type == "cpu" else 3000), 100
     # Targets in [-1, 1] like min-max normalised actions (a diffusion head clamps to that range).
     result = fit_synthetic(head, cond_dim, (spec.horizon, spec.action_dim), n_conditions=100,
                            steps=steps, batch_size=batch, lr=1e-3, seed=ctx.seed, device=str(ctx.device),
@@ -701,7 +701,8 @@ def check_overfit(ctx: DoctorContext) -> list[Finding]:
 
     torch.manual_seed(ctx.seed)
     start = time.perf_counter()
-    losses, _ = optimise(policy, batch_of, OVERFIT_STEPS, OVERFIT_SECONDS[ctx.device.type])
+    budget = ctx.overfit_steps or OVERFIT_STEPS
+    losses, _ = optimise(policy, batch_of, budget, OVERFIT_SECONDS[ctx.device.type])
     seconds = time.perf_counter() - start
     ctx.cache["overfit_policy"] = policy
     final_loss = float(np.mean(losses[-25:]))
@@ -710,7 +711,7 @@ def check_overfit(ctx: DoctorContext) -> list[Finding]:
     on_train = open_loop_errors(truth_of(policy, train_batch), predict(policy, train_batch, ctx.seed),
                                 action_std)
     evidence = {"demos": n, "steps": len(losses), "batch_size": batch_size, "seconds": round(seconds, 1),
-                "stopped_by_time": bool(len(losses) < OVERFIT_STEPS and np.isfinite(losses[-1])),
+                "stopped_by_time": bool(len(losses) < budget and np.isfinite(losses[-1])),
                 "final_loss": round(final_loss, 5), "train": _rounded(on_train)}
     if held:
         held_batch = sample_batch(ctx, policy, held, 2000, ctx.seed)
@@ -725,7 +726,7 @@ def check_overfit(ctx: DoctorContext) -> list[Finding]:
         return [Finding(
             "overfit", "warning",
             f"the pipeline did not overfit {n} demos within the doctor's budget "
-            f"({OVERFIT_SECONDS[ctx.device.type]:.0f} CPU seconds, {len(losses)} of {OVERFIT_STEPS} "
+            f"({OVERFIT_SECONDS[ctx.device.type]:.0f} CPU seconds, {len(losses)} of {budget} "
             f"steps): its actions still miss by {rel:.2f} action std on the demos it trained on",
             evidence,
             "Run the doctor on a GPU (--device cuda) or on a smaller configuration of the policy to "
