@@ -209,8 +209,9 @@ def vla_pipeline(backbone: str, mode: str = "lora", lora_on_a_copy: bool = False
     from vlascope.data import TaskSet
 
     def make_policy(episodes):
+        # 56 px frames: four times fewer vision-tower patches than the default 112.
         over = {**TINY_VLA, **TINY_VISION, "backbone": str(backbone), "backbone_mode": mode,
-                "obs_keys": ["robot_state", "goal", "corner2_image"]}
+                "backbone_image_size": 56, "obs_keys": ["robot_state", "goal", "corner2_image"]}
         tasks = TaskSet(["pick-place-v3"], ["pick the puck and place it at the goal"], None)
         policy = build_for_episodes("vla", over, episodes, tasks)
         if lora_on_a_copy:
