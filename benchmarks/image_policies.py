@@ -25,6 +25,7 @@ row of the results page (RECIPES).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -88,7 +89,9 @@ def parse_options(options: str) -> dict:
     where the configs are built."""
     import yaml
 
-    return {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in options.split(",") if o)}
+    # Commas inside brackets belong to a list value (vision_widths=[64,128]), not between options.
+    pairs = re.split(r",(?![^\[]*\])", options)
+    return {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in pairs if o)}
 
 
 def parse_policy(spec: str) -> tuple[str, str, dict, dict]:
