@@ -32,25 +32,35 @@ RECIPES = {"gpu": ["--workers", "15", "--envs-per-worker", "8", "16", "--episode
 
 
 def expert_steps(job: dict) -> int:
+    """Env steps one process takes in `seconds` with the scripted expert driving `envs` envs (1
+    unless given) in turn, a camera rendered every step when `image_size` is set; episodes end
+    as evaluation's do, at success or the step limit, so resets cost the same."""
     import numpy as np
     import torch
 
     from vlascope.envs import MetaWorldEnv, episode_seed, make_expert
 
     torch.set_num_threads(1)
-    camera = "corner2" if job["image_size"] else None  # rendering every step, as an image policy needs
-    env = MetaWorldEnv(job["task"], camera=camera, image_size=job["image_size"] or 96, max_steps=job["max_steps"])
+    camera = "corner2" if job["image_size"] else None
+    envs = [MetaWorldEnv(job["task"], camera=camera, image_size=job["image_size"] or 96,
+                         max_steps=job.get("max_steps")) for _ in range(job.get("envs", 1))]
     expert = make_expert(job["task"])
-    steps, i, end = 0, 0, time.time() + job["seconds"]
+    episodes = 0
+
+    def reset(env) -> None:
+        nonlocal episodes
+        env.reset(episode_seed(0, job["worker"] * 1000 + episodes, "eval"))
+        episodes += 1
+
+    for env in envs:
+        reset(env)
+    steps, end = 0, time.time() + job["seconds"]
     while time.time() < end:
-        env.reset(episode_seed(0, job["worker"] * 1000 + i, "eval"))
-        over = False
-        while not over and time.time() < end:
-            action = np.clip(expert.get_action(env.last_flat_obs), -1, 1)
-            _, info, over = env.step(action)
-            over = over or info.success  # episodes end as evaluation's do: resets cost the same
+        for env in envs:  # round robin, as a worker holding several envs steps them
+            _, info, over = env.step(np.clip(expert.get_action(env.last_flat_obs), -1, 1))
             steps += 1
-        i += 1
+            if over or info.success:
+                reset(env)
     return steps
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _jobs import collect, ensure_dir, run_parallel  # noqa: E402
 from _provenance import parse_args, write_results  # noqa: E402
+from image_policies import parse_options  # noqa: E402
 
 from vlascope.envs.metaworld import DIFFICULTY_SPLITS, MT10_TASKS, MT50_TASKS, difficulty_of  # noqa: E402
 
@@ -124,7 +125,7 @@ def eval_stage(args, tasks: list[str], out: Path) -> dict:
 
 def splits_of(summaries: dict) -> dict:
     """Success per difficulty split and over every task, pooled over episodes."""
-    from vlascope.evaluate.metrics import wilson_interval
+    from vlascope.evaluate.metrics import pooled_success
 
     out = {}
     groups = {**{s: [t for t in ts if t in summaries] for s, ts in DIFFICULTY_SPLITS.items()},
@@ -132,10 +133,7 @@ def splits_of(summaries: dict) -> dict:
     for name, members in groups.items():
         if not members:
             continue
-        k = sum(summaries[t]["successes"] for t in members)
-        n = sum(summaries[t]["episodes"] for t in members)
-        out[name] = {"tasks": len(members), "successes": k, "episodes": n, "success_rate": k / n,
-                     "success_ci95": list(wilson_interval(k, n))}
+        out[name] = {"tasks": len(members), **pooled_success([summaries[t] for t in members])}
     return out
 
 
@@ -153,12 +151,6 @@ def print_table(evals: dict) -> dict:
     print("\npublished MT50 averages on this protocol: " +
           ", ".join(f"{name} {value}%" for name, value in PUBLISHED.items()))
     return splits
-
-
-def parse_options(options: str) -> dict:
-    import yaml
-
-    return {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in options.split(",") if o)}
 
 
 def main() -> None:

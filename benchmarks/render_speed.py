@@ -10,32 +10,11 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _provenance import parse_args, write_results  # noqa: E402
-
-
-def steps_in(job: dict) -> dict:
-    import numpy as np
-
-    from vlascope.envs import MetaWorldEnv, make_expert
-
-    camera = "corner2" if job["image_size"] else None
-    envs = [MetaWorldEnv(job["task"], camera=camera, image_size=job["image_size"] or 96)
-            for _ in range(job["envs"])]
-    expert = make_expert(job["task"])
-    for i, env in enumerate(envs):
-        env.reset(job["worker"] * 1000 + i)
-    steps, end = 0, time.time() + job["seconds"]
-    while time.time() < end:
-        for i, env in enumerate(envs):  # round robin, as a worker holding several envs steps them
-            _, info, over = env.step(np.clip(expert.get_action(env.last_flat_obs), -1, 1))
-            steps += 1
-            if over or info.success:
-                env.reset(job["worker"] * 1000 + i + steps)
-    return {"steps": steps}
+from eval_speed import expert_steps  # noqa: E402
 
 
 def main() -> None:
@@ -53,8 +32,7 @@ def main() -> None:
             jobs = [{"task": args.task, "image_size": args.image_size, "envs": envs, "worker": w,
                      "seconds": args.seconds} for w in range(n)]
             with ctx.Pool(n) as pool:
-                done = pool.map(steps_in, jobs)
-            rate = sum(d["steps"] for d in done) / args.seconds
+                rate = sum(pool.map(expert_steps, jobs)) / args.seconds
             rows.append({"processes": n, "envs_per_process": envs, "env_steps_per_s": rate,
                          "per_process": rate / n})
             print(f"{n:3d} processes x {envs:2d} envs, {args.image_size or 'no'} px: {rate:8.0f} env steps/s "

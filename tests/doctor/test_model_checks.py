@@ -5,7 +5,7 @@ import torch
 
 from tests.conftest import TINY_POLICY, needs_rendering
 from tests.doctor.conftest import make_ctx, severities
-from tests.doctor.faults import (image_pipeline, pipeline, tiny_pipeline, tiny_std_normaliser,
+from tests.doctor.faults import (image_pipeline, tiny_pipeline, tiny_std_normaliser,
                                  vla_pipeline, with_bad_init, with_blind_head,
                                  with_constant_backbone_features, with_lora_applied,
                                  with_lora_on_a_copy, with_unused_adapter)

@@ -18,6 +18,14 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def pooled_success(summaries: list[dict]) -> dict:
+    """The episodes of several summaries counted as one: successes, rate and Wilson interval."""
+    k = sum(s["successes"] for s in summaries)
+    n = sum(s["episodes"] for s in summaries)
+    return {"episodes": n, "successes": k, "success_rate": k / n if n else 0.0,
+            "success_ci95": list(wilson_interval(k, n))}
+
+
 def pool_runs(summaries: list[dict]) -> dict:
     """Success over several training runs (seeds) of one recipe, each evaluated on the same
     episodes. One run is one draw: seeds of one recipe spread by more than an episode interval
@@ -25,12 +33,8 @@ def pool_runs(summaries: list[dict]) -> dict:
     interval counts episode noise only; `run_sd` is the spread between runs."""
     if not summaries:
         raise ValueError("pool_runs needs at least one run summary")
-    k = sum(s["successes"] for s in summaries)
-    n = sum(s["episodes"] for s in summaries)
     rates = [s["success_rate"] for s in summaries]
-    lo, hi = wilson_interval(k, n)
-    return {"runs": len(summaries), "episodes": n, "successes": k,
-            "success_rate": k / n if n else 0.0, "success_ci95": [lo, hi],
+    return {"runs": len(summaries), **pooled_success(summaries),
             "run_rates": rates, "run_sd": float(np.std(rates, ddof=1)) if len(rates) > 1 else 0.0,
             "run_min": min(rates), "run_max": max(rates)}
 

@@ -165,10 +165,12 @@ class WorkerEnvs:
         for w in range(workers):  # started in parallel; evaluation times only the stepping
             self._wait_ready(w)
 
+    def _worker_specs(self, w: int) -> list[dict]:
+        return self.specs[w * self.per_worker:(w + 1) * self.per_worker]
+
     def _start(self, w: int) -> None:
         parent, child = self.ctx.Pipe()
-        specs = self.specs[w * self.per_worker:(w + 1) * self.per_worker]
-        proc = self.ctx.Process(target=_worker, args=(child, specs, w), daemon=True)
+        proc = self.ctx.Process(target=_worker, args=(child, self._worker_specs(w), w), daemon=True)
         proc.start()
         child.close()
         self.procs[w], self.conns[w] = proc, parent
@@ -177,7 +179,7 @@ class WorkerEnvs:
         try:
             self.conns[w].recv()
         except (EOFError, OSError):
-            tasks = sorted({spec["task"] for spec in self.specs[w * self.per_worker:(w + 1) * self.per_worker]})
+            tasks = sorted({spec["task"] for spec in self._worker_specs(w)})
             raise VlascopeError(f"an env worker for {', '.join(tasks)} died while building its "
                                 f"envs (exit code {self.procs[w].exitcode})") from None
 
