@@ -43,7 +43,8 @@ def expert_steps(job: dict) -> int:
     torch.set_num_threads(1)
     camera = "corner2" if job["image_size"] else None
     envs = [MetaWorldEnv(job["task"], camera=camera, image_size=job["image_size"] or 96,
-                         max_steps=job.get("max_steps")) for _ in range(job.get("envs", 1))]
+                         max_steps=job.get("max_steps"), shadow_size=job.get("shadow_size"))
+            for _ in range(job.get("envs", 1))]
     expert = make_expert(job["task"])
     episodes = 0
 

@@ -54,6 +54,7 @@ def test_image_observations_are_stored(tmp_path):
     # a stored initial state matches a seeded one up to a few edge pixels); MetaWorld's own
     # view is another picture.
     assert ds.camera_view == "lerobot"
+    assert ds.attrs["collection"]["shadow_size"] == 1024
     state = ds.episodes[0].attrs["initial_state"]
 
     def first_frame(view: str) -> np.ndarray:

@@ -3,6 +3,7 @@ import pytest
 
 from tests.conftest import needs_rendering
 from vlascope.envs import MetaWorldEnv, check_task, episode_seed, instruction_for, make_expert, task_names
+from vlascope.envs.metaworld import shadow_map_size
 from vlascope.errors import VlascopeError
 
 
@@ -79,6 +80,23 @@ def test_several_cameras_render_their_own_views():
     assert np.array_equal(single.reset(1)["corner2_image"], obs["corner2_image"])
     with pytest.raises(VlascopeError, match="no camera 'nope'"):
         MetaWorldEnv("pick-place-v3", camera=["corner2", "nope"], image_size=24)
+
+
+def test_shadow_map_scales_with_the_frame():
+    assert shadow_map_size(32) == 1024 and shadow_map_size(128) == 1024
+    assert shadow_map_size(224) == 2048 and shadow_map_size(480) == 4096
+
+
+@needs_rendering
+def test_a_smaller_shadow_map_draws_the_same_picture():
+    # MetaWorld's own 4096 px map against the default for 32 px frames, on the same state.
+    frames = {}
+    for shadow_size in (None, 4096):
+        env = MetaWorldEnv("pick-place-v3", camera="corner2", image_size=32, shadow_size=shadow_size)
+        frames[env.shadow_size] = env.reset(episode_seed(0, 0, "eval"))["corner2_image"].astype(int)
+        env.close()
+    assert set(frames) == {1024, 4096}
+    assert np.abs(frames[1024] - frames[4096]).mean() < 1.0
 
 
 @pytest.mark.parametrize("task", ["hammer-v3", "bin-picking-v3"])

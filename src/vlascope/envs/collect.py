@@ -116,6 +116,7 @@ def collect_demos(task: str, episodes: int, out: str, seed: int = 0, fixed_init:
             "cameras": env.cameras,
             "image_size": image_size if camera else None,
             "camera_view": camera_view if camera else None,
+            "shadow_size": env.shadow_size,
             "max_steps": env.max_steps,
             "settle_steps_after_success": SETTLE_STEPS,
             "attempted": attempt,

@@ -113,6 +113,19 @@ DIFFICULTY_SPLITS = {
 CAMERA_VIEWS = ("lerobot", "metaworld")
 LEROBOT_CORNER2_POS = (0.75, 0.075, 0.7)
 
+
+def shadow_map_size(image_size: int) -> int:
+    """The shadow map drawn for frames of `image_size` px: the smallest power of two at least 8x
+    the frame, between 1024 and the 4096 MetaWorld's models ask for. MetaWorld draws a 4096 px
+    shadow map for every frame whatever its size; at policy resolutions almost none of it reaches
+    the frame, yet drawing it is most of a frame's cost on GPUs with few graphics units (H100).
+    Frames with the smaller map differ from MetaWorld's by a fraction of a grey level on average
+    (`benchmarks/render_speed.py --shadow-sizes`; figures on the results page)."""
+    size = 1024
+    while size < 8 * image_size and size < 4096:
+        size *= 2
+    return size
+
 # Tasks where "grasped" means something; elsewhere the grasp signal is reported as n/a.
 GRASP_TASKS = {
     "pick-place-v3", "pick-place-wall-v3", "pick-out-of-hole-v3", "bin-picking-v3",
@@ -198,10 +211,14 @@ class MetaWorldEnv:
     variations per reset; we switch that off and draw a fresh object/goal placement from the
     env's own random reset space, seeded per episode, so every seed is its own initial state and
     collection and evaluation seeds can be kept disjoint.
+
+    `shadow_size` is the shadow map's size in px; by default `shadow_map_size(image_size)`, which
+    draws frames several times faster than MetaWorld's own 4096 and looks the same at that size.
     """
 
     def __init__(self, task: str, camera: str | list[str] | None = None, image_size: int = 96,
-                 max_steps: int | None = None, image_obs: bool = True, camera_view: str = "lerobot"):
+                 max_steps: int | None = None, image_obs: bool = True, camera_view: str = "lerobot",
+                 shadow_size: int | None = None):
         import gymnasium as gym
         import metaworld  # noqa: F401  (registers the Meta-World/* ids)
         from metaworld.wrappers import RandomTaskSelectWrapper
@@ -242,6 +259,9 @@ class MetaWorldEnv:
                 self.camera_ids[name] = cid
             if camera_view == "lerobot" and "corner2" in self.camera_ids:
                 model.cam_pos[self.camera_ids["corner2"]] = LEROBOT_CORNER2_POS
+            # Read when the renderer is made, at the first frame.
+            model.vis.quality.shadowsize = shadow_size or shadow_map_size(image_size)
+        self.shadow_size = int(self.env.unwrapped.model.vis.quality.shadowsize) if self.cameras else None
         self.initial_state: np.ndarray | None = None
         self.last_flat_obs: np.ndarray | None = None
         self._main_geom = main_object_geom(self.env.unwrapped) if self.task in GRASP_TASKS else None
