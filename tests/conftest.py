@@ -33,14 +33,39 @@ def tiny(name: str) -> dict:
     return dict({"act": TINY_ACT, "vla": TINY_VLA}.get(name, TINY_POLICY))
 
 
+def shared_file(tmp_path_factory, name: str, make) -> str:
+    """A file that `make(path)` writes once per test run, read by every test that asks for it.
+
+    Session fixtures are per process, and under pytest-xdist every worker would collect the same
+    demos again (two rendered pick-place demos cost tens of seconds on a CPU). The run's folder,
+    shared by its workers, holds one copy: the first worker to ask writes it under a lock, the
+    others wait for it. Tests only read these files."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # this run's folder; each worker's own basetemp lies inside it
+    folder = root / "shared"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    with FileLock(str(folder / f"{name}.lock")):
+        if not path.exists():  # datasets are written atomically: one that exists is complete
+            make(str(path))
+    return str(path)
+
+
+def collected(tmp_path_factory, name: str, task: str, episodes: int, **kwargs) -> str:
+    """`episodes` expert demos of `task` from seed 0, collected once per run (shared_file)."""
+    from vlascope.envs.collect import collect_demos
+
+    return shared_file(tmp_path_factory, name,
+                       lambda path: collect_demos(task, episodes, path, seed=0, progress=False, **kwargs))
+
+
 @pytest.fixture(scope="session")
 def reach_dataset(tmp_path_factory) -> str:
     """Two diverse reach-v3 expert demos, collected for real."""
-    from vlascope.envs.collect import collect_demos
-
-    path = tmp_path_factory.mktemp("data") / "reach.hdf5"
-    collect_demos("reach-v3", 2, str(path), seed=0, progress=False)
-    return str(path)
+    return collected(tmp_path_factory, "reach.hdf5", "reach-v3", 2)
 
 
 @pytest.fixture(scope="session")
@@ -57,19 +82,12 @@ def trained_run(reach_dataset, tmp_path_factory):
 @pytest.fixture(scope="session")
 def pick_place_images(tmp_path_factory) -> str:
     """Two pick-place demos with 32x32 corner2 images (rendered with osmesa)."""
-    from vlascope.envs.collect import collect_demos
-
-    path = tmp_path_factory.mktemp("data") / "pick-place-images.hdf5"
-    collect_demos("pick-place-v3", 2, str(path), seed=0, camera="corner2", image_size=32, progress=False)
-    return str(path)
+    return collected(tmp_path_factory, "pick-place-images.hdf5", "pick-place-v3", 2, camera="corner2",
+                     image_size=32)
 
 
 @pytest.fixture(scope="session")
 def pick_place_12(tmp_path_factory) -> str:
     """Twelve pick-place demos: enough that a neighbour in another demo shares the situation
     (the doctor's observability check)."""
-    from vlascope.envs.collect import collect_demos
-
-    path = tmp_path_factory.mktemp("data") / "pick-place-12.hdf5"
-    collect_demos("pick-place-v3", 12, str(path), seed=0, progress=False)
-    return str(path)
+    return collected(tmp_path_factory, "pick-place-12.hdf5", "pick-place-v3", 12)

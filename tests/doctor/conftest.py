@@ -7,28 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import collected
 from tests.doctor.faults import tiny_pipeline
 from vlascope.data import read_dataset
 from vlascope.doctor import DoctorContext
 from vlascope.policies.interface import VlascopePolicy, vlascope_pipeline
 
 
-def _collect(tmp_path_factory, name: str, episodes: int, **kwargs) -> str:
-    from vlascope.envs.collect import collect_demos
-
-    path = tmp_path_factory.mktemp("doctor") / name
-    collect_demos("pick-place-v3", episodes, str(path), seed=0, progress=False, **kwargs)
-    return str(path)
-
-
 @pytest.fixture(scope="session")
 def pick_place(tmp_path_factory) -> str:
-    return _collect(tmp_path_factory, "pick-place.hdf5", 6)
+    return collected(tmp_path_factory, "pick-place.hdf5", "pick-place-v3", 6)
 
 
 @pytest.fixture(scope="session")
 def pick_place_fixed(tmp_path_factory) -> str:
-    return _collect(tmp_path_factory, "pick-place-fixed.hdf5", 3, fixed_init=True)
+    return collected(tmp_path_factory, "pick-place-fixed.hdf5", "pick-place-v3", 3, fixed_init=True)
 
 
 def make_ctx(dataset, out: Path, make_policy=None, policy=None, task=None, quick=True,

@@ -42,10 +42,9 @@ def test_failed_expert_episodes_are_dropped_and_counted(tmp_path):
 
 
 @needs_rendering
-def test_image_observations_are_stored(tmp_path):
-    path = tmp_path / "img.hdf5"
-    collect_demos("reach-v3", 1, str(path), camera="corner2", image_size=32, progress=False)
-    ds = read_dataset(path)
+def test_image_observations_are_stored(pick_place_images):
+    # The shared image demos: collect_demos(camera="corner2", image_size=32) made them.
+    ds = read_dataset(pick_place_images)
     img = ds.episodes[0].obs["corner2_image"]
     assert img.dtype == np.uint8 and img.shape[1:] == (32, 32, 3)
     assert img.std() > 5  # a rendered scene, not a blank frame
@@ -58,7 +57,7 @@ def test_image_observations_are_stored(tmp_path):
     state = ds.episodes[0].attrs["initial_state"]
 
     def first_frame(view: str) -> np.ndarray:
-        env = MetaWorldEnv("reach-v3", camera="corner2", image_size=32, camera_view=view)
+        env = MetaWorldEnv("pick-place-v3", camera="corner2", image_size=32, camera_view=view)
         return env.reset(0, initial_state=state)["corner2_image"].astype(int)
 
     assert np.abs(first_frame("lerobot") - img[0]).mean() < 0.5
