@@ -103,6 +103,22 @@ def collect(job: dict) -> dict:
     return out
 
 
+def observability(job: dict) -> dict:
+    """The doctor's observability check on one dataset (job: path, inputs: a list of input-key
+    lists, each checked in turn). Per input list: severity, title and evidence."""
+    from vlascope.data import read_dataset
+    from vlascope.doctor import DoctorContext
+    from vlascope.doctor.data_checks import check_observability
+
+    data = read_dataset(job["path"])
+    out = {}
+    for keys in job["inputs"]:
+        [f] = check_observability(DoctorContext(dataset=data, out_dir=Path(job["path"]).parent / "doctor",
+                                                make_policy=None, inputs=keys))
+        out["+".join(keys)] = {"severity": f.severity, "title": f.title, "evidence": f.evidence}
+    return {"path": job["path"], "task": data.task, "checks": out}
+
+
 def eval_checkpoint(job: dict) -> dict:
     """job: task, ckpt, episodes, seed. Evaluates on the GPU when there is one."""
     from vlascope.evaluate.runner import evaluate

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _jobs import (add_common_args, collect, ensure_dir, print_pooled, print_results, run_parallel,  # noqa: E402
-                   train_and_eval)
+                   train_and_eval, observability as jobs_observability)
 from _provenance import parse_args, write_results  # noqa: E402
 from vlascope.policies.base import check_execution_settings  # noqa: E402
 
@@ -67,17 +67,9 @@ RECIPES = {
 
 
 def observability(path: str) -> dict:
-    from vlascope.data import read_dataset
-    from vlascope.doctor import DoctorContext
-    from vlascope.doctor.data_checks import check_observability
-
-    data = read_dataset(path)
-    out = {}
-    for keys in (["robot_state", "corner2_image"], OBS_KEYS):
-        [f] = check_observability(DoctorContext(dataset=data, out_dir=Path(path).parent / "doctor",
-                                                make_policy=None, inputs=keys))
-        out["+".join(keys)] = {"severity": f.severity, "title": f.title, "evidence": f.evidence}
-        print(f"observability {'+'.join(keys)}: {f.severity}: {f.title}", flush=True)
+    out = jobs_observability({"path": path, "inputs": [["robot_state", "corner2_image"], OBS_KEYS]})["checks"]
+    for keys, f in out.items():
+        print(f"observability {keys}: {f['severity']}: {f['title']}", flush=True)
     return out
 
 

@@ -3,16 +3,19 @@ policy over the 50 tasks, 50 scripted demos per task, inputs the `corner2` camer
 MetaWorld environment renders it), the 4-dim hand/gripper state and the task's instruction (no
 goal, no object state), 10 evaluation episodes per task, success per difficulty split (easy 28,
 medium 11, hard 6, very hard 5 tasks). `--episodes 10 50` also runs 50 episodes a task for tight
-intervals. `--tasks mt10` runs MetaWorld's MT10 instead.
+intervals. `--tasks mt10` runs MetaWorld's MT10 instead. The `observe` stage runs the doctor's
+observability check on every task's dataset with the protocol's inputs: it names the tasks whose
+demos depend on something those inputs do not show (a goal too small to see, or not rendered).
 
 Every stage resumes an interrupted run: collection skips tasks whose dataset is complete,
 training continues the run from its newest checkpoint (`vlascope train --resume`), evaluation
-skips episode counts already written. `--gpus N` trains through `accelerate launch` on N GPUs
+skips episode counts already written, observation skips tasks already checked; out/stages.json
+keeps each run's collection and training figures for the results JSON. `--gpus N` trains through `accelerate launch` on N GPUs
 (each process draws its own batches of `--batch-size`).
 
     python benchmarks/mt50.py --recipe gpu [--tasks mt10]
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
-                              [--gpus 1] [--episodes 10 50] [--stages collect train eval]
+                              [--gpus 1] [--episodes 10 50] [--stages collect observe train eval]
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _jobs import collect, ensure_dir, run_parallel  # noqa: E402
+from _jobs import collect, ensure_dir, observability, run_parallel  # noqa: E402
 from _provenance import parse_args, write_results  # noqa: E402
 from image_policies import parse_options  # noqa: E402
 
@@ -51,6 +54,22 @@ RECIPES = {"gpu": ["--image-size", "128", "--steps", "20000", "--batch-size", "2
                    "--episodes", "10", "50"]}
 
 
+def record_stage(out: Path, stage: str, record: dict) -> list[dict]:
+    """Append this run's record of a stage to out/stages.json and return every run's: the
+    results JSON of a resumed run (or of one that only evaluates) still tells how the data was
+    collected and the policy trained."""
+    path = out / "stages.json"
+    stages = json.loads(path.read_text()) if path.exists() else {}
+    stages.setdefault(stage, []).append(record)
+    path.write_text(json.dumps(stages, indent=2))
+    return stages[stage]
+
+
+def recorded_stages(out: Path) -> dict:
+    path = out / "stages.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def collect_stage(args, tasks: list[str], out: Path) -> dict:
     data = ensure_dir(out / "data")
     todo = [t for t in tasks if not (data / f"{t}.hdf5").exists()]
@@ -66,7 +85,9 @@ def collect_stage(args, tasks: list[str], out: Path) -> dict:
     seconds = time.time() - start
     print(f"collected {len(todo)} of {len(tasks)} tasks in {seconds:.0f}s "
           f"({len(tasks) - len(todo)} already there)", flush=True)
-    return {"seconds_this_run": seconds, "tasks_collected_this_run": len(todo)}
+    if todo:
+        record_stage(out, "collect", {"seconds": seconds, "tasks": len(todo), "workers": args.workers,
+                                      "demos_per_task": args.demos, "image_size": args.image_size})
 
 
 def train_command(args, tasks: list[str], out: Path) -> list[str]:
@@ -90,7 +111,7 @@ def train_command(args, tasks: list[str], out: Path) -> list[str]:
     return [sys.executable, *common]
 
 
-def train_stage(args, tasks: list[str], out: Path) -> dict:
+def train_stage(args, tasks: list[str], out: Path) -> None:
     start = time.time()
     cmd = train_command(args, tasks, out)
     print("$ " + " ".join(cmd), flush=True)
@@ -98,8 +119,38 @@ def train_stage(args, tasks: list[str], out: Path) -> dict:
     subprocess.run(cmd, check=True, env={**os.environ, "TQDM_MININTERVAL": "30"})
     from _timing import steady_samples_per_second
 
-    return {"seconds_this_run": time.time() - start, "gpus": args.gpus,
-            "samples_per_second": steady_samples_per_second(out / "run")}
+    record_stage(out, "train", {"seconds": time.time() - start, "gpus": args.gpus, "steps": args.steps,
+                                "batch_size_per_process": args.batch_size,
+                                "samples_per_second": steady_samples_per_second(out / "run")})
+
+
+def observe_stage(args, tasks: list[str], out: Path) -> dict:
+    """The doctor's observability check on each task's dataset with the protocol's inputs: where
+    the goal (or anything else the demos depend on) is not visible in them, the task is flagged
+    with the recorded key that would close the gap. Resumes: tasks already checked are kept."""
+    path = out / "observability.json"
+    found = json.loads(path.read_text()) if path.exists() else {}
+    todo = [t for t in tasks if t not in found]
+    if todo:
+        for r in run_parallel(observability, [{"path": str(out / "data" / f"{t}.hdf5"), "inputs": [INPUTS]}
+                                              for t in todo], args.workers):
+            found[r["task"]] = r["checks"]["+".join(INPUTS)]
+        path.write_text(json.dumps(found, indent=2))
+    from vlascope.evaluate.metrics import format_table
+
+    rows = []
+    for t in tasks:
+        f = found[t]
+        ev = f["evidence"]
+        refs = ev.get("references", {})
+        goal = refs.get("inputs + goal")
+        rows.append([t, difficulty_of(t), f["severity"], f"{100 * ev.get('unexplained_share', float('nan')):.0f}%",
+                     "" if goal is None else f"{100 * goal:.0f}%", ev.get("missing_input") or ""])
+    print("\n" + format_table(["task", "split", "observability", "unexplained (inputs)",
+                               "with the goal", "missing input"], rows), flush=True)
+    flagged = [t for t in tasks if found[t]["severity"] == "error"]
+    print(f"{len(flagged)} of {len(tasks)} tasks: the inputs leave where the demos go unexplained", flush=True)
+    return {t: found[t] for t in tasks}
 
 
 def eval_stage(args, tasks: list[str], out: Path) -> dict:
@@ -178,8 +229,9 @@ def main() -> None:
                    help="collection processes (default: 8 a GPU: rendering, not the cores, sets the pace)")
     p.add_argument("--eval-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     p.add_argument("--envs-per-worker", type=int, default=8)
-    p.add_argument("--stages", nargs="+", default=["collect", "train", "eval"],
-                   choices=["collect", "train", "eval"])
+    p.add_argument("--stages", nargs="+", default=["collect", "observe", "train", "eval"],
+                   choices=["collect", "observe", "train", "eval"],
+                   help="observe: the doctor's observability check on each task's dataset")
     p.add_argument("--out", default="outputs/mt50")
     args = parse_args(p, RECIPES)
     if args.workers is None:
@@ -192,9 +244,12 @@ def main() -> None:
                                            "image_size": args.image_size, "camera_view": "lerobot"},
               "args": vars(args)}
     if "collect" in args.stages:
-        result["collect"] = collect_stage(args, tasks, out)
+        collect_stage(args, tasks, out)
+    if "observe" in args.stages:
+        result["observability"] = observe_stage(args, tasks, out)
     if "train" in args.stages:
-        result["train"] = train_stage(args, tasks, out)
+        train_stage(args, tasks, out)
+    result.update(recorded_stages(out))  # collection and training as recorded, whichever run did them
     if "eval" in args.stages:
         evals = eval_stage(args, tasks, out)
         result["eval"] = evals
