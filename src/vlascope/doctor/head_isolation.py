@@ -15,7 +15,7 @@ import time
 import torch
 from torch import nn
 
-from vlascope.optim import warmup_cosine
+from vlascope.optim import adamw, warmup_cosine
 
 
 def synthetic_pairs(cond_dim: int, chunk_shape: tuple[int, int], n_conditions: int = 100,
@@ -44,7 +44,7 @@ def fit_synthetic(head: nn.Module, cond_dim: int, chunk_shape: tuple[int, int], 
                                                                    targets))
     head = head.to(device).train()
     # No weight decay: the task is pure memorisation and decay only pulls against it.
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.0)
+    opt = adamw(head.parameters(), lr=lr, weight_decay=0.0)
     # Decaying the lr is what takes the loss off its noisy plateau (the results page's head
     # isolation study); "constant" only reproduces reference pipelines.
     sched = torch.optim.lr_scheduler.LambdaLR(

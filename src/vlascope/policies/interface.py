@@ -212,10 +212,10 @@ class VlascopePolicy(ActionPolicy):
         return self.policy.compute_loss(batch)[0]
 
     def optimizer(self, parameters, steps):
-        from vlascope.optim import warmup_cosine
+        from vlascope.optim import adamw, warmup_cosine
 
         # vlascope's recipe (train.TrainConfig's defaults), its warm-up shortened for short fits.
-        opt = torch.optim.AdamW(parameters, lr=1e-3, weight_decay=1e-6)
+        opt = adamw(parameters, lr=1e-3, weight_decay=1e-6)
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(min(50, max(steps // 3, 1)), steps))
 
     def zero_output_loss(self, batch):

@@ -32,7 +32,7 @@ from vlascope.data import TaskSet, WindowDataset, read_dataset
 from vlascope.devices import resolve_device
 from vlascope.errors import VlascopeError
 from vlascope.fileio import atomic_path
-from vlascope.optim import warmup_cosine
+from vlascope.optim import adamw, warmup_cosine
 from vlascope.policies import build_for_episodes, check_fits, make_config
 from vlascope.train.checkpoint import save_checkpoint
 
@@ -266,8 +266,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     n = data.n
 
     trainable = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                  fused=device.type == "cuda")
+    optimizer = adamw(trainable, cfg.lr, cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_steps, cfg.steps))
     amp = cfg.amp and device.type == "cuda"
     first_step = 0
