@@ -68,71 +68,30 @@ def test_a_simulator_failure_fails_that_episode_and_the_run_goes_on(trained_run,
     assert report.episodes[2].length == 16  # a fresh env ran the next episode
 
 
-def _mse_run(reach_dataset, tmp_path):
+@pytest.fixture(scope="module")
+def mse_checkpoint(reach_dataset, tmp_path_factory):
+    """A 32-wide mse policy after 20 steps: it samples no noise, so batching several envs into
+    one policy call must change nothing."""
     from tests.conftest import TINY_POLICY
     from vlascope.train import TrainConfig, train
 
-    return train([reach_dataset], "mse", tmp_path / "mse", TrainConfig(steps=20, batch_size=16),
-                 dict(TINY_POLICY), progress=False)
+    return train([reach_dataset], "mse", tmp_path_factory.mktemp("mse"), TrainConfig(steps=20, batch_size=16),
+                 dict(TINY_POLICY), progress=False).last_checkpoint
 
 
-def test_worker_envs_batch_inference_and_match_the_in_process_run(reach_dataset, tmp_path):
-    # mse samples no noise, so batching several envs into one policy call must change nothing.
-    policy = load_pretrained(_mse_run(reach_dataset, tmp_path).last_checkpoint)
-    alone = evaluate(policy, "reach-v3", 5, seed=2, max_steps=30, progress=False)
-    pooled = evaluate(policy, "reach-v3", 5, seed=2, max_steps=30, progress=False, workers=3)
-    assert [e.seed for e in pooled.episodes] == [e.seed for e in alone.episodes]
-    for a, b in zip(alone.episodes, pooled.episodes):
-        assert (a.length, a.success) == (b.length, b.success)
-        assert a.episode_return == pytest.approx(b.episode_return, rel=1e-5)
+@pytest.fixture(scope="module")
+def mse_in_process(mse_checkpoint):
+    """The episodes the pooled runs below must reproduce, from one env in this process."""
+    return evaluate(load_pretrained(mse_checkpoint), "reach-v3", 5, seed=2, max_steps=30, progress=False)
 
 
-def test_several_tasks_share_one_pool_and_each_gets_the_episodes_it_would_alone(trained_run):
-    # Every MetaWorld task has the same observation layout, so one policy can drive two; one
-    # pool (one worker here, both tasks' envs in it) must give each task its own episodes.
-    from vlascope.evaluate.runner import evaluate_tasks
-
-    policy = load_pretrained(trained_run.last_checkpoint)
-    tasks = ["reach-v3", "button-press-v3"]
-    together = evaluate_tasks(policy, tasks, 3, seed=1, max_steps=15, progress=False, workers=1,
-                              envs_per_worker=2)
-    assert list(together) == tasks
-    for task in tasks:
-        alone = evaluate(policy, task, 3, seed=1, max_steps=15, progress=False)
-        assert [(e.seed, e.length, e.success) for e in together[task].episodes] == \
-            [(e.seed, e.length, e.success) for e in alone.episodes]
-        assert [e.episode_return for e in together[task].episodes] == \
-            pytest.approx([e.episode_return for e in alone.episodes], rel=1e-5)
-
-
-def test_a_flow_policy_gives_the_same_episodes_in_process_and_with_workers(trained_run):
-    # Each episode draws its noise from its own generator, so which envs share a policy call
-    # (asynchronous workers batch whoever is waiting) does not change what an episode samples.
-    policy = load_pretrained(trained_run.last_checkpoint)
-    alone = evaluate(policy, "reach-v3", 4, seed=1, max_steps=20, progress=False)
-    pooled = evaluate(policy, "reach-v3", 4, seed=1, max_steps=20, progress=False, workers=2)
-    for a, b in zip(alone.episodes, pooled.episodes):
-        assert (a.seed, a.length, a.success) == (b.seed, b.length, b.success)
-        assert a.episode_return == pytest.approx(b.episode_return, rel=1e-5)
-
-
-def test_a_compiled_policy_gives_the_same_episodes(reach_dataset, tmp_path):
-    # torch.compile (CUDA graphs on a GPU) with batches padded to the env count (2 envs, and at
-    # the end one episode left): the padding rows must not reach an env or shift the results.
-    policy = load_pretrained(_mse_run(reach_dataset, tmp_path).last_checkpoint)
-    plain = evaluate(policy, "reach-v3", 3, seed=2, max_steps=20, progress=False, workers=1)
-    compiled = evaluate(policy, "reach-v3", 3, seed=2, max_steps=20, progress=False, workers=1,
-                        compile=True)
-    for a, b in zip(plain.episodes, compiled.episodes):
-        assert (a.seed, a.length, a.success) == (b.seed, b.length, b.success)
-        assert a.episode_return == pytest.approx(b.episode_return, rel=1e-5)
-
-
-def test_workers_run_whole_segments_between_policy_calls(reach_dataset, tmp_path, monkeypatch):
-    # An env worker answers once per chunk (n_action_steps = 4 steps), not once per step.
+@pytest.fixture(scope="module")
+def mse_pooled(mse_checkpoint):
+    """The same episodes from two worker processes (a pool start-up costs seconds a worker, so
+    the tests below read one run), and the length of every segment sent to a worker."""
     from vlascope.evaluate import pool
 
-    policy = load_pretrained(_mse_run(reach_dataset, tmp_path).last_checkpoint)
+    policy = load_pretrained(mse_checkpoint)
     sizes = []
     real_submit = pool.WorkerEnvs.submit
 
@@ -141,19 +100,46 @@ def test_workers_run_whole_segments_between_policy_calls(reach_dataset, tmp_path
             sizes.append(len(args[0]))
         return real_submit(self, slot, command, *args)
 
-    monkeypatch.setattr(pool.WorkerEnvs, "submit", submit)
-    report = evaluate(policy, "reach-v3", 3, seed=2, max_steps=18, progress=False, workers=2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pool.WorkerEnvs, "submit", submit)
+        report = evaluate(policy, "reach-v3", 5, seed=2, max_steps=30, progress=False, workers=2)
+    return policy, report, sizes
+
+
+def same_episodes(a, b):
+    assert [e.seed for e in b.episodes] == [e.seed for e in a.episodes]
+    for x, y in zip(a.episodes, b.episodes):
+        assert (x.length, x.success) == (y.length, y.success)
+        assert x.episode_return == pytest.approx(y.episode_return, rel=1e-5)
+
+
+def test_worker_envs_batch_inference_and_match_the_in_process_run(mse_in_process, mse_pooled):
+    same_episodes(mse_in_process, mse_pooled[1])
+
+
+def test_workers_run_whole_segments_between_policy_calls(mse_pooled):
+    # An env worker answers once per chunk (n_action_steps = 4 steps), not once per step.
+    policy, report, sizes = mse_pooled
     assert set(sizes) == {policy.config.n_action_steps} == {4}
     assert sum(e.length for e in report.episodes) <= 4 * len(sizes)
 
 
-def test_a_crashed_worker_fails_its_episodes_and_is_replaced(reach_dataset, tmp_path, monkeypatch):
+def test_a_compiled_policy_gives_the_same_episodes(mse_checkpoint, mse_in_process):
+    # torch.compile (CUDA graphs on a GPU) with batches padded to the env count (2 envs, and at
+    # the end one episode left): the padding rows must not reach an env or shift the results.
+    policy = load_pretrained(mse_checkpoint)
+    compiled = evaluate(policy, "reach-v3", 5, seed=2, max_steps=30, progress=False, workers=1,
+                        envs_per_worker=2, compile=True)
+    same_episodes(mse_in_process, compiled)
+
+
+def test_a_crashed_worker_fails_its_episodes_and_is_replaced(mse_checkpoint, monkeypatch):
     import os
     import signal
 
     from vlascope.evaluate import pool
 
-    policy = load_pretrained(_mse_run(reach_dataset, tmp_path).last_checkpoint)
+    policy = load_pretrained(mse_checkpoint)
     real_submit, calls = pool.WorkerEnvs.submit, {"runs": 0, "killed": False}
 
     def submit(self, slot, command, *args):
@@ -174,6 +160,42 @@ def test_a_crashed_worker_fails_its_episodes_and_is_replaced(reach_dataset, tmp_
     assert all(e.length == 20 or e.success for e, err in zip(report.episodes, errors) if err is None), \
         [(e.length, e.success, e.error) for e in report.episodes]
     assert all(r is not None for r in report.episodes)
+
+
+@pytest.fixture(scope="module")
+def flow_two_tasks(trained_run):
+    """A flow policy on two tasks from one pool (two workers, each holding an env of both
+    tasks) and, for each task, the episodes evaluate runs for it alone in this process."""
+    from vlascope.evaluate.runner import evaluate_tasks
+
+    policy = load_pretrained(trained_run.last_checkpoint)
+    tasks = ["reach-v3", "button-press-v3"]
+    together = evaluate_tasks(policy, tasks, 3, seed=1, max_steps=15, progress=False, workers=2,
+                              envs_per_worker=2)
+    alone = {task: evaluate(policy, task, 3, seed=1, max_steps=15, progress=False) for task in tasks}
+    return tasks, together, alone
+
+
+def test_several_tasks_share_one_pool_and_each_gets_the_episodes_it_would_alone(flow_two_tasks):
+    # Every MetaWorld task has the same observation layout, so one policy can drive two; one
+    # pool (each worker holding envs of both tasks) must give each task its own episodes.
+    tasks, together, alone = flow_two_tasks
+    assert list(together) == tasks
+    for task in tasks:
+        assert [(e.seed, e.length, e.success) for e in together[task].episodes] == \
+            [(e.seed, e.length, e.success) for e in alone[task].episodes]
+        assert [e.episode_return for e in together[task].episodes] == \
+            pytest.approx([e.episode_return for e in alone[task].episodes], rel=1e-5)
+
+
+def test_a_flow_policy_gives_the_same_episodes_in_process_and_with_workers(flow_two_tasks):
+    # Each episode draws its noise from its own generator, so which envs share a policy call
+    # (asynchronous workers batch whoever is waiting) does not change what an episode samples.
+    _, together, alone = flow_two_tasks
+    assert len(together["reach-v3"].episodes) == 3
+    for a, b in zip(alone["reach-v3"].episodes, together["reach-v3"].episodes):
+        assert (a.seed, a.length, a.success) == (b.seed, b.length, b.success)
+        assert a.episode_return == pytest.approx(b.episode_return, rel=1e-5)
 
 
 @needs_rendering
