@@ -116,7 +116,9 @@ def observability(job: dict) -> dict:
         [f] = check_observability(DoctorContext(dataset=data, out_dir=Path(job["path"]).parent / "doctor",
                                                 make_policy=None, inputs=keys))
         out["+".join(keys)] = {"severity": f.severity, "title": f.title, "evidence": f.evidence}
-    return {"path": job["path"], "task": data.task, "checks": out}
+    embedding = data.attrs.get("instruction_embedding")
+    return {"path": job["path"], "task": data.task, "checks": out, "instruction": data.attrs.get("instruction"),
+            "instruction_embedding": None if embedding is None else [float(v) for v in embedding]}
 
 
 def eval_checkpoint(job: dict) -> dict:

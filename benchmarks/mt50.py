@@ -134,8 +134,10 @@ def observe_stage(args, tasks: list[str], out: Path) -> dict:
     if todo:
         for r in run_parallel(observability, [{"path": str(out / "data" / f"{t}.hdf5"), "inputs": [INPUTS]}
                                               for t in todo], args.workers):
-            found[r["task"]] = r["checks"]["+".join(INPUTS)]
+            found[r["task"]] = {**r["checks"]["+".join(INPUTS)], "instruction": r["instruction"],
+                                "instruction_embedding": r["instruction_embedding"]}
         path.write_text(json.dumps(found, indent=2))
+    twins = instruction_twins({t: found[t].get("instruction_embedding") for t in tasks})
     from vlascope.evaluate.metrics import format_table
 
     rows = []
@@ -145,12 +147,31 @@ def observe_stage(args, tasks: list[str], out: Path) -> dict:
         refs = ev.get("references", {})
         goal = refs.get("inputs + goal")
         rows.append([t, difficulty_of(t), f["severity"], f"{100 * ev.get('unexplained_share', float('nan')):.0f}%",
-                     "" if goal is None else f"{100 * goal:.0f}%", ev.get("missing_input") or ""])
+                     "" if goal is None else f"{100 * goal:.0f}%", ev.get("missing_input") or "",
+                     ", ".join(twins.get(t, []))])
     print("\n" + format_table(["task", "split", "observability", "unexplained (inputs)",
-                               "with the goal", "missing input"], rows), flush=True)
+                               "with the goal", "missing input", "same instruction as"], rows), flush=True)
     flagged = [t for t in tasks if found[t]["severity"] == "error"]
     print(f"{len(flagged)} of {len(tasks)} tasks: the inputs leave where the demos go unexplained", flush=True)
-    return {t: found[t] for t in tasks}
+    if twins:
+        print(f"{len(twins)} tasks share their instruction with another: only the camera tells them apart",
+              flush=True)
+    return {t: {**{k: v for k, v in found[t].items() if k != "instruction_embedding"},
+                "same_instruction_as": twins.get(t, [])} for t in tasks}
+
+
+def instruction_twins(embeddings: dict) -> dict[str, list[str]]:
+    """Tasks whose instruction embeddings are (about) the same: a language-conditioned policy
+    gets one condition for both, whatever they ask."""
+    import numpy as np
+
+    named = {t: np.asarray(e, dtype=np.float64) for t, e in embeddings.items() if e is not None}
+    twins: dict[str, list[str]] = {}
+    for a, x in named.items():
+        for b, y in named.items():
+            if a != b and x @ y >= 0.99 * np.linalg.norm(x) * np.linalg.norm(y):
+                twins.setdefault(a, []).append(b)
+    return twins
 
 
 def eval_stage(args, tasks: list[str], out: Path) -> dict:
