@@ -122,9 +122,7 @@ class InProcessEnvs:
 
 
 def _worker(conn, specs: list[dict], index: int) -> None:
-    import torch
-
-    torch.set_num_threads(1)
+    # A worker imports MetaWorld and this module's imports alone, not torch: it only steps envs.
     spread_rendering(index)
     envs = [MetaWorldEnv(**spec) for spec in specs]
     conn.send("ready")
