@@ -18,7 +18,7 @@ from vlascope.doctor.model_checks import check_dead_parameters, check_open_loop
 SMALL = {"width": 32, "horizon": 4}
 
 
-def trained(dataset: str, steps: int = 150, **switches) -> TinyVLAPolicy:
+def trained(dataset: str, steps: int = 50, **switches) -> TinyVLAPolicy:
     demos = read_demos(dataset, "corner2_image")
     model = build(TinyVLAConfig(image_size=demos[0]["image"].shape[1], **SMALL, **switches), demos)
     train(model, demos, steps, batch_size=32)
