@@ -10,7 +10,6 @@ import copy
 
 import numpy as np
 import torch
-from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 
 from vlascope.data import read_dataset
@@ -106,6 +105,8 @@ def with_unused_adapter(make_policy):
 
 def with_lora_on_a_copy(make_policy):
     """The classic bug: LoRA injected into a copy of the encoder that the forward never calls."""
+    from peft import LoraConfig, inject_adapter_in_model  # seconds to import: only where used
+
     def make(episodes):
         policy = make_policy(episodes)
         policy.lora_encoder = inject_adapter_in_model(LoraConfig(r=4, target_modules=LORA_TARGETS),
@@ -116,6 +117,8 @@ def with_lora_on_a_copy(make_policy):
 
 def with_lora_applied(make_policy):
     """The healthy twin: LoRA injected into the encoder the forward pass uses."""
+    from peft import LoraConfig, inject_adapter_in_model
+
     def make(episodes):
         policy = make_policy(episodes)
         inject_adapter_in_model(LoraConfig(r=4, target_modules=LORA_TARGETS), policy.encoder)

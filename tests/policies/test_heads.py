@@ -25,7 +25,7 @@ def test_head_learns_two_modes_by_condition(kind):
         net = MLPDenoiser(2, 4, 2, width=64, depth=2)
         head = DiffusionHead(net, 100, 10) if kind == "diffusion" else FlowHead(net, 10)
     opt = torch.optim.Adam(head.parameters(), lr=3e-3)
-    for _ in range(600):
+    for _ in range(300):  # samples land within 0.13 of their mode by then (seeds 0-3)
         loss = head.loss(cond, target).mean()
         opt.zero_grad()
         loss.backward()
