@@ -48,12 +48,17 @@ def plot_initial_states(ctx, train: dict[str, np.ndarray], evaluation: dict[str,
     return ctx.save_plot(name, fig)
 
 
+# Histograms as one filled outline per series: the picture 40 edgeless bars make, drawn in about
+# half the time (a report draws several of these per check).
+HIST = {"bins": 40, "histtype": "stepfilled"}
+
+
 def plot_action_histograms(ctx, actions: np.ndarray, predicted: np.ndarray | None, name: str) -> str:
     fig, axes = _grid(actions.shape[1])
     for d, ax in enumerate(axes):
-        ax.hist(actions[:, d], bins=40, alpha=0.6, label="data")
+        ax.hist(actions[:, d], alpha=0.6, label="data", **HIST)
         if predicted is not None:
-            ax.hist(predicted[:, d], bins=40, alpha=0.6, label="predicted")
+            ax.hist(predicted[:, d], alpha=0.6, label="predicted", **HIST)
         ax.set_title(f"action dim {d}")
         ax.legend(fontsize=7)
     return ctx.save_plot(name, fig)
@@ -103,7 +108,7 @@ def plot_scatter(ctx, truth: np.ndarray, predicted: np.ndarray, r2: list[float],
 def plot_error_histograms(ctx, errors: np.ndarray, name: str) -> str:
     fig, axes = _grid(errors.shape[1])
     for d, ax in enumerate(axes):
-        ax.hist(errors[:, d], bins=40)
+        ax.hist(errors[:, d], **HIST)
         ax.set_title(f"error, dim {d}", fontsize=9)
         ax.set_xlabel("predicted - truth")
     return ctx.save_plot(name, fig)
