@@ -91,3 +91,13 @@ def pick_place_12(tmp_path_factory) -> str:
     """Twelve pick-place demos: enough that a neighbour in another demo shares the situation
     (the doctor's observability check)."""
     return collected(tmp_path_factory, "pick-place-12.hdf5", "pick-place-v3", 12)
+
+
+# Tests that start other Python processes (training runs killed mid-save, a two-process
+# accelerate launch) take a quarter of a minute each and are collected last: run them first, so
+# that pytest-xdist does not end on one of them while the other workers sit idle.
+STARTED_FIRST = ("tests/train/test_crash.py", "tests/train/test_distributed.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: not item.nodeid.startswith(STARTED_FIRST))  # stable sort

@@ -87,8 +87,9 @@ def mse_in_process(mse_checkpoint):
 
 @pytest.fixture(scope="module")
 def mse_pooled(mse_checkpoint):
-    """The same episodes from two worker processes (a pool start-up costs seconds a worker, so
-    the tests below read one run), and the length of every segment sent to a worker."""
+    """The same episodes from two worker processes of two envs each (a pool start-up costs
+    seconds a worker, so the tests below read one run), and the length of every segment sent
+    to a worker."""
     from vlascope.evaluate import pool
 
     policy = load_pretrained(mse_checkpoint)
@@ -102,7 +103,8 @@ def mse_pooled(mse_checkpoint):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pool.WorkerEnvs, "submit", submit)
-        report = evaluate(policy, "reach-v3", 5, seed=2, max_steps=30, progress=False, workers=2)
+        report = evaluate(policy, "reach-v3", 5, seed=2, max_steps=30, progress=False, workers=2,
+                          envs_per_worker=2)
     return policy, report, sizes
 
 
