@@ -85,11 +85,18 @@ def mse_in_process(mse_checkpoint):
     return evaluate(load_pretrained(mse_checkpoint), "reach-v3", 5, seed=2, max_steps=30, progress=False)
 
 
-@pytest.fixture(scope="module")
-def mse_pooled(mse_checkpoint):
-    """The same episodes from two worker processes of two envs each (a pool start-up costs
-    seconds a worker, so the tests below read one run), and the length of every segment sent
-    to a worker."""
+def same_episodes(a, b):
+    assert [e.seed for e in b.episodes] == [e.seed for e in a.episodes]
+    for x, y in zip(a.episodes, b.episodes):
+        assert (x.length, x.success) == (y.length, y.success)
+        assert x.episode_return == pytest.approx(y.episode_return, rel=1e-5)
+
+
+def test_worker_envs_batch_inference_run_whole_segments_and_match_the_in_process_run(
+        mse_checkpoint, mse_in_process, monkeypatch):
+    # One pool (a start-up costs seconds a worker) answers both questions: two workers of two
+    # envs each batch their envs into one policy call, which for mse changes nothing, and a
+    # worker answers once per chunk (n_action_steps = 4 steps), not once per step.
     from vlascope.evaluate import pool
 
     policy = load_pretrained(mse_checkpoint)
@@ -101,29 +108,12 @@ def mse_pooled(mse_checkpoint):
             sizes.append(len(args[0]))
         return real_submit(self, slot, command, *args)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pool.WorkerEnvs, "submit", submit)
-        report = evaluate(policy, "reach-v3", 5, seed=2, max_steps=30, progress=False, workers=2,
-                          envs_per_worker=2)
-    return policy, report, sizes
-
-
-def same_episodes(a, b):
-    assert [e.seed for e in b.episodes] == [e.seed for e in a.episodes]
-    for x, y in zip(a.episodes, b.episodes):
-        assert (x.length, x.success) == (y.length, y.success)
-        assert x.episode_return == pytest.approx(y.episode_return, rel=1e-5)
-
-
-def test_worker_envs_batch_inference_and_match_the_in_process_run(mse_in_process, mse_pooled):
-    same_episodes(mse_in_process, mse_pooled[1])
-
-
-def test_workers_run_whole_segments_between_policy_calls(mse_pooled):
-    # An env worker answers once per chunk (n_action_steps = 4 steps), not once per step.
-    policy, report, sizes = mse_pooled
+    monkeypatch.setattr(pool.WorkerEnvs, "submit", submit)
+    pooled = evaluate(policy, "reach-v3", 5, seed=2, max_steps=30, progress=False, workers=2,
+                      envs_per_worker=2)
+    same_episodes(mse_in_process, pooled)
     assert set(sizes) == {policy.config.n_action_steps} == {4}
-    assert sum(e.length for e in report.episodes) <= 4 * len(sizes)
+    assert sum(e.length for e in pooled.episodes) <= 4 * len(sizes)
 
 
 def test_a_compiled_policy_gives_the_same_episodes(mse_checkpoint, mse_in_process):
@@ -164,40 +154,25 @@ def test_a_crashed_worker_fails_its_episodes_and_is_replaced(mse_checkpoint, mon
     assert all(r is not None for r in report.episodes)
 
 
-@pytest.fixture(scope="module")
-def flow_two_tasks(trained_run):
-    """A flow policy on two tasks from one pool (two workers, each holding an env of both
-    tasks) and, for each task, the episodes evaluate runs for it alone in this process."""
+def test_several_tasks_share_one_pool_and_each_gets_the_episodes_it_would_alone(trained_run):
+    # Every MetaWorld task has the same observation layout, so one policy can drive two; one
+    # pool (two workers, each holding envs of both tasks) must give each task its own episodes.
+    # The policy samples (flow): each episode draws its noise from its own generator, so which
+    # envs share a policy call (asynchronous workers batch whoever is waiting) does not change
+    # what an episode samples.
     from vlascope.evaluate.runner import evaluate_tasks
 
     policy = load_pretrained(trained_run.last_checkpoint)
     tasks = ["reach-v3", "button-press-v3"]
     together = evaluate_tasks(policy, tasks, 3, seed=1, max_steps=15, progress=False, workers=2,
                               envs_per_worker=2)
-    alone = {task: evaluate(policy, task, 3, seed=1, max_steps=15, progress=False) for task in tasks}
-    return tasks, together, alone
-
-
-def test_several_tasks_share_one_pool_and_each_gets_the_episodes_it_would_alone(flow_two_tasks):
-    # Every MetaWorld task has the same observation layout, so one policy can drive two; one
-    # pool (each worker holding envs of both tasks) must give each task its own episodes.
-    tasks, together, alone = flow_two_tasks
     assert list(together) == tasks
     for task in tasks:
+        alone = evaluate(policy, task, 3, seed=1, max_steps=15, progress=False)
         assert [(e.seed, e.length, e.success) for e in together[task].episodes] == \
-            [(e.seed, e.length, e.success) for e in alone[task].episodes]
+            [(e.seed, e.length, e.success) for e in alone.episodes]
         assert [e.episode_return for e in together[task].episodes] == \
-            pytest.approx([e.episode_return for e in alone[task].episodes], rel=1e-5)
-
-
-def test_a_flow_policy_gives_the_same_episodes_in_process_and_with_workers(flow_two_tasks):
-    # Each episode draws its noise from its own generator, so which envs share a policy call
-    # (asynchronous workers batch whoever is waiting) does not change what an episode samples.
-    _, together, alone = flow_two_tasks
-    assert len(together["reach-v3"].episodes) == 3
-    for a, b in zip(alone["reach-v3"].episodes, together["reach-v3"].episodes):
-        assert (a.seed, a.length, a.success) == (b.seed, b.length, b.success)
-        assert a.episode_return == pytest.approx(b.episode_return, rel=1e-5)
+            pytest.approx([e.episode_return for e in alone.episodes], rel=1e-5)
 
 
 @needs_rendering
