@@ -89,7 +89,7 @@ def test_collect_train_eval_from_the_command_line(tmp_path):
     assert (tmp_path / "m.json").exists()
     ckpt = str(tmp_path / "run" / "checkpoints" / "last")
     p = run_here("eval", ckpt, "--task", "reach-v3", "--episodes", "3", "--max-steps", "16",
-            "--workers", "1", "--envs-per-worker", "3", "--json", str(tmp_path / "w.json"))
+            "--workers", "1", "--envs-per-worker", "2", "--json", str(tmp_path / "w.json"))
     assert p.returncode == 0, p.stderr
     episodes = json.loads((tmp_path / "w.json").read_text())["episodes"]
     assert len(episodes) == 3 and all(e["length"] == 16 or e["success"] for e in episodes), episodes
