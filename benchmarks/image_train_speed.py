@@ -76,7 +76,7 @@ def profile_steps(data: str, name: str, over: dict, train_over: dict, batch: int
                   out: Path) -> None:
     """The loop's parts under labels (batch sampling, EMA, gradient clipping; the optimiser and
     the autograd ops label themselves), then the top operators by host time: a step whose pace
-    is set by issuing kernels from Python shows host time well above device time."""
+    is set by launching kernels from Python shows host time well above device time."""
     import torch
     from torch.profiler import ProfilerActivity, profile, record_function
 
