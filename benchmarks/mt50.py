@@ -10,8 +10,8 @@ demos depend on something those inputs do not show (a goal too small to see, or 
 Every stage resumes an interrupted run: collection skips tasks whose dataset is complete,
 training continues the run from its newest checkpoint (`vlascope train --resume`), evaluation
 skips episode counts already written, observation skips tasks already checked; out/stages.json
-keeps each run's collection and training figures for the results JSON. `--gpus N` trains through `accelerate launch` on N GPUs
-(each process draws its own batches of `--batch-size`).
+keeps each run's collection and training figures for the results JSON. `--gpus N` trains through
+`accelerate launch` on N GPUs (each process draws its own batches of `--batch-size`).
 
     python benchmarks/mt50.py --recipe gpu|gpu-long [--tasks mt10]
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
@@ -55,23 +55,21 @@ _GPU = ["--image-size", "128", "--batch-size", "256", "--compile", "--workers", 
 RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "50000", "--ckpt-every", "5000"]}
 
 
-def record_stage(out: Path, stage: str, record: dict) -> list[dict]:
-    """Append this run's record of a stage to out/stages.json and return every run's: the
-    results JSON of a resumed run (or of one that only evaluates) still tells how the data was
-    collected and the policy trained."""
-    path = out / "stages.json"
-    stages = json.loads(path.read_text()) if path.exists() else {}
-    stages.setdefault(stage, []).append(record)
-    path.write_text(json.dumps(stages, indent=2))
-    return stages[stage]
-
-
 def recorded_stages(out: Path) -> dict:
+    """Every run's records of each stage, from out/stages.json: the results JSON of a resumed run
+    (or of one that only evaluates) still tells how the data was collected and the policy trained."""
     path = out / "stages.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def collect_stage(args, tasks: list[str], out: Path) -> dict:
+def record_stage(out: Path, stage: str, record: dict) -> None:
+    """Append this run's record of a stage to out/stages.json."""
+    stages = recorded_stages(out)
+    stages.setdefault(stage, []).append(record)
+    (out / "stages.json").write_text(json.dumps(stages, indent=2))
+
+
+def collect_stage(args, tasks: list[str], out: Path) -> None:
     data = ensure_dir(out / "data")
     todo = [t for t in tasks if not (data / f"{t}.hdf5").exists()]
     start = time.time()

@@ -126,6 +126,7 @@ def shadow_map_size(image_size: int) -> int:
         size *= 2
     return size
 
+
 # Tasks where "grasped" means something; elsewhere the grasp signal is reported as n/a.
 GRASP_TASKS = {
     "pick-place-v3", "pick-place-wall-v3", "pick-out-of-hole-v3", "bin-picking-v3",
