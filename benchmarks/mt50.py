@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -89,38 +91,83 @@ def collect_stage(args, tasks: list[str], out: Path) -> None:
                                       "demos_per_task": args.demos, "image_size": args.image_size})
 
 
-def train_command(args, tasks: list[str], out: Path) -> list[str]:
-    run = out / "run"
+def train_command(args, tasks: list[str], out: Path, run: Path, steps: int, gpus: int,
+                  train_options: str = "") -> list[str]:
+    """The `vlascope train` command line of a run in `run`: a resume where it has a checkpoint,
+    launched through `accelerate launch` on `gpus` GPUs when more than one."""
     if (run / "checkpoints").exists() and any((run / "checkpoints").glob("step_*")):
-        common = ["-m", "vlascope", "train", "--resume", str(run), "--steps", str(args.steps)]
+        common = ["-m", "vlascope", "train", "--resume", str(run), "--steps", str(steps)]
     else:
-        config = out / "train.yaml"
+        run.mkdir(parents=True, exist_ok=True)
+        config = run.parent / f"{run.name}.yaml"
         config.write_text(json.dumps({
             "policy": {"obs_keys": INPUTS, "language": True, **parse_options(args.policy_options)},
-            "train": {"steps": args.steps, "batch_size": args.batch_size, "ckpt_every": args.ckpt_every,
-                      "compile": args.compile, **parse_options(args.train_options)}}))
+            "train": {"steps": steps, "batch_size": args.batch_size, "ckpt_every": args.ckpt_every,
+                      "compile": args.compile, **parse_options(args.train_options),
+                      **parse_options(train_options)}}))
         common = ["-m", "vlascope", "train", "--policy", args.policy, "--out", str(run),
                   "--config", str(config)]
         for t in tasks:
             common += ["--dataset", str(out / "data" / f"{t}.hdf5")]
-    if args.gpus > 1:
+    if gpus > 1:
         return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-                "--num_processes", str(args.gpus), "--num_machines", "1", "--mixed_precision", "no",
+                "--num_processes", str(gpus), "--num_machines", "1", "--mixed_precision", "no",
                 "--dynamo_backend", "no", *common]
     return [sys.executable, *common]
 
 
-def train_stage(args, tasks: list[str], out: Path) -> None:
-    start = time.time()
-    cmd = train_command(args, tasks, out)
+def run_training(cmd: list[str]) -> None:
     print("$ " + " ".join(cmd), flush=True)
     # tqdm reads TQDM_* from the environment: a progress line every half minute in the log.
     subprocess.run(cmd, check=True, env={**os.environ, "TQDM_MININTERVAL": "30"})
+
+
+def train_stage(args, tasks: list[str], out: Path) -> None:
     from _timing import steady_samples_per_second
 
+    start = time.time()
+    run_training(train_command(args, tasks, out, out / "run", args.steps, args.gpus))
     record_stage(out, "train", {"seconds": time.time() - start, "gpus": args.gpus, "steps": args.steps,
                                 "batch_size_per_process": args.batch_size,
                                 "samples_per_second": steady_samples_per_second(out / "run")})
+
+
+def scaling_stage(args, tasks: list[str], out: Path) -> dict:
+    """Training throughput of this policy on these data: each of `--scaling-runs` ("GPUS" or
+    "GPUS:train options", e.g. 2:ddp_split_graph=true) is a short run of the same recipe;
+    samples/s are read from its loss log past compilation, and process 0 profiles its last steps
+    (profile.txt). Each process draws batches of `--batch-size`, so N GPUs take N times the
+    samples per step. Resumes: finished runs are read back, not rerun."""
+    from _timing import steady_samples_per_second
+
+    from vlascope.evaluate.metrics import format_table
+
+    path = out / "scaling.json"
+    found = json.loads(path.read_text()) if path.exists() else {}
+    for spec in args.scaling_runs:
+        gpus, _, options = spec.partition(":")
+        name = f"{gpus}gpu" + ("-" + re.sub(r"[^A-Za-z0-9_.]+", "-", options) if options else "")
+        if name in found:
+            continue
+        run = out / "scaling" / name
+        shutil.rmtree(run, ignore_errors=True)  # an interrupted short run starts again
+        start = time.time()
+        run_training(train_command(args, tasks, out, run, args.scaling_steps, int(gpus),
+                                   f"ckpt_every=0,profile_steps=20,{options}"))
+        found[name] = {"gpus": int(gpus), "train_options": options, "steps": args.scaling_steps,
+                       "batch_size_per_process": args.batch_size,
+                       "samples_per_second": steady_samples_per_second(run),
+                       "seconds": time.time() - start,
+                       "profile": (run / "profile.txt").read_text().splitlines()[0]}
+        path.write_text(json.dumps(found, indent=2))
+    one = next((r["samples_per_second"] for r in found.values() if r["gpus"] == 1), None)
+    rows = [[name, str(r["gpus"]), f"{r['samples_per_second']:.0f}",
+             f"{r['samples_per_second'] / one:.2f}x" if one else "",
+             f"{r['samples_per_second'] / one / r['gpus']:.0%}" if one else "", r["profile"]]
+            for name, r in found.items()]
+    print("\n" + format_table(["run", "GPUs", "samples/s", "vs 1 GPU", "efficiency", "profile"], rows),
+          flush=True)
+    return found
 
 
 def observe_stage(args, tasks: list[str], out: Path) -> dict:
@@ -250,8 +297,12 @@ def main() -> None:
     p.add_argument("--eval-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     p.add_argument("--envs-per-worker", type=int, default=8)
     p.add_argument("--stages", nargs="+", default=["collect", "observe", "train", "eval"],
-                   choices=["collect", "observe", "train", "eval"],
-                   help="observe: the doctor's observability check on each task's dataset")
+                   choices=["collect", "observe", "scaling", "train", "eval"],
+                   help="observe: the doctor's observability check on each task's dataset; "
+                        "scaling: short runs for training throughput (--scaling-runs)")
+    p.add_argument("--scaling-runs", nargs="+", default=["1", "2"],
+                   help="GPUS or GPUS:train options of each throughput run, e.g. 1 2 2:ddp_split_graph=true")
+    p.add_argument("--scaling-steps", type=int, default=1000)
     p.add_argument("--out", default="outputs/mt50")
     args = parse_args(p, RECIPES)
     if args.workers is None:
@@ -267,6 +318,8 @@ def main() -> None:
         collect_stage(args, tasks, out)
     if "observe" in args.stages:
         result["observability"] = observe_stage(args, tasks, out)
+    if "scaling" in args.stages:
+        result["scaling"] = scaling_stage(args, tasks, out)
     if "train" in args.stages:
         train_stage(args, tasks, out)
     result.update(recorded_stages(out))  # collection and training as recorded, whichever run did them

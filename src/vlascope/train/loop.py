@@ -53,6 +53,12 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the training step (minutes of compile time first)
     data_on_device: str = "auto"  # "auto" (when it fits in half the free GPU memory) | "yes" | "no"
+    # Several processes with compile: dynamo's DDP optimiser splits the compiled graph at DDP's
+    # gradient buckets so that each bucket's all-reduce overlaps the rest of the backward. The
+    # split graphs fuse less and launch more; where the all-reduce is cheap (GPUs of one host on
+    # NVLink) one whole graph, all-reduced after its backward, is the better trade.
+    ddp_split_graph: bool = False
+    profile_steps: int = 0  # profile this many steps before the last; process 0 writes profile.txt
 
 
 @dataclass
@@ -282,7 +288,11 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         else:  # the checkpoint holds process 0's sampler; every process needs batches of its own
             data.generator.manual_seed(cfg.seed + rank + 1_000_003 * first_step)
     model = accelerator.prepare_model(policy) if accelerator else policy
+    if cfg.compile and accelerator is not None:
+        torch._dynamo.config.optimize_ddp = cfg.ddp_split_graph
     step_fn = torch.compile(model) if cfg.compile else model
+    profiler = None
+    profile_from = cfg.steps - cfg.profile_steps - 1 if cfg.profile_steps else None
 
     extra = {"train": dataclasses.asdict(cfg), **(extra or {})}
     extra.setdefault("data", {}).update(num_windows=n, on_device=data.resident,
@@ -318,6 +328,8 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
                disable=not (progress and main), mininterval=0.5, initial=first_step, total=cfg.steps)
     policy.train()
     for step in bar:
+        if step == profile_from and main:
+            profiler = start_profiler(device)
         batch = data.sample()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss, _ = step_fn(batch)
@@ -334,6 +346,9 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
 
         running = detached if running is None else 0.95 * running + 0.05 * detached
         done = step + 1
+        if profiler is not None and done == cfg.steps - 1:
+            write_profile(profiler, device, run_dir / "profile.txt", cfg.profile_steps, world)
+            profiler = None
         # Step 1 is always logged: the doctor compares it with the objective's expected start.
         log_now = done == 1 or done % cfg.log_every == 0 or done == cfg.steps
         save_now = (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps
@@ -362,6 +377,41 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     seconds = time.time() - start
     return TrainResult(run_dir, run_dir / "checkpoints" / "last", running.item(), seconds,
                        world * (cfg.steps - first_step) * cfg.batch_size / seconds, ema)
+
+
+def start_profiler(device: torch.device):
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    profiler = profile(activities=activities)
+    profiler.start()
+    profiler.wall_start = time.perf_counter()
+    return profiler
+
+
+def write_profile(profiler, device: torch.device, path: Path, steps: int, world: int) -> None:
+    """Where `steps` training steps spent their time: the wall time per step, the kernels' time
+    per step (collectives apart; streams that overlap can add up to more than the wall time),
+    and the operators that took it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    wall = (time.perf_counter() - profiler.wall_start) / steps
+    profiler.stop()
+    events = profiler.key_averages()
+    on_device = device.type == "cuda"
+    # Kernels only: an operator's device time is its kernels' time, counted once.
+    kernels = [e for e in events if on_device and e.device_type == torch.autograd.DeviceType.CUDA]
+    busy = sum(e.self_device_time_total for e in kernels) / 1e6 / steps
+    collectives = sum(e.self_device_time_total for e in kernels if "nccl" in e.key.lower()) / 1e6 / steps
+    sort = "self_device_time_total" if on_device else "self_cpu_time_total"
+    head = f"{steps} steps, {world} process(es); per step: wall {1e3 * wall:.2f} ms"
+    if on_device:
+        head += f", kernels {1e3 * busy:.2f} ms, of which collectives {1e3 * collectives:.2f} ms"
+    head += "\n"
+    path.write_text(head + events.table(sort_by=sort, row_limit=30) + "\n")
+    print(head.strip(), file=sys.stderr)
 
 
 def replicas_in_sync(policy: torch.nn.Module, accelerator) -> bool:
