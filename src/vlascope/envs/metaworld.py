@@ -208,10 +208,10 @@ class StepInfo:
 class MetaWorldEnv:
     """One MetaWorld task whose initial state is drawn from the task's reset space by a seed.
 
-    Built with `gymnasium.make("Meta-World/MT1", ...)`. MT1 samples one of 50 pre-drawn task
-    variations per reset; we switch that off and draw a fresh object/goal placement from the
-    env's own random reset space, seeded per episode, so every seed is its own initial state and
-    collection and evaluation seeds can be kept disjoint.
+    Built as `gymnasium.make("Meta-World/MT1", ...)` builds it (`_make_mt1`). MT1 samples one of
+    50 pre-drawn task variations per reset; we switch that off and draw a fresh object/goal
+    placement from the env's own random reset space, seeded per episode, so every seed is its
+    own initial state and collection and evaluation seeds can be kept disjoint.
 
     `shadow_size` is the shadow map's size in px; by default `shadow_map_size(image_size)`, which
     draws frames several times faster than MetaWorld's own 4096 and looks the same at that size.
@@ -220,8 +220,6 @@ class MetaWorldEnv:
     def __init__(self, task: str, camera: str | list[str] | None = None, image_size: int = 96,
                  max_steps: int | None = None, image_obs: bool = True, camera_view: str = "lerobot",
                  shadow_size: int | None = None):
-        import gymnasium as gym
-        import metaworld  # noqa: F401  (registers the Meta-World/* ids)
         from metaworld.wrappers import RandomTaskSelectWrapper
 
         self.task = check_task(task)
@@ -237,8 +235,7 @@ class MetaWorldEnv:
             kwargs = dict(render_mode="rgb_array", camera_name=self.camera,
                           width=image_size, height=image_size)
         try:
-            self.env = gym.make("Meta-World/MT1", env_name=task, seed=0,
-                                max_episode_steps=max_steps, disable_env_checker=True, **kwargs)
+            self.env = _make_mt1(task, max_steps, **kwargs)
         except ValueError as exc:  # e.g. an unknown camera name
             raise VlascopeError(f"cannot build MetaWorld env '{task}': {exc}") from None
         self.env.reset()  # MT1 sets a task on its first reset; later resets keep ours
@@ -343,6 +340,58 @@ class MetaWorldEnv:
 
     def close(self) -> None:
         self.env.close()
+
+
+def _make_mt1(task: str, max_steps: int | None, **render_kwargs):
+    """The env `gymnasium.make("Meta-World/MT1", env_name=task, seed=0, max_episode_steps=max_steps,
+    disable_env_checker=True, **render_kwargs)` returns, wrapper for wrapper, without pre-drawing
+    MT1's task variations: MT1 resets a throwaway env once per variation to draw them, and we
+    replace the variation on every reset anyway (`MetaWorldEnv.reset`). The one variation kept is
+    MT1's first draw; it stands in each of MT1's slots, so that the first reset's choice among them
+    draws from the env's generator exactly as MT1's does."""
+    import pickle
+
+    import gymnasium as gym
+    import metaworld
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS, ML1_ARGS_KWARGS
+    from metaworld.types import Task
+    from metaworld.wrappers import AutoTerminateOnSuccessWrapper, CheckpointWrapper, RandomTaskSelectWrapper
+
+    env_cls = ALL_V3_ENVIRONMENTS[task]
+    task_kwargs = {k: v for k, v in ML1_ARGS_KWARGS[task]["kwargs"].items() if k != "task_id"}
+    # metaworld._init_each_env's construction.
+    args = dict(reward_function_version="v2", render_mode=None, camera_name=None, camera_id=None,
+                width=480, height=480)
+    env = env_cls(**{**args, **render_kwargs})
+
+    # metaworld._make_tasks' first draw: a reset from the reset space with NumPy's global
+    # generator seeded 0, whose state is put back afterwards.
+    global_state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        env._freeze_rand_vec = False
+        env._set_task_called = True
+        env._set_task_inner(**task_kwargs)
+        env.reset()
+        rand_vec = env._last_rand_vec
+    finally:
+        np.random.set_state(global_state)
+    variation = Task(env_name=task, data=pickle.dumps(
+        dict(task_kwargs, rand_vec=rand_vec, env_cls=env_cls, partially_observable=False)))
+
+    env.seed(0)
+    env = gym.wrappers.TimeLimit(env, env.max_path_length)
+    env = AutoTerminateOnSuccessWrapper(env)
+    env.toggle_terminate_on_success(False)
+    env = gym.wrappers.RecordEpisodeStatistics(env)
+    env = RandomTaskSelectWrapper(env, [variation] * metaworld._N_GOALS)
+    env = CheckpointWrapper(env, f"{env_cls}_None")
+    env.action_space.seed(0)
+    # What gymnasium.make adds around it.
+    env = gym.wrappers.OrderEnforcing(env)
+    if max_steps is not None:
+        env = gym.wrappers.TimeLimit(env, max_steps)
+    return env
 
 
 class _GeomNames:
