@@ -355,13 +355,17 @@ def _make_mt1(task: str, max_steps: int | None, **render_kwargs):
     import metaworld
     from metaworld.env_dict import ALL_V3_ENVIRONMENTS, ML1_ARGS_KWARGS
     from metaworld.types import Task
-    from metaworld.wrappers import AutoTerminateOnSuccessWrapper, CheckpointWrapper, RandomTaskSelectWrapper
+    from metaworld.wrappers import (
+        AutoTerminateOnSuccessWrapper,
+        CheckpointWrapper,
+        RandomTaskSelectWrapper,
+    )
 
     env_cls = ALL_V3_ENVIRONMENTS[task]
     task_kwargs = {k: v for k, v in ML1_ARGS_KWARGS[task]["kwargs"].items() if k != "task_id"}
     # metaworld._init_each_env's construction.
-    args = dict(reward_function_version="v2", render_mode=None, camera_name=None, camera_id=None,
-                width=480, height=480)
+    args = {"reward_function_version": "v2", "render_mode": None, "camera_name": None,
+            "camera_id": None, "width": 480, "height": 480}
     env = env_cls(**{**args, **render_kwargs})
 
     # metaworld._make_tasks' first draw: a reset from the reset space with NumPy's global
