@@ -259,6 +259,12 @@ class MetaWorldEnv:
                 model.cam_pos[self.camera_ids["corner2"]] = LEROBOT_CORNER2_POS
             # Read when the renderer is made, at the first frame.
             model.vis.quality.shadowsize = shadow_size or shadow_map_size(image_size)
+            # The offscreen buffer frames are drawn into: MetaWorld's models ask for 640x480 with
+            # multisampling, which osmesa clears and resolves whole for every frame. Frames
+            # drawn into one of their own size are the same pixels, drawn faster.
+            vis = model.vis.global_
+            if image_size <= min(vis.offwidth, vis.offheight):
+                vis.offwidth = vis.offheight = image_size
         self.shadow_size = int(self.env.unwrapped.model.vis.quality.shadowsize) if self.cameras else None
         self.initial_state: np.ndarray | None = None
         self.last_flat_obs: np.ndarray | None = None
