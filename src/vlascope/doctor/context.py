@@ -84,11 +84,14 @@ class DoctorContext:
 
     def save_plot(self, name: str, fig) -> str:
         """Write a matplotlib figure as plots/<name>.png; returns the path relative to the report."""
-        import matplotlib.pyplot as plt
+        from vlascope.doctor.plots import DPI
 
         fig.tight_layout()
-        fig.savefig(self.plot_dir / f"{name}.png", dpi=90, bbox_inches="tight")
-        plt.close(fig)
+        fig.savefig(self.plot_dir / f"{name}.png", dpi=DPI, bbox_inches="tight")
+        if fig.canvas.manager is not None:  # a pyplot figure: pyplot keeps it until closed
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
         return f"plots/{name}.png"
 
     def fresh_policy(self, episodes: list[Episode] | None = None) -> ActionPolicy:

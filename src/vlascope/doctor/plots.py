@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 
+# The resolution the context writes figures at (`save_plot`).
+DPI = 90
 
-def _plt():
-    import matplotlib
 
-    matplotlib.use("Agg")  # files only: the doctor runs on headless machines
-    import matplotlib.pyplot as plt
+def _subplots(rows: int = 1, cols: int = 1, figsize=(6.4, 4.8), **kwargs):
+    """A figure on Matplotlib's Agg canvas, outside pyplot (files only: the doctor runs on
+    headless machines). It is made at the resolution it is written at, so that laying it out
+    and writing it measure its text once, at one size."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    return plt
+    fig = Figure(figsize=figsize, dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols, **kwargs)
 
 
 def _grid(n: int, width: float = 3.2, height: float = 2.6):
-    plt = _plt()
     cols = min(n, 4)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, list(axes.flat[:n])
@@ -67,8 +72,7 @@ def plot_action_histograms(ctx, actions: np.ndarray, predicted: np.ndarray | Non
 def plot_loss_curves(ctx, curves: dict[str, tuple[list, list]], name: str,
                      expected: float | None = None, title: str = "training loss",
                      ylabel: str = "loss") -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+    fig, ax = _subplots(figsize=(6, 3.4))
     for label, (steps, losses) in curves.items():
         ax.plot(steps, losses, label=label)
     if expected is not None:
@@ -117,8 +121,7 @@ def plot_error_histograms(ctx, errors: np.ndarray, name: str) -> str:
 def plot_bars(ctx, values: dict[str, float], name: str, title: str, threshold: float | None = None,
               flagged: str = "below") -> str:
     """Bars with the check's threshold; `flagged` says which side of it the check flags."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(3.5, 1.1 * len(values)), 3))
+    fig, ax = _subplots(figsize=(max(3.5, 1.1 * len(values)), 3))
     ax.bar(list(values), list(values.values()))
     if threshold is not None:
         ax.axhline(threshold, color="red", ls="--", lw=1, label=f"flag {flagged} {threshold}")
