@@ -1,5 +1,6 @@
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -64,6 +65,16 @@ def test_gradient_norm_is_clipped_not_the_loss(reach_dataset, tmp_path):
     rows = list(csv.DictReader(open(run.run_dir / "loss.csv")))
     assert all(float(r["grad_norm"]) > 1e-6 for r in rows)  # unclipped norm is reported
     assert float(rows[0]["loss"]) > 0  # the loss itself is untouched
+
+
+def test_profile_steps_write_where_the_time_went(reach_dataset, tmp_path):
+    run = train([reach_dataset], "mse", tmp_path / "r", TrainConfig(steps=5, batch_size=8, log_every=1,
+                profile_steps=2, warmup_steps=1, ckpt_every=0), dict(TINY_POLICY), progress=False)
+    head, *table = (run.run_dir / "profile.txt").read_text().splitlines()
+    wall = float(re.fullmatch(r"2 steps, 1 process\(es\); per step: wall ([0-9.]+) ms", head).group(1))
+    assert wall > 0
+    # The operators of a training step, the optimiser's included.
+    assert any("Optimizer.step" in row for row in table) and any("aten::" in row for row in table)
 
 
 def test_a_non_finite_loss_stops_training_naming_its_step(reach_dataset, tmp_path, monkeypatch):

@@ -401,10 +401,14 @@ def write_profile(profiler, device: torch.device, path: Path, steps: int, world:
     profiler.stop()
     events = profiler.key_averages()
     on_device = device.type == "cuda"
-    # Kernels only: an operator's device time is its kernels' time, counted once.
-    kernels = [e for e in events if on_device and e.device_type == torch.autograd.DeviceType.CUDA]
+    # Kernels only, each counted once: an operator's device time is its kernels' time, and a
+    # user annotation (DistributedDataParallel.forward, nccl:all_reduce) spans kernels listed
+    # on their own.
+    kernels = [e for e in events if on_device and e.device_type == torch.autograd.DeviceType.CUDA
+               and not e.is_user_annotation]
     busy = sum(e.self_device_time_total for e in kernels) / 1e6 / steps
-    collectives = sum(e.self_device_time_total for e in kernels if "nccl" in e.key.lower()) / 1e6 / steps
+    collectives = sum(e.self_device_time_total for e in kernels
+                      if e.key.startswith(("ncclDevKernel", "ncclKernel"))) / 1e6 / steps
     sort = "self_device_time_total" if on_device else "self_cpu_time_total"
     head = f"{steps} steps, {world} process(es); per step: wall {1e3 * wall:.2f} ms"
     if on_device:
