@@ -11,11 +11,16 @@ Every stage resumes an interrupted run: collection skips tasks whose dataset is 
 training continues the run from its newest checkpoint (`vlascope train --resume`), evaluation
 skips episode counts already written, observation skips tasks already checked; out/stages.json
 keeps each run's collection and training figures for the results JSON. `--gpus N` trains through
-`accelerate launch` on N GPUs (each process draws its own batches of `--batch-size`).
+`accelerate launch` on N GPUs (each process draws its own batches of `--batch-size`). The
+`scaling` stage (not run unless named) times short training runs of the same recipe at each
+`--scaling-runs` entry (a number of GPUs, optionally with train options) and profiles them; the
+finished runs are kept in out/scaling.json.
 
     python benchmarks/mt50.py --recipe gpu|gpu-long [--tasks mt10]
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
                               [--gpus 1] [--episodes 10 50] [--stages collect observe train eval]
+    python benchmarks/mt50.py --recipe gpu --stages collect scaling --scaling-runs 1 2 4 \
+                              4:ddp_split_graph=true [--scaling-steps 1000]
 """
 
 from __future__ import annotations
