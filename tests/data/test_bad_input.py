@@ -7,8 +7,6 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from vlascope.cli import main
 from vlascope.data import Episode, read_dataset, write_dataset
@@ -119,44 +117,53 @@ def test_checkpoint_that_does_not_fit_the_dataset(tmp_path, capsys):
 MUTATIONS = ["flip_bytes", "drop", "reshape", "nan", "retype", "truncate"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(mutation=st.sampled_from(MUTATIONS), where=st.integers(0, 10_000), seed=st.integers(0, 2**16))
-def test_fuzzed_files_give_a_clear_error_or_read(tmp_path_factory, mutation, where, seed):
-    path = valid(tmp_path_factory.mktemp("fuzz") / "d.hdf5", demos=3, t=8)
-    rng = np.random.default_rng(seed)
-    names = []
-    with h5py.File(path, "r") as f:
-        f.visit(names.append)
-    target = names[where % len(names)]
-    if mutation == "flip_bytes":
-        raw = bytearray(path.read_bytes())
-        for i in rng.integers(0, len(raw), size=16):
-            raw[i] ^= 0xFF
-        path.write_bytes(bytes(raw))
-    elif mutation == "truncate":
-        raw = path.read_bytes()
-        path.write_bytes(raw[: int(rng.integers(0, len(raw)))])
-    else:
-        with h5py.File(path, "a") as f:
-            obj = f[target]
-            if mutation == "drop":
-                del f[target]
-            elif isinstance(obj, h5py.Dataset):
-                data = obj[()]
-                del f[target]
-                if mutation == "reshape":
-                    data = np.asarray(data).reshape(-1)[: max(1, data.size - 1)]
-                elif mutation == "nan":
-                    data = np.full(np.shape(data), np.nan)
-                elif mutation == "retype":
-                    data = np.array([b"x"] * max(1, np.size(data)))
-                f.create_dataset(target, data=data)
-    try:
-        ds = read_dataset(path)
-    except VlascopeError as exc:
-        assert "\n" not in str(exc) and str(path) in str(exc)
-        return
-    assert ds.episodes and all(len(e.actions) == len(v) for e in ds.episodes for v in e.obs.values())
+def test_fuzzed_files_give_a_clear_error_or_read(tmp_path_factory):
+    # Imported here, not at the top: only the process that runs this test pays for Hypothesis.
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(mutation=st.sampled_from(MUTATIONS), where=st.integers(0, 10_000),
+           seed=st.integers(0, 2**16))
+    def damaged_file_errs_or_reads(mutation, where, seed):
+        path = valid(tmp_path_factory.mktemp("fuzz") / "d.hdf5", demos=3, t=8)
+        rng = np.random.default_rng(seed)
+        names = []
+        with h5py.File(path, "r") as f:
+            f.visit(names.append)
+        target = names[where % len(names)]
+        if mutation == "flip_bytes":
+            raw = bytearray(path.read_bytes())
+            for i in rng.integers(0, len(raw), size=16):
+                raw[i] ^= 0xFF
+            path.write_bytes(bytes(raw))
+        elif mutation == "truncate":
+            raw = path.read_bytes()
+            path.write_bytes(raw[: int(rng.integers(0, len(raw)))])
+        else:
+            with h5py.File(path, "a") as f:
+                obj = f[target]
+                if mutation == "drop":
+                    del f[target]
+                elif isinstance(obj, h5py.Dataset):
+                    data = obj[()]
+                    del f[target]
+                    if mutation == "reshape":
+                        data = np.asarray(data).reshape(-1)[: max(1, data.size - 1)]
+                    elif mutation == "nan":
+                        data = np.full(np.shape(data), np.nan)
+                    elif mutation == "retype":
+                        data = np.array([b"x"] * max(1, np.size(data)))
+                    f.create_dataset(target, data=data)
+        try:
+            ds = read_dataset(path)
+        except VlascopeError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)
+            return
+        assert ds.episodes and all(len(e.actions) == len(v) for e in ds.episodes for v in e.obs.values())
+
+    damaged_file_errs_or_reads()
 
 
 def test_resume_after_the_dataset_changed_shape(tmp_path, capsys):
