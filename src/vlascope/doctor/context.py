@@ -84,10 +84,18 @@ class DoctorContext:
 
     def save_plot(self, name: str, fig) -> str:
         """Write a matplotlib figure as plots/<name>.png; returns the path relative to the report."""
+        import matplotlib
+
         from vlascope.doctor.plots import DPI
 
         fig.tight_layout()
-        fig.savefig(self.plot_dir / f"{name}.png", dpi=DPI, bbox_inches="tight")
+        bbox = "tight"
+        if fig.dpi == DPI:
+            # The box savefig's "tight" crops to, measured on the renderer tight_layout has just
+            # measured the figure with: "tight" would first draw the whole figure once more.
+            bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(
+                matplotlib.rcParams["savefig.pad_inches"])
+        fig.savefig(self.plot_dir / f"{name}.png", dpi=DPI, bbox_inches=bbox)
         if fig.canvas.manager is not None:  # a pyplot figure: pyplot keeps it until closed
             import matplotlib.pyplot as plt
 
