@@ -25,19 +25,15 @@ from vlascope.errors import VlascopeError
 from vlascope.policies.act import ActConfig, ActPolicy
 from vlascope.policies.blocks.encoders import is_image_key
 from vlascope.policies.chunking import ChunkingPolicy, ChunkingPolicyConfig
+from vlascope.policies.presets import POLICY_NAMES, PRESETS
 from vlascope.policies.vla import VlaConfig, VlaPolicy
 
 FORMAT_VERSION = 1
 
+FAMILIES = {"chunking": (ChunkingPolicy, ChunkingPolicyConfig), "act": (ActPolicy, ActConfig),
+            "vla": (VlaPolicy, VlaConfig)}
 # name -> (policy class, config class, preset overrides).
-REGISTRY = {
-    "diffusion": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "diffusion", "denoiser": "unet"}),
-    "flow": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "flow", "denoiser": "mlp"}),
-    "mse": (ChunkingPolicy, ChunkingPolicyConfig, {"head": "mse"}),
-    "act": (ActPolicy, ActConfig, {}),
-    "vla": (VlaPolicy, VlaConfig, {}),
-}
-POLICY_NAMES = tuple(REGISTRY)
+REGISTRY = {name: (*FAMILIES[family], preset) for name, (family, preset) in PRESETS.items()}
 
 
 def _entry(name: str):
