@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vlascope-installed
 
-.PHONY: demo test test-lerobot osmesa clean
+.PHONY: demo test test-lerobot osmesa chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,18 @@ osmesa:
 demo: $(STAMP)
 	$(PY) -m vlascope quickstart --out outputs/quickstart
 
-test: $(STAMP) osmesa
+# The doctor's HTML report is checked as a person sees it, in headless Chromium (Debian's package).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (the report test renders report.html in it)"; \
+	    (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null)); \
+	  else \
+	    echo "note: chromium is missing; the report's browser test will be skipped (sudo apt-get install chromium)"; \
+	  fi; \
+	fi
+
+test: $(STAMP) osmesa chromium
 	MUJOCO_GL=osmesa PYOPENGL_PLATFORM=osmesa $(PY) -m pytest -q -n auto
 
 # The LeRobot tier: its own Python 3.12 environment (lerobot 0.6.x needs Python >= 3.12 and its own

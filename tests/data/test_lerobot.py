@@ -1,7 +1,7 @@
 """LeRobot v3.0 export and import: the layout against the v3.0 specification (paths, info.json
 features, episode index ranges, video segments) and the round trip through our reader. The
-real `lerobot` package lives in its own Python (`make test-lerobot`); the round trip through it
-runs when VLASCOPE_LEROBOT_PYTHON names that Python."""
+round trip through the real `lerobot` package runs in the LeRobot tier
+(tests/lerobot/test_lerobot_round_trip.py, `make test-lerobot`)."""
 
 import json
 
@@ -92,18 +92,3 @@ def test_tasks_parquet_keeps_the_task_text_as_its_pandas_index(reach_dataset, tm
     table = pq.read_table(folder / "meta/tasks.parquet")
     assert json.loads(table.schema.metadata[b"pandas"])["index_columns"] == ["__index_level_0__"]
     assert table.to_pydict()["__index_level_0__"] == ["Reach a goal position"]
-
-
-@pytest.mark.skipif(not __import__("os").environ.get("VLASCOPE_LEROBOT_PYTHON"),
-                    reason="set VLASCOPE_LEROBOT_PYTHON to a Python with `lerobot` installed")
-def test_round_trip_with_the_real_lerobot(reach_dataset, tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).parents[2] / "benchmarks" / "lerobot_roundtrip.py"
-    proc = subprocess.run([sys.executable, str(script), "--dataset", reach_dataset, "--work",
-                           str(tmp_path / "rt"), "--lerobot-python", os.environ["VLASCOPE_LEROBOT_PYTHON"]],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0 and "round trip: OK" in proc.stdout, proc.stdout + proc.stderr[-2000:]

@@ -1,0 +1,23 @@
+"""vlascope's LeRobot v3.0 export read by the real `lerobot` package, and a dataset lerobot writes
+itself read by vlascope, frame for frame (benchmarks/lerobot_roundtrip.py). Runs in the LeRobot
+tier (`make test-lerobot`); the main suite skips it where lerobot is not importable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("lerobot", reason="the LeRobot tier runs with `make test-lerobot`")
+
+
+def test_round_trip_with_the_real_lerobot(reach_dataset, tmp_path):
+    script = Path(__file__).parents[2] / "benchmarks" / "lerobot_roundtrip.py"
+    proc = subprocess.run([sys.executable, str(script), "--dataset", reach_dataset, "--work",
+                           str(tmp_path / "rt"), "--lerobot-python", sys.executable],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "VLASCOPE_RESULTS_DIR": str(tmp_path / "results")})
+    assert proc.returncode == 0 and "round trip: OK" in proc.stdout, proc.stdout + proc.stderr[-2000:]
