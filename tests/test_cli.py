@@ -169,3 +169,12 @@ def test_act_with_an_aux_target_and_temporal_ensembling_from_the_command_line(tm
     p = run_here("eval", ckpt, "--task", "reach-v3", "--episodes", "1", "--action-steps", "99")
     assert p.returncode != 0 and "n_action_steps (99) must be in [1, horizon (8)]" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_commands_that_build_no_policy_start_without_torch():
+    # Listing tasks, collecting demos or inspecting a dataset never loads a model: the parser
+    # names the policies without importing torch and the policy families.
+    code = ("import sys; from vlascope.cli import build_parser; "
+            "args = build_parser().parse_args(['tasks']); print('torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"
