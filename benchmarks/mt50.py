@@ -16,7 +16,7 @@ keeps each run's collection and training figures for the results JSON. `--gpus N
 `--scaling-runs` entry (a number of GPUs, optionally with train options) and profiles them; the
 finished runs are kept in out/scaling.json.
 
-    python benchmarks/mt50.py --recipe gpu|gpu-long [--tasks mt10]
+    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-2gpus|gpu-4gpus [--tasks mt10]
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
                               [--gpus 1] [--episodes 10 50] [--stages collect observe train eval]
     python benchmarks/mt50.py --recipe gpu --stages collect scaling --scaling-runs 1 2 4 \
@@ -59,7 +59,13 @@ INPUTS = ["robot_state", "corner2_image"]  # and the instruction (language: true
 # steps) and still fits collection, training and both evaluations in half an hour on one H100.
 _GPU = ["--image-size", "128", "--batch-size", "256", "--compile", "--workers", "14",
         "--eval-workers", "15", "--envs-per-worker", "8", "--episodes", "10", "50"]
-RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "50000", "--ckpt-every", "5000"]}
+# Several GPUs of one host: as many samples as `gpu` (N GPUs, 20 000 / N steps of N x 256), and
+# on four GPUs the throughput runs at 1, 2 and 4 GPUs, each DDP graph choice, first.
+RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "50000", "--ckpt-every", "5000"],
+           "gpu-2gpus": [*_GPU, "--gpus", "2", "--workers", "28", "--steps", "10000", "--episodes", "10"],
+           "gpu-4gpus": [*_GPU, "--gpus", "4", "--workers", "56", "--steps", "5000", "--episodes", "10",
+                         "--stages", "collect", "scaling", "train", "eval", "--scaling-runs", "1", "4",
+                         "4:ddp_split_graph=true", "2", "2:ddp_split_graph=true", "--scaling-steps", "1000"]}
 
 
 def recorded_stages(out: Path) -> dict:
