@@ -14,30 +14,27 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# Off-screen rendering on CPU needs Debian's libosmesa6; install it when we can, else say so.
+# A Debian package the tests need: installed when we can (root with apt-get), else say so.
+# $(1) package, $(2) what it is for, $(3) what is skipped without it.
+define apt_install
+if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+  echo "installing $(1) ($(2))"; \
+  (apt-get install -y -qq $(1) >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq $(1) >/dev/null)); \
+else \
+  echo "note: $(1) is missing; $(3) (sudo apt-get install $(1))"; \
+fi
+endef
+
+# Off-screen rendering on CPU needs Debian's libosmesa6.
 osmesa:
-	@if ! ldconfig -p 2>/dev/null | grep -q libOSMesa; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing libosmesa6 (off-screen rendering for image observations)"; \
-	    (apt-get install -y -qq libosmesa6 >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq libosmesa6 >/dev/null)); \
-	  else \
-	    echo "note: libosmesa6 is missing; image tests will be skipped (sudo apt-get install libosmesa6)"; \
-	  fi; \
-	fi
+	@ldconfig -p 2>/dev/null | grep -q libOSMesa || { $(call apt_install,libosmesa6,off-screen rendering for image observations,image tests will be skipped); }
 
 demo: $(STAMP)
 	$(PY) -m vlascope quickstart --out outputs/quickstart
 
 # The doctor's HTML report is checked as a person sees it, in headless Chromium (Debian's package).
 chromium:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing chromium (the report test renders report.html in it)"; \
-	    (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null)); \
-	  else \
-	    echo "note: chromium is missing; the report's browser test will be skipped (sudo apt-get install chromium)"; \
-	  fi; \
-	fi
+	@command -v chromium >/dev/null 2>&1 || { $(call apt_install,chromium,the report test renders report.html in it,the report's browser test will be skipped); }
 
 test: $(STAMP) osmesa chromium
 	MUJOCO_GL=osmesa PYOPENGL_PLATFORM=osmesa $(PY) -m pytest -q -n auto
