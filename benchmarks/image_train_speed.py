@@ -74,29 +74,17 @@ def main() -> None:
 
 def profile_steps(data: str, name: str, over: dict, train_over: dict, batch: int, steps: int,
                   out: Path) -> None:
-    """The loop's parts under labels (batch sampling, EMA, gradient clipping; the optimiser and
-    the autograd ops label themselves), then the top operators by host time: a step whose pace
-    is set by launching kernels from Python shows host time well above device time."""
-    import torch
-    from torch.profiler import ProfilerActivity, profile, record_function
+    """The loop's own profile (`profile_steps`) of `steps` eager steps after a few unprofiled
+    ones: its parts by CPU time (batch sampling, EMA and gradient clipping are labelled), where a
+    step paced by Python queueing kernels shows CPU time well above the kernels' time, and the
+    kernels by GPU time."""
+    from vlascope.train.loop import make_train_config, train
 
-    import vlascope.train.loop as loop
-
-    def labelled(fn, label):
-        def run(*a, **k):
-            with record_function(label):
-                return fn(*a, **k)
-        return run
-
-    loop.ema_update = labelled(loop.ema_update, "vlascope.ema_update")
-    loop.BatchSource.sample = labelled(loop.BatchSource.sample, "vlascope.sample_batch")
-    torch.nn.utils.clip_grad_norm_ = labelled(torch.nn.utils.clip_grad_norm_, "vlascope.clip_grad_norm")
-    cfg = loop.make_train_config({**train_over, "steps": steps, "batch_size": batch,
-                                  "log_every": steps, "ckpt_every": 0, "warmup_steps": 1})
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-    with profile(activities=activities) as prof:
-        loop.train([data], name, str(out / "profile"), cfg, {"obs_keys": OBS_KEYS, **over}, progress=False)
-    print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=25, max_name_column_width=48))
+    run = out / "profile"
+    cfg = make_train_config({**train_over, "steps": steps + 10, "batch_size": batch, "log_every": steps,
+                             "ckpt_every": 0, "warmup_steps": 1, "profile_steps": steps})
+    train([data], name, str(run), cfg, {"obs_keys": OBS_KEYS, **over}, progress=False)
+    print((run / "profile.txt").read_text())
 
 
 if __name__ == "__main__":

@@ -73,8 +73,10 @@ def test_profile_steps_write_where_the_time_went(reach_dataset, tmp_path):
     head, *table = (run.run_dir / "profile.txt").read_text().splitlines()
     wall = float(re.fullmatch(r"2 steps, 1 process\(es\); per step: wall ([0-9.]+) ms", head).group(1))
     assert wall > 0
-    # The operators of a training step, the optimiser's included.
+    # The operators of a training step, the optimiser's included, and the loop's labelled parts.
     assert any("Optimizer.step" in row for row in table) and any("aten::" in row for row in table)
+    for part in ("vlascope.sample_batch", "vlascope.clip_grad_norm", "vlascope.ema_update"):
+        assert any(part in row for row in table), part
 
 
 def test_a_non_finite_loss_stops_training_naming_its_step(reach_dataset, tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ logs and writes checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import dataclasses
@@ -330,7 +331,10 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     for step in bar:
         if step == profile_from and main:
             profiler = start_profiler(device)
-        batch = data.sample()
+        # While profiling, the loop's own parts are labelled (the optimiser and autograd label theirs).
+        part = torch.profiler.record_function if profiler is not None else contextlib.nullcontext
+        with part("vlascope.sample_batch"):
+            batch = data.sample()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss, _ = step_fn(batch)
         detached = loss.detach().float()
@@ -339,10 +343,12 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         bad_value = torch.where(seen, bad_value, detached)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
+        with part("vlascope.clip_grad_norm"):
+            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
         optimizer.step()
         scheduler.step()
-        ema_update(ema, policy, step, cfg.ema_decay)
+        with part("vlascope.ema_update"):
+            ema_update(ema, policy, step, cfg.ema_decay)
 
         running = detached if running is None else 0.95 * running + 0.05 * detached
         done = step + 1
@@ -394,27 +400,31 @@ def start_profiler(device: torch.device):
 def write_profile(profiler, device: torch.device, path: Path, steps: int, world: int) -> None:
     """Where `steps` training steps spent their time: the wall time per step, the kernels' time
     per step (collectives apart; streams that overlap can add up to more than the wall time),
-    and the operators that took it."""
+    and the operators that took it, by CPU time and by GPU time."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     wall = (time.perf_counter() - profiler.wall_start) / steps
     profiler.stop()
     events = profiler.key_averages()
     on_device = device.type == "cuda"
-    # Kernels only, each counted once: an operator's device time is its kernels' time, and a
-    # user annotation (DistributedDataParallel.forward, nccl:all_reduce) spans kernels listed
-    # on their own.
+    # Kernels only, each counted once: an operator's GPU time is its kernels' time, and a user
+    # annotation (DistributedDataParallel.forward, nccl:all_reduce) spans kernels listed on
+    # their own.
     kernels = [e for e in events if on_device and e.device_type == torch.autograd.DeviceType.CUDA
                and not e.is_user_annotation]
     busy = sum(e.self_device_time_total for e in kernels) / 1e6 / steps
     collectives = sum(e.self_device_time_total for e in kernels
                       if e.key.startswith(("ncclDevKernel", "ncclKernel"))) / 1e6 / steps
-    sort = "self_device_time_total" if on_device else "self_cpu_time_total"
     head = f"{steps} steps, {world} process(es); per step: wall {1e3 * wall:.2f} ms"
     if on_device:
         head += f", kernels {1e3 * busy:.2f} ms, of which collectives {1e3 * collectives:.2f} ms"
     head += "\n"
-    path.write_text(head + events.table(sort_by=sort, row_limit=30) + "\n")
+    # By CPU time first: a step paced by the CPU queueing kernels shows CPU time well above its
+    # kernels' time. Then, on a GPU, the kernels that took the GPU's time.
+    tables = [events.table(sort_by="cpu_time_total", row_limit=25, max_name_column_width=48)]
+    if on_device:
+        tables.append(events.table(sort_by="self_device_time_total", row_limit=30))
+    path.write_text(head + "\n".join(tables) + "\n")
     print(head.strip(), file=sys.stderr)
 
 
