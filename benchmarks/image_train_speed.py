@@ -40,7 +40,7 @@ def main() -> None:
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 256])
     p.add_argument("--compile", action="store_true", help="also time the compiled step")
     p.add_argument("--profile", type=int, default=0,
-                   help="then profile this many eager steps at the first batch size: where a step's time goes")
+                   help="then profile this many steps at the first batch size (compiled when the policy says so): where a step's time goes")
     p.add_argument("--out", default="outputs/image_train_speed")
     args = parse_args(p)
     out = ensure_dir(args.out)
@@ -74,7 +74,7 @@ def main() -> None:
 
 def profile_steps(data: str, name: str, over: dict, train_over: dict, batch: int, steps: int,
                   out: Path) -> None:
-    """The loop's own profile (`profile_steps`) of `steps` eager steps after a few unprofiled
+    """The loop's own profile (`profile_steps`) of `steps` training steps after a few unprofiled
     ones: its parts by CPU time (batch sampling, EMA and gradient clipping are labelled), where a
     step paced by Python queueing kernels shows CPU time well above the kernels' time, and the
     kernels by GPU time."""
