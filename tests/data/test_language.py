@@ -39,7 +39,7 @@ def test_language_conditioned_multi_task_training(reach_dataset, button_dataset,
 
     result = train([reach_dataset, button_dataset], "flow", tmp_path,
                    TrainConfig(steps=5, batch_size=16, warmup_steps=1, ckpt_every=0),
-                   {**TINY_POLICY, "language": True}, progress=False)
+                   {**TINY_POLICY, "language": True, "language_norm": True}, progress=False)
     policy = load_pretrained(result.last_checkpoint)
     tasks = TaskSet.of([read_dataset(reach_dataset), read_dataset(button_dataset)])
     assert policy.config.task_names == ["reach-v3", "button-press-v3"]
@@ -47,6 +47,15 @@ def test_language_conditioned_multi_task_training(reach_dataset, button_dataset,
     # The embeddings travel in the checkpoint: evaluation needs no text model.
     torch.testing.assert_close(policy.instruction_embeddings, torch.from_numpy(tasks.embeddings))
     assert policy.encoder.task.project.weight.shape == (TINY_POLICY.get("task_embed_dim", 32), 384)
+    # language_norm: the two tasks' instructions reach the policy centred, at unit variance,
+    # whether looked up by task or given with the observation.
+    obs = {k: torch.zeros(2, policy.config.n_obs_steps, policy.config.obs_dims[k])
+           for k in policy.config.obs_keys}
+    looked_up = policy.inputs(obs, torch.tensor([0, 1]))["language"]
+    torch.testing.assert_close(looked_up.mean(0), torch.zeros(384), atol=1e-5, rtol=0)
+    torch.testing.assert_close(looked_up.pow(2).mean(), torch.tensor(1.0))
+    given = policy.inputs({**obs, "language": torch.from_numpy(tasks.embeddings)}, None)["language"]
+    torch.testing.assert_close(given, looked_up)
 
 
 def test_embeddings_come_from_the_cache_when_it_has_them(tmp_path, monkeypatch):

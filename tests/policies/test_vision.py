@@ -6,7 +6,7 @@ import torch
 
 from tests.conftest import TINY_VISION, needs_rendering, tiny
 from vlascope.policies import load_pretrained
-from vlascope.policies.blocks.encoders import ObservationTokens
+from vlascope.policies.blocks.encoders import ObservationEncoder, ObservationTokens
 from vlascope.policies.blocks.vision import ImageAugment, ImageEncoder, SpatialSoftmax
 
 # 32-px test images leave a 1x1 map after the ResNet's 32x downsampling, where spatial softmax
@@ -57,6 +57,44 @@ def test_image_tokens_are_grid_cells_keypoints_or_both(mode, per_frame):
     # Only the image tokens see the image (the state tokens come first).
     changed = (tokens({**inputs, "corner2_image": moved}) - out).abs().amax(-1) > 1e-6
     assert changed.tolist() == [[False, False] + [True] * 2 * per_frame]
+
+
+@pytest.mark.parametrize("tokens", [False, True])
+def test_film_makes_what_the_trunk_reads_depend_on_the_task(tokens):
+    torch.manual_seed(0)
+    vision = {"widths": [8, 8, 16, 16], "out_dim": 8, "pool": "avg", "film": True}
+    enc = ObservationTokens({"corner2_image": 3}, 1, 8, 32, num_tasks=2, vision=vision) if tokens \
+        else ObservationEncoder({"corner2_image": 3}, 1, out_dim=8, num_tasks=2, task_embed_dim=4,
+                                vision=vision)
+    camera = enc.cameras["corner2_image"]
+    films = [block.film for block in camera.trunk.stages]
+    assert len(films) == 8 and all(f is not None for f in films)
+    enc.eval()
+    image = torch.randint(0, 255, (1, 1, 32, 32, 3), dtype=torch.uint8)
+    inputs = {"corner2_image": image.expand(2, -1, -1, -1, -1), "task_index": torch.tensor([0, 1])}
+    fmap = lambda: camera.feature_map(inputs["corner2_image"].flatten(0, 1), enc.task(inputs))  # noqa: E731
+    # FiLM starts as the identity: both tasks read the same image alike...
+    assert torch.allclose(fmap()[0], fmap()[1])
+    # ...and it is in the forward pass: every block's FiLM gets a gradient.
+    enc(inputs).square().sum().backward()
+    assert all(f.weight.grad.abs().sum() > 0 for f in films)
+    for f in films:
+        torch.nn.init.normal_(f.weight, std=0.5)
+    assert not torch.allclose(fmap()[0], fmap()[1], atol=1e-4)
+    plain = ObservationEncoder({"corner2_image": 3}, 1, out_dim=8, num_tasks=2, task_embed_dim=4,
+                               vision={**vision, "film": False})
+    assert all(block.film is None for block in plain.cameras["corner2_image"].trunk.stages)
+
+
+def test_film_needs_a_camera_and_a_task_vector():
+    from vlascope.policies.chunking import ChunkingPolicyConfig
+
+    config = ChunkingPolicyConfig(obs_keys=["robot_state"], obs_dims={"robot_state": 4},
+                                  task_names=["a", "b"], task_film=True)
+    with pytest.raises(ValueError, match="task_film needs a camera input"):
+        config.validate()
+    with pytest.raises(ValueError, match="FiLM image conditioning needs a task vector"):
+        ObservationEncoder({"corner2_image": 3}, 1, vision={"film": True})
 
 
 @needs_rendering

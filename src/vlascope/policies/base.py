@@ -45,6 +45,12 @@ class PolicyConfig:
     # learned per-task vector: the policy then reads "what to do" from the sentence.
     language: bool = False
     language_dim: int = 0  # filled from the dataset's cached embeddings
+    # Centre instruction embeddings on the training tasks' mean and scale them to unit variance
+    # (one scale for all dimensions, which keeps the embedding's geometry), as states are
+    # normalised. A sentence encoder puts related instructions ("slide a plate into a cabinet" /
+    # "... from the side") close together; unscaled, the tasks' vectors differ by far less than
+    # their shared component, and the policy starts unable to tell them apart.
+    language_norm: bool = False
     # Windows: To observations in, Tp actions out, Ta of them executed before replanning.
     n_obs_steps: int = 2
     horizon: int = 16
@@ -72,6 +78,9 @@ class PolicyConfig:
     crop_ratio: float = 0.9  # random crop while training, centre crop at inference
     color_jitter: float = 0.1
     task_embed_dim: int = 32
+    # FiLM: the task vector also sets a per-channel scale and bias in every block of each image
+    # trunk, so what is read from a scene shared by several tasks depends on the task asked.
+    task_film: bool = False
     # Augmentation: Gaussian noise (in normalised units) added to state observations and to
     # the target actions while training.
     obs_noise: float = 0.0
@@ -114,7 +123,8 @@ class PolicyConfig:
     def vision(self) -> dict:
         return {"out_dim": self.vision_features, "widths": self.vision_widths,
                 "pool": self.vision_pool, "keypoints": self.vision_keypoints,
-                "crop_ratio": self.crop_ratio, "color_jitter": self.color_jitter}
+                "crop_ratio": self.crop_ratio, "color_jitter": self.color_jitter,
+                "film": self.task_film}
 
     def with_execution(self, **settings) -> "PolicyConfig":
         """A copy that runs the same weights differently; only EXECUTION_FIELDS may change.
@@ -132,6 +142,11 @@ class PolicyConfig:
             raise ValueError(f"temporal_ensemble must be >= 0 or None, got {self.temporal_ensemble}")
         if self.language and self.language_dim < 1:
             raise ValueError("language conditioning needs language_dim (set from the dataset)")
+        if self.language_norm and not self.language:
+            raise ValueError("language_norm needs language conditioning (language: true)")
+        if self.task_film and not (self.image_keys and (self.language or self.num_tasks > 1)):
+            raise ValueError("task_film needs a camera input and a task vector (language: true or "
+                             "several tasks)")
         if self.vision_tokens not in VISION_TOKENS:
             raise ValueError(f"vision_tokens must be one of {', '.join(VISION_TOKENS)}, "
                              f"got '{self.vision_tokens}'")
@@ -188,6 +203,9 @@ class Policy(nn.Module):
             # needs no text model.
             self.register_buffer("instruction_embeddings",
                                  torch.zeros(config.num_tasks, config.language_dim))
+            if config.language_norm:
+                self.register_buffer("language_mean", torch.zeros(config.language_dim))
+                self.register_buffer("language_scale", torch.ones(()))
 
     @property
     def chunk_shape(self) -> tuple[int, int]:
@@ -209,7 +227,15 @@ class Policy(nn.Module):
         return self.config.aux_weight * torch.nn.functional.mse_loss(pred, target)
 
     def set_instruction_embeddings(self, embeddings: torch.Tensor) -> None:
-        self.instruction_embeddings.copy_(torch.as_tensor(embeddings, dtype=torch.float32))
+        """The training tasks' instruction embeddings (num_tasks, language_dim), and with
+        language_norm the centring and scale derived from them."""
+        embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
+        self.instruction_embeddings.copy_(embeddings)
+        if self.config.language_norm:
+            mean = embeddings.mean(0)
+            self.language_mean.copy_(mean)
+            # One task: nothing to tell apart; the floor keeps the centred zero vector finite.
+            self.language_scale.copy_((embeddings - mean).pow(2).mean().sqrt().clamp(min=1e-6))
 
     def inputs(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None) -> dict:
         """Normalised model inputs: (B, To, dim) states, raw uint8 (B, To, H, W, 3) images (their
@@ -231,8 +257,10 @@ class Policy(nn.Module):
         out["task_index"] = task_index
         if self.config.language:
             given = obs.get(LANGUAGE_KEY)
-            out[LANGUAGE_KEY] = given.float() if given is not None else \
-                self.instruction_embeddings[task_index]
+            language = given.float() if given is not None else self.instruction_embeddings[task_index]
+            if self.config.language_norm:
+                language = (language - self.language_mean) / self.language_scale
+            out[LANGUAGE_KEY] = language
         if self.config.aux_keys and all(k in obs for k in self.config.aux_keys):
             out["aux_target"] = torch.cat([self.normalizer.normalize(k, obs[k][:, -1].float())
                                            for k in self.config.aux_keys], dim=-1)

@@ -18,7 +18,12 @@ def _groups(channels: int) -> int:
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
+    """Two 3x3 convolutions and a shortcut. With `film_dim`, a condition vector sets a
+    per-channel scale and bias on the second convolution's output before the shortcut is added
+    (FiLM, as RT-1 conditions its EfficientNet on the instruction); the projection starts at
+    zero, so a fresh block is the unconditioned one."""
+
+    def __init__(self, cin: int, cout: int, stride: int, film_dim: int = 0):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.norm1 = nn.GroupNorm(_groups(cout), cout)
@@ -26,16 +31,25 @@ class BasicBlock(nn.Module):
         self.norm2 = nn.GroupNorm(_groups(cout), cout)
         self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
             nn.Conv2d(cin, cout, 1, stride, bias=False), nn.GroupNorm(_groups(cout), cout))
+        self.film = nn.Linear(film_dim, 2 * cout) if film_dim else None
+        if self.film is not None:
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         h = F.relu(self.norm1(self.conv1(x)))
-        return F.relu(self.norm2(self.conv2(h)) + self.shortcut(x))
+        h = self.norm2(self.conv2(h))
+        if self.film is not None:
+            scale, bias = self.film(condition)[:, :, None, None].chunk(2, dim=1)
+            h = h * (1 + scale) + bias
+        return F.relu(h + self.shortcut(x))
 
 
 class ResNetGN(nn.Module):
-    """ResNet-18 layout (four stages of two basic blocks) with configurable widths."""
+    """ResNet-18 layout (four stages of two basic blocks) with configurable widths; with
+    `film_dim`, every block is FiLM-conditioned on a vector of that size."""
 
-    def __init__(self, widths=(64, 128, 256, 512), blocks_per_stage: int = 2):
+    def __init__(self, widths=(64, 128, 256, 512), blocks_per_stage: int = 2, film_dim: int = 0):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 7, 2, 3, bias=False),
                                   nn.GroupNorm(_groups(widths[0]), widths[0]), nn.ReLU(),
@@ -43,13 +57,16 @@ class ResNetGN(nn.Module):
         stages, cin = [], widths[0]
         for i, w in enumerate(widths):
             for j in range(blocks_per_stage):
-                stages.append(BasicBlock(cin, w, 2 if (j == 0 and i > 0) else 1))
+                stages.append(BasicBlock(cin, w, 2 if (j == 0 and i > 0) else 1, film_dim))
                 cin = w
         self.stages = nn.Sequential(*stages)
         self.out_channels = widths[-1]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(x))
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.stages:
+            x = block(x, condition)
+        return x
 
 
 class SpatialSoftmax(nn.Module):
@@ -110,34 +127,39 @@ class ImageAugment(nn.Module):
 
 class ImageEncoder(nn.Module):
     """uint8 (N, H, W, 3) images -> (N, out_dim) features; with pool="none" only the trunk's
-    feature map is used (token-based policies read it cell by cell)."""
+    feature map is used (token-based policies read it cell by cell). With `film_dim`, the trunk
+    reads each image with a (N, film_dim) condition (the task), so what it extracts can depend
+    on what is asked: two tasks in one scene need different things from the same pixels."""
 
     def __init__(self, out_dim: int = 64, widths=(64, 128, 256, 512), pool: str = "spatial_softmax",
-                 keypoints: int = 32, crop_ratio: float = 0.9, color_jitter: float = 0.1):
+                 keypoints: int = 32, crop_ratio: float = 0.9, color_jitter: float = 0.1,
+                 film_dim: int = 0):
         super().__init__()
         if pool not in ("spatial_softmax", "avg", "none"):
             raise ValueError(f"unknown image pooling '{pool}'; expected spatial_softmax, avg or none")
         self.augment = ImageAugment(crop_ratio, color_jitter)
-        self.trunk = ResNetGN(tuple(widths))
+        self.trunk = ResNetGN(tuple(widths), film_dim=film_dim)
+        self.film_dim = film_dim
         c = self.trunk.out_channels
         if pool != "none":
             self.pool = SpatialSoftmax(c, keypoints) if pool == "spatial_softmax" else nn.Sequential(
                 nn.AdaptiveAvgPool2d(1), nn.Flatten())
             self.out = nn.Linear(2 * keypoints if pool == "spatial_softmax" else c, out_dim)
 
-    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, images: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 (N, H, W, 3) -> the trunk's (N, C, h, w) features, augmented while training."""
         x = images.permute(0, 3, 1, 2).float() / 255.0
         x = self.augment(x)
         # ImageNet-like centring: the trunk trains from scratch, but zero-mean inputs train faster.
         x = (x - 0.5) / 0.25
-        return self.trunk(x)
+        return self.trunk(x, condition)
 
     def feature_cells(self, image_size: int) -> int:
         """h * w of the feature map for square `image_size` inputs (after the crop)."""
         crop = max(1, round(image_size * self.augment.crop_ratio))
         with torch.no_grad():
-            return int(self.trunk(torch.zeros(1, 3, crop, crop)).shape[-2:].numel())
+            condition = torch.zeros(1, self.film_dim) if self.film_dim else None
+            return int(self.trunk(torch.zeros(1, 3, crop, crop), condition).shape[-2:].numel())
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.out(self.pool(self.feature_map(images)))
+    def forward(self, images: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.out(self.pool(self.feature_map(images, condition)))
