@@ -2,10 +2,8 @@
 every step): the newest complete checkpoint must always load, and --resume goes on."""
 
 import json
+import multiprocessing
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -14,26 +12,39 @@ from tests.conftest import TINY_POLICY
 from vlascope.policies import load_pretrained
 from vlascope.train.checkpoint import latest_checkpoint
 
-# The real `vlascope train`, with its third checkpoint save held open: the policy's files are in
-# the save's temporary folder, train_state.pt and the rename are not done, and the marker file
-# says so. A kill then lands inside a save whatever the machine's speed.
-HELD_SAVE = """
-import pathlib, sys, time
-import vlascope.train.checkpoint as checkpoint
-from vlascope.cli import main
+# What `vlascope train` imports before its first step, loaded once in a fork server: each run
+# is a process forked from it, killed as any run is, without an interpreter's start-up each.
+PRELOAD = ["torch", "torch._dynamo", "vlascope.cli", "vlascope.train", "vlascope.policies"]
 
-marker, real, calls = pathlib.Path(sys.argv[1]), checkpoint.save_pretrained, []
 
-def held(*args, **kwargs):
-    real(*args, **kwargs)
-    calls.append(1)
-    if len(calls) == 3:
-        marker.write_text("inside a save")
-        time.sleep(600)
+def train(argv: list[str], marker: str | None, log: str) -> None:
+    """`vlascope train argv` (the entry point's main()), stderr to `log`. With a `marker`, its
+    third checkpoint save is held open: the policy's files are in the save's temporary folder,
+    train_state.pt and the rename are not done, and the marker file says so. A kill then lands
+    inside a save whatever the machine's speed."""
+    import pathlib
+    import sys
 
-checkpoint.save_pretrained = held
-sys.exit(main(sys.argv[2:]))
-"""
+    import torch
+
+    import vlascope.train.checkpoint as checkpoint
+    from vlascope.cli import main
+
+    os.dup2(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    torch.set_num_threads(1)
+    if marker is not None:
+        real, calls = checkpoint.save_pretrained, []
+
+        def held(*args, **kwargs):
+            real(*args, **kwargs)
+            calls.append(1)
+            if len(calls) == 3:
+                pathlib.Path(marker).write_text("inside a save")
+                time.sleep(600)
+
+        checkpoint.save_pretrained = held
+    sys.exit(main(argv))
 
 
 def hidden(run):
@@ -48,18 +59,20 @@ def test_killed_runs_keep_a_loadable_checkpoint_and_resume(reach_dataset, tmp_pa
     config.write_text(json.dumps({"policy": TINY_POLICY,
                                   "train": {"ckpt_every": 1, "log_every": 1, "batch_size": 8}}))
     rng = np.random.default_rng(0)
+    processes = multiprocessing.get_context("forkserver")
+    processes.set_forkserver_preload(PRELOAD)
     # Killed inside a save, at random, inside a save again: each kind of kill on a run resumed
     # after the other kind, and the two held runs alone complete four saves.
     for attempt in range(3):
         held = attempt % 2 == 0
         marker = tmp_path / f"saving-{attempt}"
+        log = tmp_path / f"stderr-{attempt}"
         args = (["--resume", str(run)] if attempt else
                 ["--dataset", reach_dataset, "--policy", "flow", "--out", str(run), "--config", str(config)])
         earlier = set(hidden(run))
-        command = ["-c", HELD_SAVE, str(marker)] if held else ["-m", "vlascope"]
-        proc = subprocess.Popen([sys.executable, *command, "train", *args, "--steps", "100000"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        proc = processes.Process(target=train, args=(["train", *args, "--steps", "100000"],
+                                                     str(marker) if held else None, str(log)))
+        proc.start()
         deadline = time.time() + 120
         before = len(list((run / "checkpoints").glob("step_*"))) if (run / "checkpoints").exists() else 0
 
@@ -70,12 +83,12 @@ def test_killed_runs_keep_a_loadable_checkpoint_and_resume(reach_dataset, tmp_pa
 
         while not ready():
             assert time.time() < deadline, "no checkpoint within 120 s"
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert proc.is_alive(), log.read_text()[-2000:] if log.exists() else proc.exitcode
             time.sleep(0.05)
         if not held:
             time.sleep(rng.uniform(0.05, 0.6))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.kill()  # SIGKILL
+        proc.join()
         if held:  # this kill left a half-written save, never renamed into place
             new = [p for p in hidden(run) if p not in earlier and p.is_dir()]
             assert new and not any((p / "train_state.pt").exists() for p in new)
