@@ -59,6 +59,11 @@ class TrainConfig:
     # split graphs fuse less and launch more; where the all-reduce is cheap (GPUs of one host on
     # NVLink) one whole graph, all-reduced after its backward, is the better trade.
     ddp_split_graph: bool = False
+    # DistributedDataParallel's own options (see torch's docs): gradients that are views into the
+    # all-reduce buckets (no copy in or out), and a graph declared static, which lets DDP skip
+    # its per-step search for unused parameters and rebuild its buckets once.
+    ddp_gradient_as_bucket_view: bool = False
+    ddp_static_graph: bool = False
     profile_steps: int = 0  # profile this many steps before the last; process 0 writes profile.txt
 
 
@@ -90,6 +95,14 @@ def load_config_file(path: str | None) -> dict:
 
 def make_train_config(overrides: dict) -> TrainConfig:
     return build_config(TrainConfig, overrides, "train")
+
+
+def ddp_options(cfg: TrainConfig):
+    """accelerate's handler for the DistributedDataParallel options the config sets."""
+    from accelerate import DistributedDataParallelKwargs
+
+    return DistributedDataParallelKwargs(gradient_as_bucket_view=cfg.ddp_gradient_as_bucket_view,
+                                         static_graph=cfg.ddp_static_graph)
 
 
 @torch.no_grad()
@@ -256,7 +269,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     if world > 1:  # launched by `accelerate launch` (or torchrun): one process per device
         from accelerate import Accelerator
 
-        accelerator = Accelerator(cpu=cfg.device == "cpu")
+        accelerator = Accelerator(cpu=cfg.device == "cpu", kwargs_handlers=[ddp_options(cfg)])
         device = accelerator.device
     else:
         device = resolve_device(cfg.device)
