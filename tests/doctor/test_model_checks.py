@@ -19,6 +19,12 @@ from vlascope.doctor import DoctorContext
 from vlascope.policies.interface import ActionPolicy, PolicySpec, VlascopePolicy
 
 
+def every_other_frame(episode):
+    """The episode at half its frame rate."""
+    return replace(episode, actions=episode.actions[::2], obs={k: v[::2] for k, v in episode.obs.items()},
+                   rewards=None if episode.rewards is None else episode.rewards[::2])
+
+
 def test_bad_init_makes_the_initial_loss_explode(pick_place, tmp_path):
     healthy = check_init_loss(make_ctx(pick_place, tmp_path))
     assert healthy[0].severity == "ok"
@@ -91,8 +97,7 @@ def test_overfit_then_open_loop_and_mode_collapse(pick_place, tmp_path):
     # times cheaper than 5 demos of 8-step chunks in 1500. The demos keep every other frame:
     # half the windows make each step half the work, and the fit is as close.
     data = read_dataset(pick_place)
-    data.episodes = [replace(e, actions=e.actions[::2], obs={k: v[::2] for k, v in e.obs.items()},
-                             rewards=None if e.rewards is None else e.rewards[::2]) for e in data.episodes]
+    data.episodes = [every_other_frame(e) for e in data.episodes]
     ctx = make_ctx(data, tmp_path, tiny_pipeline(mlp_width=128, mlp_depth=2, horizon=4, n_action_steps=2),
                    quick=False)
     ctx.overfit_demos, ctx.overfit_steps = 2, 1200
@@ -161,6 +166,8 @@ def test_vla_on_a_hugging_face_backbone_passes_and_an_unapplied_lora_is_caught(p
     assert [f.severity for f in found] == ["warning"] and "frozen backbone" in found[0].title
     assert found[0].evidence["backbone"]["mean_pairwise_cosine_of_pooled_tokens"] > 0.99
 
+    # Adapters on a copy get no gradient whatever the frames: every other one of the demo's.
+    demo.episodes = [every_other_frame(e) for e in demo.episodes]
     broken = make_ctx(demo, tmp_path, vla_pipeline(backbone, "frozen", lora_on_a_copy=True))
     found = check_dead_parameters(broken)
     assert [f.severity for f in found] == ["error"]
