@@ -16,7 +16,7 @@ keeps each run's collection and training figures for the results JSON. `--gpus N
 `--scaling-runs` entry (a number of GPUs, optionally with train options) and profiles them; the
 finished runs are kept in out/scaling.json.
 
-    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-2gpus|gpu-4gpus [--tasks mt10]
+    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-film|gpu-film-wide|gpu-2gpus|gpu-4gpus [--tasks mt10]
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
                               [--gpus 1] [--episodes 10 50] [--stages collect observe train eval]
     python benchmarks/mt50.py --recipe gpu --stages collect scaling --scaling-runs 1 2 4 \
@@ -61,7 +61,14 @@ _GPU = ["--image-size", "128", "--batch-size", "256", "--compile", "--workers", 
         "--eval-workers", "15", "--envs-per-worker", "8", "--episodes", "10", "50"]
 # Several GPUs of one host: as many samples as `gpu` (N GPUs, 20 000 / N steps of N x 256), and
 # on four GPUs the throughput runs at 1, 2 and 4 GPUs, each DDP graph choice, first.
+# gpu-film and gpu-film-wide: FiLM-conditioned image trunks and centred instructions, the second
+# with a wider encoder and head (10 episodes a task).
+_FILM = "language_norm=true,task_film=true,task_embed_dim=64"
 RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "50000", "--ckpt-every", "5000"],
+           "gpu-film": [*_GPU, "--steps", "20000", "--episodes", "10", "--policy-options", _FILM],
+           "gpu-film-wide": [*_GPU, "--steps", "20000", "--episodes", "10", "--policy-options",
+                             _FILM + ",vision_keypoints=64,vision_features=128,encoder_hidden=512,"
+                                     "cond_dim=512,mlp_width=512"],
            "gpu-2gpus": [*_GPU, "--gpus", "2", "--workers", "28", "--steps", "10000", "--episodes", "10"],
            "gpu-4gpus": [*_GPU, "--gpus", "4", "--workers", "56", "--steps", "5000", "--episodes", "10",
                          "--stages", "collect", "scaling", "train", "eval", "--scaling-runs", "1", "4",
