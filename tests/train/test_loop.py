@@ -207,3 +207,11 @@ def test_resume_refuses_a_train_state_that_carries_code(reach_dataset, tmp_path)
     with pytest.raises(VlascopeError, match="train_state.pt: not loaded .*only reads tensors"):
         resume(run, steps=6, progress=False)
     assert not Path("/tmp/vlascope-pwned").exists()
+
+
+def test_ddp_options_reach_accelerates_handler():
+    from vlascope.train.loop import ddp_options
+
+    assert ddp_options(TrainConfig()).to_kwargs() == {}  # torch's defaults
+    handler = ddp_options(TrainConfig(ddp_static_graph=True, ddp_gradient_as_bucket_view=True))
+    assert handler.to_kwargs() == {"static_graph": True, "gradient_as_bucket_view": True}
