@@ -215,3 +215,10 @@ def test_ddp_options_reach_accelerates_handler():
     assert ddp_options(TrainConfig()).to_kwargs() == {}  # torch's defaults
     handler = ddp_options(TrainConfig(ddp_static_graph=True, ddp_gradient_as_bucket_view=True))
     assert handler.to_kwargs() == {"static_graph": True, "gradient_as_bucket_view": True}
+
+
+def test_an_unknown_compile_mode_is_named_before_training(reach_dataset, tmp_path):
+    with pytest.raises(VlascopeError, match="compile_mode 'fast': expected one of default, reduce-overhead"):
+        train([reach_dataset], "flow", tmp_path, TrainConfig(steps=2, compile=True, compile_mode="fast"),
+              dict(TINY_POLICY), progress=False)
+    assert not (tmp_path / "loss.csv").exists()

@@ -38,6 +38,9 @@ from vlascope.policies import build_for_episodes, check_fits, make_config
 from vlascope.train.checkpoint import save_checkpoint
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 @dataclass
 class TrainConfig:
     steps: int = 3000
@@ -53,6 +56,10 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the training step (minutes of compile time first)
+    # torch.compile's mode for the training step: "reduce-overhead" replays the compiled forward
+    # and backward as CUDA graphs, one launch each instead of hundreds of kernel launches, for a
+    # step whose GPU waits on the CPU that launches its kernels.
+    compile_mode: str = "default"
     data_on_device: str = "auto"  # "auto" (when it fits in half the free GPU memory) | "yes" | "no"
     # Several processes with compile: dynamo's DDP optimiser splits the compiled graph at DDP's
     # gradient buckets so that each bucket's all-reduce overlaps the rest of the backward. The
@@ -264,6 +271,9 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     """Train `policy` on every window of `episodes`; logs and checkpoints go to `out_dir`.
     `resume_state` (see `resume`) continues a run from one of its checkpoints."""
     run_dir = Path(out_dir)
+    if cfg.compile_mode not in COMPILE_MODES:
+        raise VlascopeError(f"train compile_mode '{cfg.compile_mode}': expected one of "
+                            f"{', '.join(COMPILE_MODES)}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     accelerator = None
     if world > 1:  # launched by `accelerate launch` (or torchrun): one process per device
@@ -304,7 +314,10 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     model = accelerator.prepare_model(policy) if accelerator else policy
     if cfg.compile and accelerator is not None:
         torch._dynamo.config.optimize_ddp = cfg.ddp_split_graph
-    step_fn = torch.compile(model) if cfg.compile else model
+    step_fn = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
+    # CUDA graphs reuse their output memory: each step is declared new, so that the last step's
+    # outputs (the loss, the gradients already consumed) may be overwritten.
+    graphs = cfg.compile and device.type == "cuda" and cfg.compile_mode in ("reduce-overhead", "max-autotune")
     profiler = None
     profile_from = cfg.steps - cfg.profile_steps - 1 if cfg.profile_steps else None
 
@@ -348,9 +361,11 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         part = torch.profiler.record_function if profiler is not None else contextlib.nullcontext
         with part("vlascope.sample_batch"):
             batch = data.sample()
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss, _ = step_fn(batch)
-        detached = loss.detach().float()
+        detached = loss.detach().float().clone() if graphs else loss.detach().float()
         seen = torch.isfinite(detached) | (first_bad >= 0)
         first_bad = torch.where(seen, first_bad, step)
         bad_value = torch.where(seen, bad_value, detached)
