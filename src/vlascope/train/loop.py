@@ -361,6 +361,9 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         part = torch.profiler.record_function if profiler is not None else contextlib.nullcontext
         with part("vlascope.sample_batch"):
             batch = data.sample()
+        # Before the forward: under CUDA graphs the last step's gradients live in graph memory
+        # that this step's replay reuses.
+        optimizer.zero_grad(set_to_none=True)
         if graphs:
             torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -369,7 +372,6 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         seen = torch.isfinite(detached) | (first_bad >= 0)
         first_bad = torch.where(seen, first_bad, step)
         bad_value = torch.where(seen, bad_value, detached)
-        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         with part("vlascope.clip_grad_norm"):
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
