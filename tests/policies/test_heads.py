@@ -14,6 +14,34 @@ def test_cosine_schedule_is_monotone_and_bounded():
     assert (ab[1:] < ab[:-1]).all() and ab[0] > 0.99 and ab[-1] < 1e-3
 
 
+def test_flow_time_is_one_minus_beta_and_drawn_on_the_chunks_device():
+    torch.manual_seed(0)
+    head = FlowHead(MLPDenoiser(2, 4, 2, width=8, depth=1), time_sampling="beta")
+    t = head.sample_time(200_000, "cpu")
+    assert t.device.type == "cpu" and 0 <= t.min() and t.max() <= 1
+    # 1 - t ~ Beta(1.5, 1): CDF x^1.5, mean 0.6, variance 1.5 / (2.5^2 * 3.5).
+    x = 1 - t
+    for q in (0.1, 0.3, 0.5, 0.7, 0.9):
+        assert abs(float((x <= q).float().mean()) - q ** 1.5) < 0.005
+    assert abs(float(x.mean()) - 0.6) < 0.003 and abs(float(x.var()) - 1.5 / (2.5 ** 2 * 3.5)) < 0.002
+    # Every op runs on the chunk's device: a draw elsewhere, copied over, would sync every step.
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Devices(TorchDispatchMode):
+        seen = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for o in out if isinstance(out, (tuple, list)) else [out]:
+                if isinstance(o, torch.Tensor):
+                    self.seen.add(o.device.type)
+            return out
+
+    with Devices() as mode:
+        head.sample_time(4, "meta")
+    assert mode.seen == {"meta"}
+
+
 @pytest.mark.parametrize("kind", ["diffusion", "flow", "mse"])
 def test_head_learns_two_modes_by_condition(kind):
     torch.manual_seed(0)
