@@ -122,9 +122,9 @@ class FlowHead(nn.Module):
         if self.time_sampling == "logit_normal":
             return torch.sigmoid(torch.randn(b, device=device))
         # 1 - Beta(1.5, 1) puts more mass near t = 0 (pure noise). Drawn by inversion (the CDF of
-        # Beta(a, 1) is x^a) on the chunk's device: a draw on the CPU copied over would make every
-        # training step wait for the GPU to finish the previous one, and would keep a compiled
-        # step off CUDA graphs.
+        # Beta(a, 1) is x^a) on the chunk's device: a draw on the CPU, copied over, makes an eager
+        # training step wait for the GPU to finish what is queued, and puts CPU work into a
+        # compiled one, which CUDA graphs cannot capture.
         return 1 - torch.rand(b, device=device) ** (1 / 1.5)
 
     def zero_output_loss(self, x1: torch.Tensor) -> float:
