@@ -37,7 +37,7 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(call apt_install,chromium,the report test renders report.html in it,the report's browser test will be skipped); }
 
 test: $(STAMP) osmesa chromium
-	MUJOCO_GL=osmesa PYOPENGL_PLATFORM=osmesa $(PY) -m pytest -q -n auto
+	MUJOCO_GL=osmesa PYOPENGL_PLATFORM=osmesa $(PY) -m pytest -q -n auto --dist loadgroup
 
 # The LeRobot tier: its own Python 3.12 environment (lerobot 0.6.x needs Python >= 3.12 and its own
 # torch < 2.12), real lerobot-train runs, then the doctor on their checkpoints.

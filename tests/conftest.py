@@ -97,7 +97,14 @@ def pick_place_12(tmp_path_factory) -> str:
 # accelerate launch) take a quarter of a minute each and are collected last: run them first, so
 # that pytest-xdist does not end on one of them while the other workers sit idle.
 STARTED_FIRST = ("tests/train/test_crash.py", "tests/train/test_distributed.py")
+# The tests that torch.compile run in one process (`--dist loadgroup`): the first builds
+# inductor's precompiled header and compile workers, which the second then reuses.
+COMPILED = ("tests/train/test_loop.py::test_compiled_training_step_trains_and_saves",
+            "tests/evaluate/test_runner.py::test_a_compiled_policy_gives_the_same_episodes")
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: not item.nodeid.startswith(STARTED_FIRST))  # stable sort
+    for item in items:
+        if item.nodeid.startswith(COMPILED):
+            item.add_marker(pytest.mark.xdist_group("torch-compile"))
+    items.sort(key=lambda item: not item.nodeid.startswith(STARTED_FIRST + COMPILED))  # stable sort
