@@ -316,8 +316,13 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         torch._dynamo.config.optimize_ddp = cfg.ddp_split_graph
     step_fn = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
     # CUDA graphs reuse their output memory: each step is declared new, so that the last step's
-    # outputs (the loss, the gradients already consumed) may be overwritten.
-    graphs = cfg.compile and device.type == "cuda" and cfg.compile_mode in ("reduce-overhead", "max-autotune")
+    # outputs (the loss, the gradients already consumed) may be overwritten. Which modes replay
+    # graphs is torch's to say.
+    graphs = False
+    if cfg.compile and device.type == "cuda":
+        from torch._inductor import list_mode_options
+
+        graphs = bool(list_mode_options(cfg.compile_mode).get("triton.cudagraphs"))
     profiler = None
     profile_from = cfg.steps - cfg.profile_steps - 1 if cfg.profile_steps else None
 
