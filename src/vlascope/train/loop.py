@@ -272,8 +272,8 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     `resume_state` (see `resume`) continues a run from one of its checkpoints."""
     run_dir = Path(out_dir)
     if cfg.compile_mode not in COMPILE_MODES:
-        raise VlascopeError(f"train compile_mode '{cfg.compile_mode}': expected one of "
-                            f"{', '.join(COMPILE_MODES)}")
+        raise VlascopeError(f"train option 'compile_mode' must be one of {', '.join(COMPILE_MODES)}, "
+                            f"got {cfg.compile_mode!r}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     accelerator = None
     if world > 1:  # launched by `accelerate launch` (or torchrun): one process per device
