@@ -54,22 +54,33 @@ PUBLISHED = {
     "Evo-1 0.77B (arXiv 2511.04555)": 80.6,
 }
 INPUTS = ["robot_state", "corner2_image"]  # and the instruction (language: true)
-# One 16-core GPU host: 14 collectors, a compiled flow policy on 128 px frames, 10 and 50
-# episodes a task. gpu-long trains 2.5 times as long (its loss was still falling at 20 000
-# steps) and still fits collection, training and both evaluations in half an hour on one H100.
+# One 16-core GPU host: 14 collectors, a compiled flow policy on 128 px frames whose training
+# step replays as CUDA graphs (compiled alone, a step waits on the host launching its kernels),
+# 10 and 50 episodes a task. gpu-long trains 2.5 times as long and still fits collection,
+# training and both evaluations in half an hour on one H100; gpu-30k and gpu-30k-stride16
+# (the image trunk's last stage dropped: an 8x8 map at 128 px for the keypoints, not 4x4) take
+# 1.5 times the steps, 10 episodes a task.
 _GPU = ["--image-size", "128", "--batch-size", "256", "--compile", "--workers", "14",
-        "--eval-workers", "15", "--envs-per-worker", "8", "--episodes", "10", "50"]
+        "--eval-workers", "15", "--envs-per-worker", "8", "--episodes", "10", "50",
+        "--train-options", "compile_mode=reduce-overhead"]
 # Several GPUs of one host: as many samples as `gpu` (N GPUs, 20 000 / N steps of N x 256), and
 # on four GPUs the throughput runs at 1, 2 and 4 GPUs, each DDP graph choice, first.
+# gpu-2gpus-graphs: throughput alone at 1 and 2 GPUs, without CUDA graphs and with.
 # gpu-film and gpu-film-wide: FiLM-conditioned image trunks and centred instructions, the second
 # with a wider encoder and head (10 episodes a task).
 _FILM = "language_norm=true,task_film=true,task_embed_dim=64"
 RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "50000", "--ckpt-every", "5000"],
+           "gpu-30k": [*_GPU, "--steps", "30000", "--episodes", "10"],
+           "gpu-30k-stride16": [*_GPU, "--steps", "30000", "--episodes", "10", "--policy-options",
+                                "vision_widths=[64,128,256],vision_keypoints=64"],
            "gpu-film": [*_GPU, "--steps", "20000", "--episodes", "10", "--policy-options", _FILM],
            "gpu-film-wide": [*_GPU, "--steps", "20000", "--episodes", "10", "--policy-options",
                              _FILM + ",vision_keypoints=64,vision_features=128,encoder_hidden=512,"
                                      "cond_dim=512,mlp_width=512"],
            "gpu-2gpus": [*_GPU, "--gpus", "2", "--workers", "28", "--steps", "10000", "--episodes", "10"],
+           "gpu-2gpus-graphs": [*_GPU, "--gpus", "2", "--workers", "28", "--stages", "collect", "scaling",
+                                "--scaling-runs", "1:compile_mode=default", "1", "2:compile_mode=default", "2",
+                                "--scaling-steps", "1000"],
            "gpu-4gpus": [*_GPU, "--gpus", "4", "--workers", "56", "--steps", "5000", "--episodes", "10",
                          "--stages", "collect", "scaling", "train", "eval", "--scaling-runs", "1", "4",
                          "4:ddp_split_graph=true", "2", "2:ddp_split_graph=true", "--scaling-steps", "1000"]}

@@ -32,3 +32,51 @@ def test_two_processes_train_in_sync(reach_dataset, tmp_path):
     # Each process drew its own batches; DDP averaged the gradients, so the weights agree.
     assert cfg["distributed"] == {"world_size": 2, "replicas_in_sync": True}
     assert cfg["step"] == 6
+
+
+def _averaging_worker(rank: int, port: int, out: str) -> None:
+    import torch
+    import torch.distributed as dist
+
+    from vlascope.train.loop import average_per_bucket
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    inputs = [torch.randn(5, 3, generator=torch.Generator().manual_seed(r)) for r in range(2)]
+    # Each process's own gradient, computed here for both, without DDP: the expected mean.
+    local = []
+    for x in inputs:
+        net.zero_grad()
+        net(x).square().sum().backward()
+        local.append([p.grad.clone() for p in net.parameters()])
+    net.zero_grad(set_to_none=True)
+    model = torch.nn.parallel.DistributedDataParallel(net, gradient_as_bucket_view=True)
+    average_per_bucket(model)
+    for step in range(2):  # the second step finds the gradients already viewing their buckets
+        model.zero_grad(set_to_none=False)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            model(inputs[rank]).square().sum().backward()
+    mean = all(torch.allclose(p.grad, (a + b) / 2, atol=1e-6) for p, a, b in zip(net.parameters(), *local))
+    # One division for the model's one bucket; DDP alone divides each of the 4 gradients.
+    divisions = sum(e.count for e in prof.key_averages() if e.key in ("aten::div_", "aten::mul_out"))
+    Path(out, f"rank{rank}").write_text(f"{mean} {divisions}")
+    dist.destroy_process_group()
+
+
+def test_averaging_per_bucket_divides_once_a_bucket_and_gives_the_mean(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    # Imported once, here, for both forked processes (DDP's constructor imports dynamo: 4 s each).
+    import torch._dynamo  # noqa: F401
+
+    import vlascope.train.loop  # noqa: F401
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # Forked from this process (already importing torch and vlascope) rather than spawned.
+    mp.start_processes(_averaging_worker, args=(port, str(tmp_path)), nprocs=2, start_method="fork")
+    assert [(tmp_path / f"rank{r}").read_text() for r in range(2)] == ["True 1", "True 1"]

@@ -71,6 +71,12 @@ class TrainConfig:
     # its per-step search for unused parameters and rebuild its buckets once.
     ddp_gradient_as_bucket_view: bool = False
     ddp_static_graph: bool = False
+    # Average each gradient bucket once, in the communication hook that all-reduces it (torch's
+    # allreduce_hook), instead of DDP dividing every gradient by the number of processes as it
+    # copies it in: one launch a bucket, not one a parameter tensor. With the step replayed as
+    # CUDA graphs, those per-tensor launches are most of what the host still does; with
+    # ddp_gradient_as_bucket_view the copies back out of the buckets go too.
+    ddp_average_per_bucket: bool = False
     profile_steps: int = 0  # profile this many steps before the last; process 0 writes profile.txt
 
 
@@ -110,6 +116,14 @@ def ddp_options(cfg: TrainConfig):
 
     return DistributedDataParallelKwargs(gradient_as_bucket_view=cfg.ddp_gradient_as_bucket_view,
                                          static_graph=cfg.ddp_static_graph)
+
+
+def average_per_bucket(model: torch.nn.parallel.DistributedDataParallel) -> None:
+    """Let `model`'s all-reduce average each gradient bucket as a whole (see
+    TrainConfig.ddp_average_per_bucket)."""
+    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+    model.register_comm_hook(None, allreduce_hook)
 
 
 @torch.no_grad()
@@ -312,6 +326,8 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         else:  # the checkpoint holds process 0's sampler; every process needs batches of its own
             data.generator.manual_seed(cfg.seed + rank + 1_000_003 * first_step)
     model = accelerator.prepare_model(policy) if accelerator else policy
+    if accelerator is not None and cfg.ddp_average_per_bucket:
+        average_per_bucket(model)
     if cfg.compile and accelerator is not None:
         torch._dynamo.config.optimize_ddp = cfg.ddp_split_graph
     step_fn = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
