@@ -16,7 +16,11 @@ keeps each run's collection and training figures for the results JSON. `--gpus N
 `--scaling-runs` entry (a number of GPUs, optionally with train options) and profiles them; the
 finished runs are kept in out/scaling.json.
 
-    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-film|gpu-film-wide|gpu-2gpus|gpu-4gpus [--tasks mt10]
+`--inputs state` puts the objects' recorded state in place of the camera: off the protocol, a
+reference for what a task's failure owes to perception (`--recipe cpu-state-scene-pairs`).
+
+    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-30k|gpu-30k-stride16|gpu-film|gpu-film-wide|
+                                       gpu-2gpus|gpu-2gpus-graphs|gpu-4gpus|cpu-state|cpu-state-scene-pairs
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
                               [--gpus 1] [--episodes 10 50] [--stages collect observe train eval]
     python benchmarks/mt50.py --recipe gpu --stages collect scaling --scaling-runs 1 2 4 \
@@ -42,7 +46,12 @@ from image_policies import parse_options  # noqa: E402
 
 from vlascope.envs.metaworld import DIFFICULTY_SPLITS, MT10_TASKS, MT50_TASKS, difficulty_of  # noqa: E402
 
-TASK_SETS = {"mt50": list(MT50_TASKS), "mt10": list(MT10_TASKS)}
+# scene-pairs: five pairs of tasks that share a scene and whose instructions the sentence encoder
+# puts close together (cosine 0.87-0.98): only the instruction says which of the pair is asked.
+TASK_SETS = {"mt50": list(MT50_TASKS), "mt10": list(MT10_TASKS),
+             "scene-pairs": ["faucet-open-v3", "faucet-close-v3", "handle-press-v3", "handle-pull-v3",
+                             "handle-press-side-v3", "handle-pull-side-v3", "door-lock-v3", "door-unlock-v3",
+                             "window-open-v3", "window-close-v3"]}
 # Average success (%) over MT50 as published, on this protocol.
 PUBLISHED = {
     "Diffusion Policy (SmolVLA Table 2)": 10.5,
@@ -53,7 +62,11 @@ PUBLISHED = {
     "SmolVLA 2.25B": 68.24,
     "Evo-1 0.77B (arXiv 2511.04555)": 80.6,
 }
-INPUTS = ["robot_state", "corner2_image"]  # and the instruction (language: true)
+# What the policy reads besides the instruction (language: true). "protocol": the published
+# inputs. "state": the objects' recorded state in place of the camera (no goal), off the
+# protocol: a reference that separates what a task's failure owes to perception from what it
+# owes to the instruction or the demos; its rows are labelled and kept apart.
+INPUT_SETS = {"protocol": ["robot_state", "corner2_image"], "state": ["robot_state", "object_state"]}
 # One 16-core GPU host: 14 collectors, a compiled flow policy on 128 px frames whose training
 # step replays as CUDA graphs (compiled alone, a step waits on the host launching its kernels),
 # 10 and 50 episodes a task. gpu-long trains 2.5 times as long and still fits collection,
@@ -81,6 +94,12 @@ RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "5
            "gpu-2gpus-graphs": [*_GPU, "--gpus", "2", "--workers", "28", "--stages", "collect", "scaling",
                                 "--scaling-runs", "1:compile_mode=default", "1", "2:compile_mode=default", "2",
                                 "--scaling-steps", "1000"],
+           # The objects' state in place of the camera, on the CPU: MT50, and the scene pairs.
+           "cpu-state": ["--inputs", "state", "--steps", "15000", "--batch-size", "256", "--episodes", "10",
+                         "--workers", "2", "--eval-workers", "2", "--stages", "collect", "train", "eval"],
+           "cpu-state-scene-pairs": ["--tasks", "scene-pairs", "--inputs", "state", "--steps", "8000",
+                                     "--batch-size", "256", "--episodes", "30", "--workers", "2",
+                                     "--eval-workers", "2", "--stages", "collect", "train", "eval"],
            "gpu-4gpus": [*_GPU, "--gpus", "4", "--workers", "56", "--steps", "5000", "--episodes", "10",
                          "--stages", "collect", "scaling", "train", "eval", "--scaling-runs", "1", "4",
                          "4:ddp_split_graph=true", "2", "2:ddp_split_graph=true", "--scaling-steps", "1000"]}
@@ -106,7 +125,8 @@ def collect_stage(args, tasks: list[str], out: Path) -> None:
     start = time.time()
     if todo:
         done = run_parallel(collect, [{"task": t, "episodes": args.demos, "out": str(data / f"{t}.hdf5"),
-                                       "camera": "corner2", "image_size": args.image_size, "index": i}
+                                       "camera": "corner2" if args.inputs == "protocol" else None,
+                                       "image_size": args.image_size, "index": i}
                                       for i, t in enumerate(todo)], args.workers)
         log = out / "collection.json"
         previous = json.loads(log.read_text()) if log.exists() else {}
@@ -130,7 +150,8 @@ def train_command(args, tasks: list[str], out: Path, run: Path, steps: int, gpus
         run.mkdir(parents=True, exist_ok=True)
         config = run.parent / f"{run.name}.yaml"
         config.write_text(json.dumps({
-            "policy": {"obs_keys": INPUTS, "language": True, **parse_options(args.policy_options)},
+            "policy": {"obs_keys": INPUT_SETS[args.inputs], "language": True,
+                       **parse_options(args.policy_options)},
             "train": {"steps": steps, "batch_size": args.batch_size, "ckpt_every": args.ckpt_every,
                       "compile": args.compile, **parse_options(args.train_options),
                       **parse_options(train_options)}}))
@@ -205,11 +226,12 @@ def observe_stage(args, tasks: list[str], out: Path) -> dict:
     with the recorded key that would close the gap. Resumes: tasks already checked are kept."""
     path = out / "observability.json"
     found = json.loads(path.read_text()) if path.exists() else {}
+    inputs = INPUT_SETS[args.inputs]
     todo = [t for t in tasks if t not in found]
     if todo:
-        for r in run_parallel(observability, [{"path": str(out / "data" / f"{t}.hdf5"), "inputs": [INPUTS]}
+        for r in run_parallel(observability, [{"path": str(out / "data" / f"{t}.hdf5"), "inputs": [inputs]}
                                               for t in todo], args.workers):
-            found[r["task"]] = {**r["checks"]["+".join(INPUTS)], "instruction": r["instruction"],
+            found[r["task"]] = {**r["checks"]["+".join(inputs)], "instruction": r["instruction"],
                                 "instruction_embedding": r["instruction_embedding"]}
         path.write_text(json.dumps(found, indent=2))
     twins = instruction_twins({t: found[t].get("instruction_embedding") for t in tasks})
@@ -255,22 +277,32 @@ def eval_stage(args, tasks: list[str], out: Path) -> dict:
     from vlascope.policies import load_pretrained
 
     policy = load_pretrained(out / "run" / "checkpoints" / "last", device=resolve_device("auto"))
+    trained = policy.config
     results = {}
-    for episodes in args.episodes:
-        path = out / f"eval-{episodes}.json"
+    # The trained execution at every episode count; each of --executions (the same weights
+    # replanned or ensembled differently) at the first.
+    runs = [(episodes, "") for episodes in args.episodes] + [(args.episodes[0], e) for e in args.executions]
+    for episodes, execution in runs:
+        key = f"{episodes}" + (f" ({execution})" if execution else "")
+        path = out / (f"eval-{episodes}" + (f"-{re.sub(r'[^A-Za-z0-9_.=]+', '-', execution)}" if execution else "")
+                      + ".json")
         if path.exists():
-            results[episodes] = json.loads(path.read_text())
+            results[key] = json.loads(path.read_text())
             continue
+        try:
+            policy.config = trained.with_execution(**parse_options(execution)) if execution else trained
+        except ValueError as exc:  # a value the trained policy cannot run with (past its horizon)
+            raise SystemExit(f"mt50.py: --executions {execution!r}: {exc}") from None
         reports = evaluate_tasks(policy, tasks, episodes, seed=args.seed, workers=args.eval_workers,
                                  envs_per_worker=args.envs_per_worker, compile=args.compile,
                                  progress=False)
         any_report = next(iter(reports.values()))
-        results[episodes] = {
+        results[key] = {
             "seconds": any_report.seconds, "setup_seconds": any_report.setup_seconds,
-            "env_steps_per_second": any_report.env_steps_per_second,
+            "env_steps_per_second": any_report.env_steps_per_second, "execution": execution or "as trained",
             "tasks": {t: r.summary for t, r in reports.items()}}
-        path.write_text(json.dumps(results[episodes], indent=2))
-        print(f"evaluated {episodes} episodes x {len(tasks)} tasks in {any_report.seconds:.0f}s "
+        path.write_text(json.dumps(results[key], indent=2))
+        print(f"evaluated {key} episodes x {len(tasks)} tasks in {any_report.seconds:.0f}s "
               f"({any_report.env_steps_per_second:.0f} env steps/s, {any_report.setup_seconds:.0f}s "
               "to start the envs)", flush=True)
     return results
@@ -308,7 +340,10 @@ def print_table(evals: dict) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--tasks", nargs="+", default=["mt50"], help="mt50, mt10 or task names")
+    p.add_argument("--tasks", nargs="+", default=["mt50"], help="mt50, mt10, scene-pairs or task names")
+    p.add_argument("--inputs", choices=sorted(INPUT_SETS), default="protocol",
+                   help="protocol: corner2 + hand state; state: object state in place of the camera "
+                        "(off the protocol, a reference)")
     p.add_argument("--demos", type=int, default=50)
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--policy", default="flow")
@@ -325,6 +360,9 @@ def main() -> None:
                    help="collection processes (default: 8 a GPU: rendering, not the cores, sets the pace)")
     p.add_argument("--eval-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     p.add_argument("--envs-per-worker", type=int, default=8)
+    p.add_argument("--executions", nargs="*", default=[],
+                   help="execution settings the trained policy is also evaluated under, at the first "
+                        "--episodes count, e.g. n_action_steps=4 'n_action_steps=1,temporal_ensemble=0.01'")
     p.add_argument("--stages", nargs="+", default=["collect", "observe", "train", "eval"],
                    choices=["collect", "observe", "scaling", "train", "eval"],
                    help="observe: the doctor's observability check on each task's dataset; "
@@ -334,13 +372,21 @@ def main() -> None:
     p.add_argument("--scaling-steps", type=int, default=1000)
     p.add_argument("--out", default="outputs/mt50")
     args = parse_args(p, RECIPES)
+    from vlascope.policies.base import check_execution_settings
+
+    for execution in args.executions:
+        try:
+            check_execution_settings(parse_options(execution))
+        except ValueError as exc:
+            p.error(f"--executions {execution!r}: {exc}")
     if args.workers is None:
         import torch
 
         args.workers = min(os.cpu_count() or 1, 8 * max(1, torch.cuda.device_count()))
     tasks = [t for name in args.tasks for t in TASK_SETS.get(name, [name])]
     out = ensure_dir(args.out)
-    result = {"tasks": tasks, "protocol": {"inputs": INPUTS + ["instruction"], "demos": args.demos,
+    result = {"tasks": tasks, "protocol": {"inputs": INPUT_SETS[args.inputs] + ["instruction"],
+                                           "published_inputs": args.inputs == "protocol", "demos": args.demos,
                                            "image_size": args.image_size, "camera_view": "lerobot"},
               "args": vars(args)}
     if "collect" in args.stages:
@@ -357,7 +403,7 @@ def main() -> None:
         result["eval"] = evals
         result["splits"] = print_table(evals)
         result["published"] = PUBLISHED
-    write_results("mt50" if args.tasks == ["mt50"] else "mt50-" + "-".join(args.tasks), args, result)
+    write_results("mt50" if args.tasks == ["mt50"] or args.recipe else "mt50-" + "-".join(args.tasks), args, result)
 
 
 if __name__ == "__main__":
