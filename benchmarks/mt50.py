@@ -19,8 +19,9 @@ finished runs are kept in out/scaling.json.
 `--inputs state` puts the objects' recorded state in place of the camera: off the protocol, a
 reference for what a task's failure owes to perception (`--recipe cpu-state-scene-pairs`).
 
-    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-30k|gpu-30k-stride16|gpu-film|gpu-film-wide|
-                                       gpu-2gpus|gpu-2gpus-graphs|gpu-4gpus|cpu-state|cpu-state-scene-pairs
+    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-30k|gpu-30k-stride16|gpu-224|gpu-executions|
+                                       gpu-film|gpu-film-wide|gpu-2gpus|gpu-2gpus-graphs|gpu-2gpus-buckets|gpu-4gpus|
+                                       cpu-state|cpu-state-scene-pairs
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
                               [--gpus 1] [--episodes 10 50] [--stages collect observe train eval]
     python benchmarks/mt50.py --recipe gpu --stages collect scaling --scaling-runs 1 2 4 \
@@ -78,7 +79,8 @@ _GPU = ["--image-size", "128", "--batch-size", "256", "--compile", "--workers", 
         "--train-options", "compile_mode=reduce-overhead"]
 # Several GPUs of one host: as many samples as `gpu` (N GPUs, 20 000 / N steps of N x 256), and
 # on four GPUs the throughput runs at 1, 2 and 4 GPUs, each DDP graph choice, first.
-# gpu-2gpus-graphs: throughput alone at 1 and 2 GPUs, without CUDA graphs and with.
+# gpu-2gpus-graphs: throughput alone at 1 and 2 GPUs, without CUDA graphs and with;
+# gpu-2gpus-buckets: two GPUs with each gradient bucket averaged once, gradients as its views.
 # gpu-film and gpu-film-wide: FiLM-conditioned image trunks and centred instructions, the second
 # with a wider encoder and head (10 episodes a task).
 _FILM = "language_norm=true,task_film=true,task_embed_dim=64"
@@ -86,6 +88,11 @@ RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "5
            "gpu-30k": [*_GPU, "--steps", "30000", "--episodes", "10"],
            "gpu-30k-stride16": [*_GPU, "--steps", "30000", "--episodes", "10", "--policy-options",
                                 "vision_widths=[64,128,256],vision_keypoints=64"],
+           # 224 px frames (the published policies see 224-512 px).
+           "gpu-224": [*_GPU, "--image-size", "224", "--steps", "20000", "--episodes", "10"],
+           # The trained policy replanned every 4 steps, and every step with ensembling, besides every 8.
+           "gpu-executions": [*_GPU, "--steps", "20000", "--episodes", "10", "--executions", "n_action_steps=4",
+                              "n_action_steps=1,temporal_ensemble=0.01"],
            "gpu-film": [*_GPU, "--steps", "20000", "--episodes", "10", "--policy-options", _FILM],
            "gpu-film-wide": [*_GPU, "--steps", "20000", "--episodes", "10", "--policy-options",
                              _FILM + ",vision_keypoints=64,vision_features=128,encoder_hidden=512,"
@@ -94,6 +101,9 @@ RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "5
            "gpu-2gpus-graphs": [*_GPU, "--gpus", "2", "--workers", "28", "--stages", "collect", "scaling",
                                 "--scaling-runs", "1:compile_mode=default", "1", "2:compile_mode=default", "2",
                                 "--scaling-steps", "1000"],
+           "gpu-2gpus-buckets": [*_GPU, "--gpus", "2", "--workers", "28", "--stages", "collect", "scaling",
+                                 "--scaling-runs", "1", "2", "2:ddp_average_per_bucket=true,ddp_gradient_as_bucket_view=true",
+                                 "--scaling-steps", "1000"],
            # The objects' state in place of the camera, on the CPU: MT50, and the scene pairs.
            "cpu-state": ["--inputs", "state", "--steps", "15000", "--batch-size", "256", "--episodes", "10",
                          "--workers", "2", "--eval-workers", "2", "--stages", "collect", "train", "eval"],
