@@ -73,9 +73,9 @@ class TrainConfig:
     ddp_static_graph: bool = False
     # Average each gradient bucket once, in the communication hook that all-reduces it (torch's
     # allreduce_hook), instead of DDP dividing every gradient by the number of processes as it
-    # copies it in: one launch a bucket, not one a parameter tensor. With the step replayed as
-    # CUDA graphs, those per-tensor launches are most of what the host still does; with
-    # ddp_gradient_as_bucket_view the copies back out of the buckets go too.
+    # copies it in: one division a bucket, not one a parameter tensor. With the step replayed as
+    # CUDA graphs, DDP's per-tensor work is much of what several processes add to the host's
+    # step; with ddp_gradient_as_bucket_view the copies back out of the buckets go too.
     ddp_average_per_bucket: bool = False
     profile_steps: int = 0  # profile this many steps before the last; process 0 writes profile.txt
 
