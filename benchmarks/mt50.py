@@ -19,9 +19,9 @@ finished runs are kept in out/scaling.json.
 `--inputs state` puts the objects' recorded state in place of the camera: off the protocol, a
 reference for what a task's failure owes to perception (`--recipe cpu-state-scene-pairs`).
 
-    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-30k|gpu-30k-stride16|gpu-aux|gpu-224|gpu-executions|
-                                       gpu-film|gpu-film-wide|gpu-2gpus|gpu-2gpus-graphs|gpu-2gpus-buckets|gpu-4gpus|
-                                       cpu-state|cpu-state-scene-pairs
+    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-30k|gpu-30k-stride16|gpu-aux|gpu-224|
+                                       gpu-executions|gpu-film|gpu-film-wide|gpu-2gpus|gpu-2gpus-graphs|
+                                       gpu-2gpus-buckets|gpu-4gpus|cpu-state|cpu-state-scene-pairs
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
                               [--gpus 1] [--episodes 10 50] [--stages collect observe train eval]
     python benchmarks/mt50.py --recipe gpu --stages collect scaling --scaling-runs 1 2 4 \
@@ -48,7 +48,7 @@ from image_policies import parse_options  # noqa: E402
 from vlascope.envs.metaworld import DIFFICULTY_SPLITS, MT10_TASKS, MT50_TASKS, difficulty_of  # noqa: E402
 
 # scene-pairs: five pairs of tasks that share a scene and whose instructions the sentence encoder
-# puts close together (cosine 0.87-0.98): only the instruction says which of the pair is asked.
+# puts close together: only the instruction says which of the pair is asked.
 TASK_SETS = {"mt50": list(MT50_TASKS), "mt10": list(MT10_TASKS),
              "scene-pairs": ["faucet-open-v3", "faucet-close-v3", "handle-press-v3", "handle-pull-v3",
                              "handle-press-side-v3", "handle-pull-side-v3", "door-lock-v3", "door-unlock-v3",
@@ -91,12 +91,13 @@ RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "5
            # The objects' recorded state as a training-only target (aux_keys): a read-out of what the
            # head reads must predict it, so the encoder has to find the objects in the frame. The
            # inputs stay the protocol's; the target is not something the published rows had.
-           "gpu-aux": [*_GPU, "--steps", "20000", "--episodes", "10", "--policy-options", "aux_keys=[object_state]"],
-           # 224 px frames (the published policies see 224-512 px).
+           "gpu-aux": [*_GPU, "--steps", "20000", "--episodes", "10", "--policy-options",
+                       "aux_keys=[object_state]"],
+           # 224 px frames: the published policies see frames larger than 128 px.
            "gpu-224": [*_GPU, "--image-size", "224", "--steps", "20000", "--episodes", "10"],
            # The trained policy replanned every 4 steps, and every step with ensembling, besides every 8.
-           "gpu-executions": [*_GPU, "--steps", "20000", "--episodes", "10", "--executions", "n_action_steps=4",
-                              "n_action_steps=1,temporal_ensemble=0.01"],
+           "gpu-executions": [*_GPU, "--steps", "20000", "--episodes", "10", "--executions",
+                              "n_action_steps=4", "n_action_steps=1,temporal_ensemble=0.01"],
            "gpu-film": [*_GPU, "--steps", "20000", "--episodes", "10", "--policy-options", _FILM],
            "gpu-film-wide": [*_GPU, "--steps", "20000", "--episodes", "10", "--policy-options",
                              _FILM + ",vision_keypoints=64,vision_features=128,encoder_hidden=512,"
@@ -106,7 +107,8 @@ RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "5
                                 "--scaling-runs", "1:compile_mode=default", "1", "2:compile_mode=default", "2",
                                 "--scaling-steps", "1000"],
            "gpu-2gpus-buckets": [*_GPU, "--gpus", "2", "--workers", "28", "--stages", "collect", "scaling",
-                                 "--scaling-runs", "1", "2", "2:ddp_average_per_bucket=true,ddp_gradient_as_bucket_view=true",
+                                 "--scaling-runs", "1", "2",
+                                 "2:ddp_average_per_bucket=true,ddp_gradient_as_bucket_view=true",
                                  "--scaling-steps", "1000"],
            # The objects' state in place of the camera, on the CPU: MT50, and the scene pairs.
            "cpu-state": ["--inputs", "state", "--steps", "15000", "--batch-size", "256", "--episodes", "10",
@@ -298,8 +300,8 @@ def eval_stage(args, tasks: list[str], out: Path) -> dict:
     runs = [(episodes, "") for episodes in args.episodes] + [(args.episodes[0], e) for e in args.executions]
     for episodes, execution in runs:
         key = f"{episodes}" + (f" ({execution})" if execution else "")
-        path = out / (f"eval-{episodes}" + (f"-{re.sub(r'[^A-Za-z0-9_.=]+', '-', execution)}" if execution else "")
-                      + ".json")
+        suffix = "-" + re.sub(r"[^A-Za-z0-9_.=]+", "-", execution) if execution else ""
+        path = out / f"eval-{episodes}{suffix}.json"
         if path.exists():
             results[key] = json.loads(path.read_text())
             continue
@@ -417,7 +419,8 @@ def main() -> None:
         result["eval"] = evals
         result["splits"] = print_table(evals)
         result["published"] = PUBLISHED
-    write_results("mt50" if args.tasks == ["mt50"] or args.recipe else "mt50-" + "-".join(args.tasks), args, result)
+    name = "mt50" if args.tasks == ["mt50"] or args.recipe else "mt50-" + "-".join(args.tasks)
+    write_results(name, args, result)
 
 
 if __name__ == "__main__":
