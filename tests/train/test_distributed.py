@@ -53,10 +53,10 @@ def _averaging_worker(rank: int, port: int, out: str) -> None:
     net.zero_grad(set_to_none=True)
     model = torch.nn.parallel.DistributedDataParallel(net, gradient_as_bucket_view=True)
     average_per_bucket(model)
-    for step in range(2):  # the second step finds the gradients already viewing their buckets
-        model.zero_grad(set_to_none=False)
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-            model(inputs[rank]).square().sum().backward()
+    model(inputs[rank]).square().sum().backward()  # after it the gradients view their buckets
+    model.zero_grad(set_to_none=False)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        model(inputs[rank]).square().sum().backward()
     mean = all(torch.allclose(p.grad, (a + b) / 2, atol=1e-6) for p, a, b in zip(net.parameters(), *local))
     # One division for the model's one bucket; DDP alone divides each of the 4 gradients.
     divisions = sum(e.count for e in prof.key_averages() if e.key in ("aten::div_", "aten::mul_out"))
