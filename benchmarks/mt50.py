@@ -93,8 +93,11 @@ RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "5
            # inputs stay the protocol's; the target is not something the published rows had.
            "gpu-aux": [*_GPU, "--steps", "20000", "--episodes", "10", "--policy-options",
                        "aux_keys=[object_state]"],
-           # 224 px frames: the published policies see frames larger than 128 px.
+           # 224 px frames (the published policies see frames larger than 128 px), alone and with
+           # the objects' state as a training-only target.
            "gpu-224": [*_GPU, "--image-size", "224", "--steps", "20000", "--episodes", "10"],
+           "gpu-224-aux": [*_GPU, "--image-size", "224", "--steps", "20000", "--episodes", "10",
+                           "--policy-options", "aux_keys=[object_state]"],
            # The trained policy replanned every 4 steps, and every step with ensembling, besides every 8.
            "gpu-executions": [*_GPU, "--steps", "20000", "--episodes", "10", "--executions",
                               "n_action_steps=4", "n_action_steps=1,temporal_ensemble=0.01"],
