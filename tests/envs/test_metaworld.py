@@ -30,6 +30,22 @@ def test_seeded_reset_draws_distinct_reproducible_initial_states():
     assert obs_a["robot_state"].shape == (4,) and obs_a["object_state"].shape == (14,)
 
 
+@needs_rendering
+def test_the_first_observation_shows_this_episode_not_the_last():
+    # window-close moves its window by the model's body position: without forward kinematics
+    # after the reset, the first frame and object state are the previous episode's placement.
+    after_another = MetaWorldEnv("window-close-v3", camera="corner2", image_size=32)
+    after_another.reset(1)
+    first = after_another.reset(2)
+    fresh = MetaWorldEnv("window-close-v3", camera="corner2", image_size=32).reset(2)
+    for key in ("robot_state", "object_state", "corner2_image"):
+        np.testing.assert_array_equal(first[key], fresh[key])
+    # The window handle read at the reset is where the first step finds it (the hand has not
+    # touched it yet).
+    stepped, _, _ = after_another.step(np.zeros(4))
+    np.testing.assert_allclose(first["object_state"][:3], stepped["object_state"][:3], atol=1e-3)
+
+
 def test_reset_to_explicit_initial_state():
     env = MetaWorldEnv("reach-v3")
     env.reset(4)

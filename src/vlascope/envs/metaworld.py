@@ -285,10 +285,35 @@ class MetaWorldEnv:
             u.seeded_rand_vec = True
             u.seed(int(seed))
         flat, _ = self.env.reset()
+        flat = self._forward_after_reset(flat)
         self.initial_state = np.array(u._last_rand_vec, dtype=np.float64)
         self.last_flat_obs = flat
         self._object_start_z = float(flat[6])
         return self._observation(flat)
+
+    def _forward_after_reset(self, flat: np.ndarray) -> np.ndarray:
+        """The reset observation of the scene as it is now placed.
+
+        MetaWorld's reset moves objects and goal sites (model body and site positions, joint
+        positions) without running MuJoCo's forward kinematics, so until the first step the
+        positions it reads, and the frame the renderer draws, are the previous episode's
+        placement (or the model's default): a policy's first decision would see another scene,
+        and every recorded demo would start with a frame that contradicts its own actions. One
+        forward pass computes the derived positions from the new state; it changes no state
+        variable, so the episode's physics is the same (to rounding: the constraint solver's
+        warm start differs). The frame stack is rebuilt as MetaWorld's reset
+        builds it: the previous frame equal to the current one.
+        """
+        import mujoco
+
+        u = self.env.unwrapped
+        mujoco.mj_forward(u.model, u.data)
+        current = u._get_curr_obs_combined_no_goal()
+        flat = np.array(flat, dtype=np.float64)
+        flat[0:18] = current
+        flat[18:36] = current
+        u._prev_obs = current.copy()
+        return flat
 
     def step(self, action: np.ndarray, render: bool = True) -> tuple[dict[str, np.ndarray], StepInfo, bool]:
         """Returns (observation, info, episode_over). `render=False` leaves the camera frames out
