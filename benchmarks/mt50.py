@@ -83,6 +83,10 @@ _GPU = ["--image-size", "128", "--batch-size", "256", "--compile", "--workers", 
 # gpu-2gpus-buckets: two GPUs with each gradient bucket averaged once, gradients as its views.
 # gpu-film and gpu-film-wide: FiLM-conditioned image trunks and centred instructions, the second
 # with a wider encoder and head (10 episodes a task).
+# gpu-4gpus-graphs: throughput at 1, 2 and 4 GPUs with CUDA graphs and per-bucket averaging, then
+# a four-GPU training with twice the samples of `gpu` (10 000 steps of 4 x 256): at 5 000 steps
+# (gpu-4gpus) the policy had a fourth of the optimiser steps and fell out of the one-GPU interval.
+_GRAPHS_DDP = "compile_mode=reduce-overhead,ddp_average_per_bucket=true,ddp_gradient_as_bucket_view=true"
 _FILM = "language_norm=true,task_film=true,task_embed_dim=64"
 RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "50000", "--ckpt-every", "5000"],
            "gpu-30k": [*_GPU, "--steps", "30000", "--episodes", "10"],
@@ -119,6 +123,9 @@ RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "5
            "cpu-state-scene-pairs": ["--tasks", "scene-pairs", "--inputs", "state", "--steps", "8000",
                                      "--batch-size", "256", "--episodes", "30", "--workers", "2",
                                      "--eval-workers", "2", "--stages", "collect", "train", "eval"],
+           "gpu-4gpus-graphs": [*_GPU, "--gpus", "4", "--workers", "56", "--steps", "10000", "--episodes", "10",
+                                "--stages", "collect", "scaling", "train", "eval", "--scaling-runs", "1", "2", "4",
+                                "--scaling-steps", "1000", "--train-options", _GRAPHS_DDP],
            "gpu-4gpus": [*_GPU, "--gpus", "4", "--workers", "56", "--steps", "5000", "--episodes", "10",
                          "--stages", "collect", "scaling", "train", "eval", "--scaling-runs", "1", "4",
                          "4:ddp_split_graph=true", "2", "2:ddp_split_graph=true", "--scaling-steps", "1000"]}
