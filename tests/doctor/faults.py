@@ -76,6 +76,18 @@ def freeze(demo: int, key: str, start: int, stop: int):
     return edit
 
 
+def start_from_the_previous_scene(keys: list[str] | None = None):
+    """Each episode's first observation replaced by the previous episode's (the first by the
+    last's): what a recorder reads when the simulator resets without a forward pass."""
+    def edit(episodes):
+        names = keys or list(episodes[0].obs)
+        firsts = [{k: e.obs[k][0].copy() for k in names} for e in episodes]
+        for i, e in enumerate(episodes):
+            for k in names:
+                e.obs[k][0] = firsts[i - 1][k]
+    return edit
+
+
 def clip_below(key: str, dim: int, percentile: float):
     def edit(episodes):
         limit = np.percentile(np.concatenate([e.obs[key][:, dim] for e in episodes]), percentile)

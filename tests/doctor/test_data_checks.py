@@ -1,17 +1,20 @@
 """Data checks on real pick-place demos, each with one planted fault and its healthy twin."""
 
+import copy
+
 import numpy as np
 import pytest
 
 from tests.conftest import needs_rendering
 from tests.doctor.conftest import make_ctx, severities
 from tests.doctor.faults import (clip_below, edited, freeze, glitch, nan_at, pin_action_dim,
-                                 repeat_demo, scale_actions, tiny_pipeline)
+                                 repeat_demo, scale_actions, start_from_the_previous_scene, tiny_pipeline)
 from vlascope.doctor.data_checks import (check_action_scale_imbalance, check_initial_state_diversity,
                                          check_observability, per_dimension_statistics,
                                          check_nan_in_data, check_near_constant_action_dim)
 from vlascope.doctor.rollout_checks import check_eval_coverage
 from vlascope.data import read_dataset
+from vlascope.envs import MetaWorldEnv
 
 
 def test_nan_is_located_by_demo_step_and_dimension(pick_place, tmp_path):
@@ -60,7 +63,6 @@ def test_one_initial_state_is_an_error_and_diverse_demos_pass(pick_place, pick_p
 
 @needs_rendering
 def test_scenes_that_differ_only_in_the_camera_are_diverse(pick_place_images, tmp_path):
-    import copy
 
     data = read_dataset(pick_place_images)
     for e in data.episodes:  # the hand always starts in one place; the object only in the image
@@ -118,6 +120,8 @@ EPISODE_FAULTS = {  # fault -> (edit, the check that must name it, the culprit e
     "a one-frame glitch in demo 3": (glitch(3, "robot_state", 20, 0, 0.5), "action-jumps", "demo_3"),
     "demo 4's hand state frozen": (freeze(4, "robot_state", 10, 40), "frozen-signals", "demo_4"),
     "hand x clipped": (clip_below("robot_state", 0, 80), "clipped-values", None),
+    "each demo starts in the previous one's scene": (start_from_the_previous_scene(), "stale-first-observation",
+                                                      "demo_0"),
 }
 
 
@@ -139,6 +143,31 @@ def test_healthy_expert_demos_raise_no_episode_warning(pick_place, tmp_path):
 
     found = [f for check in EPISODE_CHECKS for f in check(make_ctx(pick_place, tmp_path))]
     assert {f.severity for f in found} == {"ok"}, [f.title for f in found if f.severity != "ok"]
+
+
+@needs_rendering
+def test_a_stale_first_frame_is_found_in_the_camera_alone(tmp_path):
+    # Two short window-close episodes rendered for real (reset, then the hand held still): the
+    # window is placed at the reset. With each first frame swapped for the other episode's, the
+    # camera is the only key that shows it.
+    from vlascope.data.episodes import Episode, EpisodeDataset
+    from vlascope.doctor.episode_checks import check_stale_first_observation
+
+    env = MetaWorldEnv("window-close-v3", camera="corner2", image_size=32)
+    episodes = []
+    for seed in (1, 2):
+        frames = [env.reset(seed)]
+        frames += [env.step(np.zeros(4))[0] for _ in range(9)]
+        episodes.append(Episode(actions=np.zeros((10, 4), np.float32), name=f"demo_{seed}",
+                                obs={k: np.stack([f[k] for f in frames]) for k in ("robot_state", "corner2_image")}))
+    healthy = EpisodeDataset("window-close.hdf5", episodes, {})
+    [found] = check_stale_first_observation(make_ctx(healthy, tmp_path))
+    assert found.severity == "ok", found.title
+    stale = copy.deepcopy(healthy)
+    start_from_the_previous_scene(["corner2_image"])(stale.episodes)
+    [found] = check_stale_first_observation(make_ctx(stale, tmp_path))
+    assert found.severity == "warning" and found.title.startswith("the first observation of 2 of 2")
+    assert [row["key"] for row in found.evidence["stale"]] == ["corner2_image"]
 
 
 def test_a_lost_command_warns_and_an_unused_gripper_is_a_note(pick_place, reach_dataset, tmp_path):

@@ -13,7 +13,7 @@ import hashlib
 import numpy as np
 
 from vlascope.doctor.context import DoctorContext, float_obs_keys, state_mirroring_actions
-from vlascope.doctor.findings import Finding, ok
+from vlascope.doctor.findings import Finding, ok, skipped
 
 # Near-duplicates: two demos whose actions and observations (resampled to a common length, in
 # units of each dimension's std) differ by less than this RMS, and by less than NEAR_SHARE of the
@@ -39,6 +39,22 @@ FROZEN_RATIO = 3.0
 # A saturated signal: at least PILE_SHARE of all frames sit exactly at the dimension's extreme.
 PILE_SHARE = 0.05
 PILE_FRAMES = 20
+# A stale first observation, in at least STALE_SHARE of the episodes (and two):
+# - a low-dimensional key changes at the first step by STALE_RATIO times the largest of its next
+#   STALE_NEXT steps, and by at least STALE_SCENE_SHARE of the distance between two episodes'
+#   first observations (a jump to another scene, not motion);
+# - in a camera, the pixels that change at the first step and then hold still for STALE_HOLD
+#   steps (a scene that was redrawn once) are STALE_IMAGE_RATIO times as many as at any of the
+#   next STALE_HOLD steps, and at least STALE_PIXELS of the frame. A moving arm changes pixels at
+#   every step alike; pixels differ when a channel moves by more than STALE_GREY levels.
+STALE_RATIO = 5.0
+STALE_NEXT = 5
+STALE_SCENE_SHARE = 0.25
+STALE_IMAGE_RATIO = 3.0
+STALE_HOLD = 3
+STALE_PIXELS = 0.005
+STALE_GREY = 8
+STALE_SHARE = 0.2
 # A signal with fewer distinct values than this is a discrete command, not a measurement.
 CONTINUOUS_VALUES = 50
 # Values where a pile-up is the action space's own bound, not a sensor's.
@@ -298,5 +314,85 @@ def check_clipped_values(ctx: DoctorContext) -> list[Finding]:
                + note, evidence)]
 
 
+def _opening_steps(x: np.ndarray) -> tuple[float, float]:
+    """A low-dimensional key's mean absolute change at the first step, and the largest of its
+    next STALE_NEXT steps."""
+    head = x[:STALE_NEXT + 2].reshape(min(len(x), STALE_NEXT + 2), -1).astype(np.float64)
+    steps = np.abs(np.diff(head, axis=0)).mean(1)
+    return float(steps[0]), float(steps[1:].max())
+
+
+def _redrawn_pixels(frames: np.ndarray) -> tuple[float, float]:
+    """The share of a camera's pixels that change at the first step and then hold still for
+    STALE_HOLD steps, and the largest such share at the next STALE_HOLD steps."""
+    x = frames[:2 * STALE_HOLD + 2].astype(np.int16)
+    x = x.reshape(len(x), -1, x.shape[-1]) if x.ndim == 4 else x.reshape(len(x), -1, 1)
+
+    def held(t: int) -> float:
+        changed = np.abs(x[t + 1] - x[t]).max(-1) > STALE_GREY
+        for later in x[t + 2:t + 2 + STALE_HOLD]:
+            changed &= np.abs(later - x[t + 1]).max(-1) <= STALE_GREY
+        return float(changed.mean())
+
+    return held(0), max(held(t) for t in range(1, STALE_HOLD + 1))
+
+
+def check_stale_first_observation(ctx: DoctorContext) -> list[Finding]:
+    """Episodes whose first observation shows another scene than the rest of the episode: the
+    recorder read the simulator after it reset the state but before it recomputed positions (a
+    MuJoCo reset without a forward pass, as MetaWorld's), so the first frame keeps the previous
+    episode's placement. The first step then jumps as far as one scene is from another, or
+    redraws part of the frame once, while the next steps move a little; motion from rest does
+    neither."""
+    episodes = [e for e in ctx.episodes if len(e) > 2 * STALE_HOLD + 1 and len(e) > STALE_NEXT + 1]
+    if len(episodes) < 2:
+        return [skipped("stale-first-observation", f"fewer than 2 episodes longer than "
+                        f"{max(2 * STALE_HOLD + 1, STALE_NEXT + 1)} steps")]
+    obs = episodes[0].obs
+    images = sorted(k for k, v in obs.items() if v.dtype == np.uint8 and v.ndim >= 3)
+    keys = sorted(k for k, v in obs.items() if v.ndim == 2 and k not in images)
+    rows = []
+    for key in [*keys, *images]:
+        jumps = []
+        if key in images:
+            for i, e in enumerate(episodes):
+                first, after = _redrawn_pixels(e.obs[key])
+                if first >= STALE_PIXELS and first > STALE_IMAGE_RATIO * after:
+                    jumps.append({"episode": _name(episodes, i), "first_step": round(first, 4),
+                                  "largest_of_next_steps": round(after, 4)})
+            measure = "share of pixels redrawn at one step and then still"
+        else:
+            firsts = [e.obs[key][0].astype(np.float64).reshape(-1) for e in episodes]
+            # How far apart two episodes' scenes are at the start: the size of a jump to another.
+            scene = float(np.median([np.abs(a - b).mean() for a, b in zip(firsts, firsts[1:])]))
+            for i, e in enumerate(episodes):
+                first, after = _opening_steps(e.obs[key])
+                if scene > 0 and first > STALE_RATIO * after and first >= STALE_SCENE_SHARE * scene:
+                    jumps.append({"episode": _name(episodes, i), "first_step": round(first, 6),
+                                  "largest_of_next_steps": round(after, 6),
+                                  "first_observations_apart": round(scene, 6)})
+            measure = "mean absolute change a step"
+        if len(jumps) >= max(2, STALE_SHARE * len(episodes)):
+            rows.append({"key": key, "measure": measure, "episodes": len(jumps), "jumps": jumps[:20],
+                         "culprits": [j["episode"] for j in jumps]})
+    evidence = {"episodes": len(episodes), "keys": keys + images, "stale": rows}
+    if rows:
+        worst = max(rows, key=lambda r: r["episodes"])
+        example = worst["jumps"][0]
+        return [Finding(
+            "stale-first-observation", "warning",
+            f"the first observation of {worst['episodes']} of {len(episodes)} episodes shows another "
+            f"scene: {worst['key']}'s {worst['measure']} is {example['first_step']:.4g} at the first "
+            f"step of {example['episode']}, at most {example['largest_of_next_steps']:.4g} at the next ones"
+            + (f"; also in {', '.join(r['key'] for r in rows if r is not worst)}" if len(rows) > 1 else ""),
+            {**evidence, "culprits": sorted({c for r in rows for c in r["culprits"]})},
+            "The recorder read the simulator before it placed the new scene: with MuJoCo, run "
+            "mj_forward after the reset (MetaWorld's reset does not; vlascope's MetaWorldEnv does) "
+            "and record again, or drop each episode's first step. A policy trained on this makes "
+            "its first decision of every episode from the previous episode's scene.")]
+    return [ok("stale-first-observation", f"no episode's first observation jumps to another scene "
+               f"({len(keys) + len(images)} key(s), {len(episodes)} episodes)", evidence)]
+
+
 EPISODE_CHECKS = [check_duplicate_episodes, check_outlier_episodes, check_action_jumps,
-                  check_frozen_signals, check_clipped_values]
+                  check_frozen_signals, check_clipped_values, check_stale_first_observation]
