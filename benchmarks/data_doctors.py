@@ -111,6 +111,14 @@ def hand_x_clipped(eps):
     return None
 
 
+def every_demo_starts_in_the_previous_scene(eps):
+    firsts = [{k: v[0].copy() for k, v in e.obs.items()} for e in eps]
+    for i, e in enumerate(eps):  # a recorder that read the simulator before its reset placed the scene
+        for k, v in e.obs.items():
+            v[0] = firsts[i - 1][k]
+    return 0
+
+
 def timestamps_at_another_fps(folder: Path) -> int | None:
     import pyarrow.parquet as pq
 
@@ -141,6 +149,8 @@ FAULTS = [
     ("a one-frame glitch in demo 5's hand state", "action-jumps", glitch_in_demo_5, None),
     ("hand state frozen for 40 steps in demo 9", "frozen-signals", frozen_state_in_demo_9, None),
     ("hand x clipped by a sensor limit", "clipped-values", hand_x_clipped, None),
+    ("every demo's first observation from the previous demo's scene", "stale-first-observation",
+     every_demo_starts_in_the_previous_scene, None),
     ("timestamps written at half the declared fps", "dataset-format", None, timestamps_at_another_fps),
     ("meta/stats.json from other data", "dataset-format", None, stats_of_another_dataset),
     ("every demo from one initial state", "initial-state-diversity", None, None),  # its own collection
