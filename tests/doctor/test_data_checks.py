@@ -145,6 +145,33 @@ def test_healthy_expert_demos_raise_no_episode_warning(pick_place, tmp_path):
     assert {f.severity for f in found} == {"ok"}, [f.title for f in found if f.severity != "ok"]
 
 
+def test_a_noisy_copy_is_a_duplicate_and_a_rollout_from_a_nearby_scene_is_not(tmp_path):
+    # window-close draws its window along one axis: two seeds can place it micrometres apart.
+    # Real rollouts from eight scenes, one more from the first scene moved by 1 um, and the
+    # second scene's demo re-exported with rounding noise.
+    from vlascope.data.episodes import EpisodeDataset
+    from vlascope.doctor.episode_checks import check_duplicate_episodes
+    from vlascope.envs import make_expert
+    from vlascope.envs.collect import run_expert_episode
+
+    env, expert = MetaWorldEnv("window-close-v3"), make_expert("window-close-v3")
+    episodes = [run_expert_episode(env, expert, seed)[0] for seed in range(1, 9)]
+    nearby = episodes[0].attrs["initial_state"] + np.array([0.0, 1e-6, 0.0])
+    episodes.append(run_expert_episode(env, expert, 9, nearby)[0])
+    rng = np.random.default_rng(0)
+    noisy = copy.deepcopy(episodes[1])
+    noisy.actions = noisy.actions + rng.normal(0, 1e-7, noisy.actions.shape).astype(np.float32)
+    noisy.obs = {k: v + rng.normal(0, 1e-8, v.shape).astype(v.dtype) for k, v in noisy.obs.items()}
+    episodes.append(noisy)
+    for i, e in enumerate(episodes):
+        e.name = f"demo_{i}"
+    found = check_duplicate_episodes(make_ctx(EpisodeDataset("window-close.hdf5", episodes, {}), tmp_path))
+    assert [(f.severity, f.evidence.get("culprits")) for f in found if f.severity != "info"] == \
+        [("warning", ["demo_1", "demo_9"])]
+    [note] = [f for f in found if f.severity == "info"]
+    assert "demo_0 ~ demo_8" in note.title and "not copies" in note.title
+
+
 @needs_rendering
 def test_a_stale_first_frame_is_found_in_the_camera_alone(tmp_path):
     # Two short window-close episodes rendered for real (reset, then the hand held still): the

@@ -21,6 +21,10 @@ from vlascope.doctor.findings import Finding, ok, skipped
 NEAR_RMS = 0.05
 NEAR_SHARE = 0.02
 RESAMPLED = 32
+# Such a pair is a copy when the difference between the two is noise: its step-to-step change is
+# about sqrt(2) times its size for independent noise; two rollouts from nearly one scene (two
+# seeds that drew a one-dimensional placement micrometres apart) differ smoothly, far below 1.
+COPY_ROUGHNESS = 0.5
 # An episode whose spread about the dataset's median, on some dimension, is this many times the
 # median episode's (and twice any other episode's) is in other units or scaled by mistake.
 SCALE_RATIO = 10.0
@@ -79,6 +83,20 @@ def _resampled(actions: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return (np.stack(cols, 1) / scale).reshape(-1) / np.sqrt(actions.shape[1])
 
 
+def _difference_roughness(signals: dict, scales: dict, i: int, j: int) -> float:
+    """RMS of the step-to-step change of the difference between episodes i and j (each signal
+    in units of its scale, over their common length), over the RMS of the difference."""
+    parts = []
+    for name, series in signals.items():
+        n = min(len(series[i]), len(series[j]))
+        parts.append((series[i][:n] - series[j][:n]) / scales[name])
+    difference = np.concatenate(parts, 1)
+    if len(difference) < 2:
+        return float("inf")
+    size = np.sqrt((difference ** 2).mean())
+    return float(np.sqrt((np.diff(difference, axis=0) ** 2).mean()) / size) if size > 0 else float("inf")
+
+
 def check_duplicate_episodes(ctx: DoctorContext) -> list[Finding]:
     episodes = ctx.episodes
     if len(episodes) < 2:
@@ -109,13 +127,21 @@ def check_duplicate_episodes(ctx: DoctorContext) -> list[Finding]:
     typical = float(np.median(nearest[np.isfinite(nearest) & (nearest > 0)])) if (nearest > 0).any() else 0.0
     threshold = min(NEAR_RMS, NEAR_SHARE * typical) if typical > 0 else NEAR_RMS
     # Exact copies are reported once, as a group, not again as near pairs.
-    near = [(int(i), int(j)) for i, j in zip(*np.nonzero(dist < threshold))
-            if i < j and i not in in_exact and j not in in_exact]
+    close = [(int(i), int(j)) for i, j in zip(*np.nonzero(dist < threshold))
+             if i < j and i not in in_exact and j not in in_exact]
+    roughness = {pair: _difference_roughness(signals, scales, *pair) for pair in close}
+    near = [pair for pair in close if roughness[pair] >= COPY_ROUGHNESS]
+    neighbours = [pair for pair in close if roughness[pair] < COPY_ROUGHNESS]
     evidence = {"episodes": len(episodes), "typical_distance_to_nearest_episode": round(typical, 4),
                 "near_threshold": round(threshold, 4),
                 "exact_groups": [[_name(episodes, i) for i in g] for g in exact],
                 "near_pairs": [{"episodes": [_name(episodes, i), _name(episodes, j)],
-                                "distance": round(float(dist[i, j]), 5)} for i, j in near[:20]]}
+                                "distance": round(float(dist[i, j]), 5),
+                                "difference_roughness": round(roughness[(i, j)], 3)} for i, j in near[:20]],
+                "nearby_rollouts": [{"episodes": [_name(episodes, i), _name(episodes, j)],
+                                     "distance": round(float(dist[i, j]), 5),
+                                     "difference_roughness": round(roughness[(i, j)], 3)}
+                                    for i, j in neighbours[:20]]}
     findings = []
     for group in exact:
         names = [_name(episodes, i) for i in group]
@@ -136,9 +162,20 @@ def check_duplicate_episodes(ctx: DoctorContext) -> list[Finding]:
             {**evidence, "culprits": names},
             "A near-copy is the same demo recorded again (a replay, a re-export with noise): keep "
             "one of each pair, or confirm they are distinct scenes."))
-    return findings or [ok("duplicate-episodes", f"no two of {len(episodes)} episodes are copies "
-                           f"(nearest pair {float(nearest.min()):.3f} std apart, typical {typical:.3f})",
-                           evidence)]
+    if neighbours:
+        i, j = neighbours[0]
+        findings.append(Finding(
+            "duplicate-episodes", "info",
+            f"{len(neighbours)} pair(s) of episodes start from nearly one scene ({_name(episodes, i)} ~ "
+            f"{_name(episodes, j)}, {float(dist[i, j]):.2g} std apart) and diverge smoothly: separate "
+            f"rollouts, not copies", evidence,
+            "Nothing to fix: their difference grows smoothly from the start, as two rollouts from "
+            "nearby placements do, where a re-export differs by noise. Each such pair adds little "
+            "to the data; more scenes would."))
+    if findings:
+        return findings
+    return [ok("duplicate-episodes", f"no two of {len(episodes)} episodes are copies "
+               f"(nearest pair {float(nearest.min()):.3f} std apart, typical {typical:.3f})", evidence)]
 
 
 def check_outlier_episodes(ctx: DoctorContext) -> list[Finding]:
