@@ -19,11 +19,17 @@ def test_corner2_frames_match_lerobots_metaworld_environment(view, matches):
     from lerobot.envs.metaworld import MetaworldEnv
 
     theirs = MetaworldEnv("pick-place-v3", obs_type="pixels_agent_pos")
-    observation, _ = theirs.reset(seed=3)
+    theirs.reset(seed=3)
+    ours = MetaWorldEnv("pick-place-v3", camera="corner2", image_size=theirs.render().shape[0],
+                        camera_view=view)
+    # The same placement of puck and goal: LeRobot's env drew it; ours is reset to it. Both are
+    # compared after one step: LeRobot's reset frame still shows the model's default placement
+    # (MetaWorld's reset runs no forward kinematics), ours the placed scene.
+    ours.reset(0, initial_state=np.asarray(theirs._env._last_rand_vec))
+    action = np.array([0.1, -0.1, 0.0, 0.0])
+    observation = theirs.step(action)[0]
     frame = theirs.render()
-    ours = MetaWorldEnv("pick-place-v3", camera="corner2", image_size=frame.shape[0], camera_view=view)
-    # The same placement of puck and goal: LeRobot's env drew it; ours is reset to it.
-    obs = ours.reset(0, initial_state=np.asarray(theirs._env._last_rand_vec))
+    obs = ours.step(action)[0]
     difference = np.abs(obs["corner2_image"].astype(int) - frame.astype(int)).mean()
     assert (difference < 1.0) == matches, difference
     np.testing.assert_allclose(obs["robot_state"], observation["agent_pos"], atol=1e-5)
