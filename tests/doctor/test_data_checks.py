@@ -63,7 +63,6 @@ def test_one_initial_state_is_an_error_and_diverse_demos_pass(pick_place, pick_p
 
 @needs_rendering
 def test_scenes_that_differ_only_in_the_camera_are_diverse(pick_place_images, tmp_path):
-
     data = read_dataset(pick_place_images)
     for e in data.episodes:  # the hand always starts in one place; the object only in the image
         for key in ("object_state", "goal"):

@@ -301,8 +301,8 @@ class MetaWorldEnv:
         and every recorded demo would start with a frame that contradicts its own actions. One
         forward pass computes the derived positions from the new state; it changes no state
         variable, so the episode's physics is the same (to rounding: the constraint solver's
-        warm start differs). The frame stack is rebuilt as MetaWorld's reset
-        builds it: the previous frame equal to the current one.
+        warm start differs). The frame stack is rebuilt as MetaWorld's reset builds it: the
+        previous frame equal to the current one.
         """
         import mujoco
 
