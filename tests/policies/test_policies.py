@@ -174,13 +174,17 @@ def test_aux_targets_add_their_read_out_error_and_are_not_needed_at_inference(na
     torch.nn.init.zeros_(policy.aux_head.bias)
     batch = _batch()
     torch.manual_seed(0)
-    with_aux = policy.compute_loss(batch)[0]
+    with_aux, terms = policy.compute_loss(batch)
     policy.config.aux_weight = 0.0
     torch.manual_seed(0)
     without = policy.compute_loss(batch)[0]
     # A zero read-out predicts 0, so the aux term is the mean square of the normalised target.
     target = policy.normalizer.normalize("object_state", batch["obs"]["object_state"][:, -1])
     assert (with_aux - without).item() == pytest.approx(2.0 * target.pow(2).mean().item(), rel=1e-4)
+    # The training log gets each term: they sum to the loss, and the aux one is that difference.
+    parts = {k: v.item() for k, v in terms.items() if k != "loss"}
+    assert parts["loss_aux"] == pytest.approx((with_aux - without).item(), rel=1e-4)
+    assert sum(parts.values()) == pytest.approx(with_aux.item(), rel=1e-5)
     obs = {k: v for k, v in batch["obs"].items() if k != "object_state"}
     assert policy.predict_chunk(obs).shape == (6, 8, 4)
 

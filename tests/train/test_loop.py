@@ -191,6 +191,21 @@ def test_resume_continues_the_loss_curve_of_an_uninterrupted_run(reach_dataset, 
         resume(part.run_dir, progress=False)
 
 
+def test_the_loss_log_has_a_column_for_each_term_of_the_loss(reach_dataset, tmp_path):
+    cfg = TrainConfig(steps=3, batch_size=8, warmup_steps=1, log_every=1, ckpt_every=0)
+    plain = train([reach_dataset], "flow", tmp_path / "plain", cfg, dict(TINY_POLICY), progress=False)
+    with open(plain.run_dir / "loss.csv", newline="") as f:
+        assert next(csv.reader(f)) == ["step", "loss", "grad_norm", "lr", "samples_per_s"]
+    aux = train([reach_dataset], "flow", tmp_path / "aux", cfg,
+                {**TINY_POLICY, "obs_keys": ["robot_state", "goal"], "aux_keys": ["object_state"]}, progress=False)
+    with open(aux.run_dir / "loss.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[5:] == ["loss_action", "loss_aux"] and len(rows) == 3
+    for row in rows:
+        assert float(row["loss_action"]) + float(row["loss_aux"]) == pytest.approx(float(row["loss"]), abs=2e-6)
+        assert float(row["loss_aux"]) > 0
+
+
 class _Payload:
     def __reduce__(self):
         import os

@@ -217,14 +217,14 @@ class Policy(nn.Module):
         self.aux_head = nn.Linear(feature_dim, sum(self.config.obs_dims[k] for k in self.config.aux_keys)) \
             if self.config.aux_keys else None
 
-    def aux_loss(self, features: torch.Tensor, inputs: dict) -> torch.Tensor | float:
-        """aux_weight x MSE of the auxiliary targets (normalised); 0 without them (at inference
-        the observations hold no targets)."""
+    def aux_terms(self, features: torch.Tensor, inputs: dict) -> dict[str, torch.Tensor]:
+        """{"aux": aux_weight x MSE of the auxiliary targets (normalised)}; empty without them
+        (at inference the observations hold no targets)."""
         target = inputs.get("aux_target")
         if target is None or self.aux_head is None:
-            return 0.0
+            return {}
         pred = self.aux_head(features).float()
-        return self.config.aux_weight * torch.nn.functional.mse_loss(pred, target)
+        return {"aux": self.config.aux_weight * torch.nn.functional.mse_loss(pred, target)}
 
     def set_instruction_embeddings(self, embeddings: torch.Tensor) -> None:
         """The training tasks' instruction embeddings (num_tasks, language_dim), and with
@@ -266,8 +266,13 @@ class Policy(nn.Module):
                                            for k in self.config.aux_keys], dim=-1)
         return out
 
-    def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
+    def loss_terms(self, inputs: dict, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The named terms the training loss sums: "action" (the objective on the chunk), and
+        where the policy has them "aux" (auxiliary targets) or "kl" (a latent's prior)."""
         raise NotImplementedError
+
+    def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
+        return sum(self.loss_terms(inputs, target).values())
 
     def zero_output_loss(self, target: torch.Tensor) -> float:
         """What `loss` gives for a net whose output is zero, on normalised `target` chunks."""
@@ -283,8 +288,12 @@ class Policy(nn.Module):
         target = self.normalizer.normalize("action", batch["action"])
         if self.training and self.config.action_noise > 0:
             target = target + self.config.action_noise * torch.randn_like(target)
-        loss = self.loss(inputs, target)
-        return loss, {"loss": loss.detach()}
+        terms = self.loss_terms(inputs, target)
+        loss = sum(terms.values())
+        # Each term beside the total where there are several: a flow or diffusion objective is
+        # not an action error, and an auxiliary target's share of the total is not the action's.
+        parts = {f"loss_{name}": term.detach().float() for name, term in terms.items()} if len(terms) > 1 else {}
+        return loss, {"loss": loss.detach(), **parts}
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         # The training step goes through forward() so DistributedDataParallel sees it.
@@ -319,9 +328,9 @@ class HeadPolicy(Policy):
     def zero_output_loss(self, target: torch.Tensor) -> float:
         return self.head.zero_output_loss(target)
 
-    def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
+    def loss_terms(self, inputs: dict, target: torch.Tensor) -> dict[str, torch.Tensor]:
         cond = self.condition(inputs)
-        return self.head.loss(cond, target).mean() + self.aux_loss(cond, inputs)
+        return {"action": self.head.loss(cond, target).mean(), **self.aux_terms(cond, inputs)}
 
     def sample(self, inputs: dict, noise: torch.Tensor) -> torch.Tensor:
         return self.head.sample(self.condition(inputs), noise)

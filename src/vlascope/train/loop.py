@@ -351,17 +351,15 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         with atomic_path(run_dir / "config.yaml") as tmp:
             tmp.write_text(yaml.safe_dump({"policy_name": policy_name,
                                            "policy": dataclasses.asdict(policy.config), **extra}))
-        header = ["step", "loss", "grad_norm", "lr", "samples_per_s"]
         kept = []
         if resume_state is not None and (run_dir / "loss.csv").exists():
             # Rows logged after the checkpoint belong to the lost tail: they are redone.
             with open(run_dir / "loss.csv", newline="") as f:
                 kept = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= first_step]
-        with atomic_path(run_dir / "loss.csv") as tmp:
-            with open(tmp, "w", newline="") as f:
-                csv.writer(f).writerows([header, *kept])
-        log_file = open(run_dir / "loss.csv", "a", newline="")
-        log = csv.writer(log_file)
+    # loss.csv is (re)written at the first log, when the policy's loss terms are known: the
+    # columns after samples_per_s are the terms its loss sums (the action term, an auxiliary
+    # target, a KL), where it has more than one.
+    log_file = log = None
 
     start = time.time()
     last_log = (start, first_step)
@@ -388,7 +386,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         if graphs:
             torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss, _ = step_fn(batch)
+            loss, info = step_fn(batch)
         detached = loss.detach().float().clone() if graphs else loss.detach().float()
         seen = torch.isfinite(detached) | (first_bad >= 0)
         first_bad = torch.where(seen, first_bad, step)
@@ -417,8 +415,17 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
             now = time.time()
             sps = world * (done - last_log[1]) * cfg.batch_size / max(now - last_log[0], 1e-9)
             last_log = (now, done)
+            terms = sorted(k for k in info if k != "loss")
+            if log is None:
+                with atomic_path(run_dir / "loss.csv") as tmp:
+                    with open(tmp, "w", newline="") as f:
+                        csv.writer(f).writerows([["step", "loss", "grad_norm", "lr", "samples_per_s", *terms],
+                                                 *kept])
+                log_file = open(run_dir / "loss.csv", "a", newline="")
+                log = csv.writer(log_file)
             log.writerow([done, f"{value:.6f}", f"{float(grad_norm):.4f}",
-                          f"{scheduler.get_last_lr()[0]:.3e}", f"{sps:.1f}"])
+                          f"{scheduler.get_last_lr()[0]:.3e}", f"{sps:.1f}",
+                          *(f"{float(info[k]):.6f}" for k in terms)])
             log_file.flush()
             bar.set_postfix(loss=f"{running.item():.4f}", samples_s=f"{sps:.0f}")
         if accelerator is not None and done == cfg.steps:  # collective: every process calls it
@@ -429,7 +436,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     bar.close()
     if accelerator is not None:
         accelerator.wait_for_everyone()
-    if main:
+    if log_file is not None:
         log_file.close()
     seconds = time.time() - start
     return TrainResult(run_dir, run_dir / "checkpoints" / "last", running.item(), seconds,

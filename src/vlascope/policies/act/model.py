@@ -85,11 +85,11 @@ class ActPolicy(Policy):
         """The decoder's (B, horizon, dim) outputs: one per action of the chunk."""
         return self.decoder(self.queries.expand(memory.shape[0], -1, -1), memory)
 
-    def chunk_loss(self, memory: torch.Tensor, inputs: dict, target: torch.Tensor) -> torch.Tensor:
+    def chunk_terms(self, memory: torch.Tensor, inputs: dict, target: torch.Tensor) -> dict[str, torch.Tensor]:
         decoded = self.decode(memory)
         aux = memory if self.config.aux_reads == "memory" else decoded
-        return F.l1_loss(self.action_out(decoded).float(), target.float()) + \
-            self.aux_loss(aux.mean(1), inputs)
+        return {"action": F.l1_loss(self.action_out(decoded).float(), target.float()),
+                **self.aux_terms(aux.mean(1), inputs)}
 
     def prior_z(self, inputs: dict) -> torch.Tensor:
         return torch.zeros(len(inputs["task_index"]), self.config.latent_dim,
@@ -103,14 +103,14 @@ class ActPolicy(Policy):
     def zero_output_loss(self, target: torch.Tensor) -> float:
         return float(target.float().abs().mean())  # L1; the KL term starts at zero
 
-    def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
+    def loss_terms(self, inputs: dict, target: torch.Tensor) -> dict[str, torch.Tensor]:
         if not self.config.use_vae:
-            return self.chunk_loss(self.memory(inputs, self.prior_z(inputs)), inputs, target)
+            return self.chunk_terms(self.memory(inputs, self.prior_z(inputs)), inputs, target)
         mu, logvar = self.posterior(inputs, target)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp())).sum(-1).mean()
-        return self.chunk_loss(self.memory(inputs, z.to(mu.dtype)), inputs, target) + \
-            self.config.kl_weight * kl
+        return {**self.chunk_terms(self.memory(inputs, z.to(mu.dtype)), inputs, target),
+                "kl": self.config.kl_weight * kl}
 
     def sample(self, inputs: dict, noise: torch.Tensor) -> torch.Tensor:
         return self.action_out(self.decode(self.memory(inputs, self.prior_z(inputs)))).float()
