@@ -132,16 +132,16 @@ def check_duplicate_episodes(ctx: DoctorContext) -> list[Finding]:
     roughness = {pair: _difference_roughness(signals, scales, *pair) for pair in close}
     near = [pair for pair in close if roughness[pair] >= COPY_ROUGHNESS]
     neighbours = [pair for pair in close if roughness[pair] < COPY_ROUGHNESS]
+
+    def pair_rows(pairs):
+        return [{"episodes": [_name(episodes, i), _name(episodes, j)],
+                 "distance": round(float(dist[i, j]), 5), "difference_roughness": round(roughness[(i, j)], 3)}
+                for i, j in pairs[:20]]
+
     evidence = {"episodes": len(episodes), "typical_distance_to_nearest_episode": round(typical, 4),
                 "near_threshold": round(threshold, 4),
                 "exact_groups": [[_name(episodes, i) for i in g] for g in exact],
-                "near_pairs": [{"episodes": [_name(episodes, i), _name(episodes, j)],
-                                "distance": round(float(dist[i, j]), 5),
-                                "difference_roughness": round(roughness[(i, j)], 3)} for i, j in near[:20]],
-                "nearby_rollouts": [{"episodes": [_name(episodes, i), _name(episodes, j)],
-                                     "distance": round(float(dist[i, j]), 5),
-                                     "difference_roughness": round(roughness[(i, j)], 3)}
-                                    for i, j in neighbours[:20]]}
+                "near_pairs": pair_rows(near), "nearby_rollouts": pair_rows(neighbours)}
     findings = []
     for group in exact:
         names = [_name(episodes, i) for i in group]
@@ -381,10 +381,12 @@ def check_stale_first_observation(ctx: DoctorContext) -> list[Finding]:
     episode's placement. The first step then jumps as far as one scene is from another, or
     redraws part of the frame once, while the next steps move a little; motion from rest does
     neither."""
-    episodes = [e for e in ctx.episodes if len(e) > 2 * STALE_HOLD + 1 and len(e) > STALE_NEXT + 1]
-    if len(episodes) < 2:
-        return [skipped("stale-first-observation", f"fewer than 2 episodes longer than "
-                        f"{max(2 * STALE_HOLD + 1, STALE_NEXT + 1)} steps")]
+    shortest = max(2 * STALE_HOLD + 2, STALE_NEXT + 2)  # the opening steps both measures read
+    # Indices into the whole dataset, so that an unnamed episode is named as the other checks name it.
+    long = [i for i, e in enumerate(ctx.episodes) if len(e) >= shortest]
+    if len(long) < 2:
+        return [skipped("stale-first-observation", f"fewer than 2 episodes of {shortest} steps or more")]
+    episodes = [ctx.episodes[i] for i in long]
     obs = episodes[0].obs
     images = sorted(k for k, v in obs.items() if v.dtype == np.uint8 and v.ndim >= 3)
     keys = sorted(k for k, v in obs.items() if v.ndim == 2 and k not in images)
@@ -392,20 +394,20 @@ def check_stale_first_observation(ctx: DoctorContext) -> list[Finding]:
     for key in [*keys, *images]:
         jumps = []
         if key in images:
-            for i, e in enumerate(episodes):
+            for i, e in zip(long, episodes):
                 first, after = _redrawn_pixels(e.obs[key])
                 if first >= STALE_PIXELS and first > STALE_IMAGE_RATIO * after:
-                    jumps.append({"episode": _name(episodes, i), "first_step": round(first, 4),
+                    jumps.append({"episode": _name(ctx.episodes, i), "first_step": round(first, 4),
                                   "largest_of_next_steps": round(after, 4)})
             measure = "share of pixels redrawn at one step and then still"
         else:
             firsts = [e.obs[key][0].astype(np.float64).reshape(-1) for e in episodes]
             # How far apart two episodes' scenes are at the start: the size of a jump to another.
             scene = float(np.median([np.abs(a - b).mean() for a, b in zip(firsts, firsts[1:])]))
-            for i, e in enumerate(episodes):
+            for i, e in zip(long, episodes):
                 first, after = _opening_steps(e.obs[key])
                 if scene > 0 and first > STALE_RATIO * after and first >= STALE_SCENE_SHARE * scene:
-                    jumps.append({"episode": _name(episodes, i), "first_step": round(first, 6),
+                    jumps.append({"episode": _name(ctx.episodes, i), "first_step": round(first, 6),
                                   "largest_of_next_steps": round(after, 6),
                                   "first_observations_apart": round(scene, 6)})
             measure = "mean absolute change a step"
