@@ -271,11 +271,9 @@ class Policy(nn.Module):
         where the policy has them "aux" (auxiliary targets) or "kl" (a latent's prior)."""
         raise NotImplementedError
 
-    def loss(self, inputs: dict, target: torch.Tensor) -> torch.Tensor:
-        return sum(self.loss_terms(inputs, target).values())
-
     def zero_output_loss(self, target: torch.Tensor) -> float:
-        """What `loss` gives for a net whose output is zero, on normalised `target` chunks."""
+        """What the training loss gives for a net whose output is zero, on normalised `target`
+        chunks."""
         raise NotImplementedError
 
     def sample(self, inputs: dict, noise: torch.Tensor) -> torch.Tensor:
