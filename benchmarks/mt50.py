@@ -19,9 +19,10 @@ finished runs are kept in out/scaling.json.
 `--inputs state` puts the objects' recorded state in place of the camera: off the protocol, a
 reference for what a task's failure owes to perception (`--recipe cpu-state-scene-pairs`).
 
-    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-30k|gpu-30k-stride16|gpu-aux|gpu-224|
+    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-30k|gpu-30k-stride16|gpu-aux|gpu-224|gpu-224-aux|
                                        gpu-executions|gpu-film|gpu-film-wide|gpu-2gpus|gpu-2gpus-graphs|
-                                       gpu-2gpus-buckets|gpu-4gpus|cpu-state|cpu-state-scene-pairs
+                                       gpu-2gpus-buckets|gpu-4gpus|gpu-4gpus-graphs|cpu-state|
+                                       cpu-state-scene-pairs
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
                               [--gpus 1] [--episodes 10 50] [--stages collect observe train eval]
     python benchmarks/mt50.py --recipe gpu --stages collect scaling --scaling-runs 1 2 4 \
