@@ -410,7 +410,13 @@ def main() -> None:
         import torch
 
         args.workers = min(os.cpu_count() or 1, 8 * max(1, torch.cuda.device_count()))
-    tasks = [t for name in args.tasks for t in TASK_SETS.get(name, [name])]
+    from vlascope.envs import check_task
+    from vlascope.errors import VlascopeError
+
+    try:
+        tasks = [check_task(t) for name in args.tasks for t in TASK_SETS.get(name, [name])]
+    except VlascopeError as exc:
+        p.error(str(exc))
     out = ensure_dir(args.out)
     result = {"tasks": tasks, "protocol": {"inputs": INPUT_SETS[args.inputs] + ["instruction"],
                                            "published_inputs": args.inputs == "protocol", "demos": args.demos,
