@@ -70,6 +70,10 @@ def test_scenes_that_differ_only_in_the_camera_are_diverse(pick_place_images, tm
     camera_only = check_initial_state_diversity(make_ctx(data, tmp_path))
     assert camera_only[0].severity == "ok", camera_only[0].title
     assert camera_only[0].evidence["first_frame_values_ranging_over_0.1"]["corner2_image"] >= 3
+    for e in data.episodes:  # a greyscale camera (T, H, W) shows the scenes as well
+        e.obs["corner2_image"] = e.obs["corner2_image"].mean(-1).astype(np.uint8)
+    grey = check_initial_state_diversity(make_ctx(data, tmp_path))
+    assert grey[0].severity == "ok", grey[0].title
     data.episodes = [data.episodes[0], copy.deepcopy(data.episodes[0])]  # one scene, twice
     one_scene = check_initial_state_diversity(make_ctx(data, tmp_path))
     assert one_scene[0].severity == "error" and "camera frame" in one_scene[0].title
@@ -193,6 +197,10 @@ def test_a_stale_first_frame_is_found_in_the_camera_alone(tmp_path):
     start_from_the_previous_scene(["corner2_image"])(stale.episodes)
     [found] = check_stale_first_observation(make_ctx(stale, tmp_path))
     assert found.severity == "warning" and found.title.startswith("the first observation of 2 of 2")
+    assert [row["key"] for row in found.evidence["stale"]] == ["corner2_image"]
+    for e in stale.episodes:  # the same frames from a greyscale camera
+        e.obs["corner2_image"] = e.obs["corner2_image"].mean(-1).astype(np.uint8)
+    [found] = check_stale_first_observation(make_ctx(stale, tmp_path))
     assert [row["key"] for row in found.evidence["stale"]] == ["corner2_image"]
 
 

@@ -21,6 +21,12 @@ def float_obs_keys(episodes: list[Episode]) -> list[str]:
     return sorted(k for k, v in first.obs.items() if v.dtype != np.uint8 and v.ndim == 2)
 
 
+def camera_keys(episodes: list[Episode]) -> list[str]:
+    """Camera keys: uint8 frames, colour (T, H, W, C) or greyscale (T, H, W)."""
+    first = episodes[0]
+    return sorted(k for k, v in first.obs.items() if v.dtype == np.uint8 and v.ndim in (3, 4))
+
+
 def state_mirroring_actions(episodes: list[Episode]) -> str | None:
     """The state key laid out like the action (same width: xyz + gripper, or joint targets and
     joint positions), if there is one."""

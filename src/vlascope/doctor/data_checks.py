@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from vlascope.doctor.context import DoctorContext, float_obs_keys, state_mirroring_actions
+from vlascope.doctor.context import DoctorContext, camera_keys, float_obs_keys, state_mirroring_actions
 from vlascope.doctor.episode_checks import EPISODE_CHECKS
 from vlascope.doctor.findings import Finding, ok, rounded, skipped
 from vlascope.doctor.plots import plot_action_histograms, plot_bars, plot_initial_states
@@ -78,7 +78,7 @@ def initial_observations(episodes) -> dict[str, np.ndarray]:
 def initial_frames(episodes) -> dict[str, np.ndarray]:
     """Each camera's first frame per demo, flattened, in [0, 1]."""
     return {k: np.stack([e.obs[k][0] for e in episodes]).reshape(len(episodes), -1).astype(np.float32) / 255
-            for k, v in episodes[0].obs.items() if v.dtype == np.uint8 and v.ndim == 4}
+            for k in camera_keys(episodes)}
 
 
 def check_initial_state_diversity(ctx: DoctorContext) -> list[Finding]:

@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-from vlascope.doctor.context import DoctorContext, float_obs_keys, state_mirroring_actions
+from vlascope.doctor.context import DoctorContext, camera_keys, float_obs_keys, state_mirroring_actions
 from vlascope.doctor.findings import Finding, ok, skipped
 
 # Near-duplicates: two demos whose actions and observations (resampled to a common length, in
@@ -387,9 +387,7 @@ def check_stale_first_observation(ctx: DoctorContext) -> list[Finding]:
     if len(long) < 2:
         return [skipped("stale-first-observation", f"fewer than 2 episodes of {shortest} steps or more")]
     episodes = [ctx.episodes[i] for i in long]
-    obs = episodes[0].obs
-    images = sorted(k for k, v in obs.items() if v.dtype == np.uint8 and v.ndim >= 3)
-    keys = sorted(k for k, v in obs.items() if v.ndim == 2 and k not in images)
+    images, keys = camera_keys(episodes), float_obs_keys(episodes)
     rows = []
     for key in [*keys, *images]:
         jumps = []
