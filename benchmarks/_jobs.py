@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -179,17 +180,40 @@ def print_pooled(results: list[dict]) -> dict:
     return pooled
 
 
-def run_parallel(fn, jobs: list[dict], workers: int | None = None) -> list[dict]:
+def run_parallel(fn, jobs: list[dict], workers: int | None = None, on_done=None) -> list[dict]:
+    """fn over jobs in `workers` processes; results in the jobs' order. on_done(result) is called
+    as each job finishes, so that a caller can keep what is done if a later job fails. A worker
+    process that dies (killed for memory, or a crash in native code such as the renderer's
+    driver) ends the script with one line saying how many jobs had finished."""
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     threads = max(1, (os.cpu_count() or 1) // workers)
+    on_done = on_done or (lambda result: None)
     if workers == 1:
         _init_worker(threads)
-        return [fn(j) for j in jobs]
+        results = []
+        for j in jobs:
+            results.append(fn(j))
+            on_done(results[-1])
+        return results
     import multiprocessing as mp
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
                              initializer=_init_worker, initargs=(threads,)) as pool:
-        return list(pool.map(fn, jobs))
+        futures = {pool.submit(fn, j): i for i, j in enumerate(jobs)}
+        results: list = [None] * len(jobs)
+        finished = 0
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                on_done(results[futures[future]])
+                finished += 1
+        except BrokenProcessPool:
+            raise SystemExit(f"{Path(sys.argv[0]).name}: a worker process running {fn.__name__} died "
+                             f"(killed by the system or crashed in native code) after {finished} of "
+                             f"{len(jobs)} jobs had finished; the files they wrote stay") from None
+        return results
 
 
 def ensure_dir(path: str | Path) -> Path:

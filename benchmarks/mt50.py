@@ -151,14 +151,16 @@ def collect_stage(args, tasks: list[str], out: Path) -> None:
     todo = [t for t in tasks if not (data / f"{t}.hdf5").exists()]
     start = time.time()
     if todo:
-        done = run_parallel(collect, [{"task": t, "episodes": args.demos, "out": str(data / f"{t}.hdf5"),
-                                       "camera": "corner2" if args.inputs == "protocol" else None,
-                                       "image_size": args.image_size, "index": i}
-                                      for i, t in enumerate(todo)], args.workers)
         log = out / "collection.json"
-        previous = json.loads(log.read_text()) if log.exists() else {}
-        previous.update({d["task"]: d for d in done})
-        log.write_text(json.dumps(previous, indent=2))
+
+        def keep(done: dict) -> None:  # each task's record as it lands: a rerun collects the rest
+            previous = json.loads(log.read_text()) if log.exists() else {}
+            log.write_text(json.dumps({**previous, done["task"]: done}, indent=2))
+
+        run_parallel(collect, [{"task": t, "episodes": args.demos, "out": str(data / f"{t}.hdf5"),
+                                "camera": "corner2" if args.inputs == "protocol" else None,
+                                "image_size": args.image_size, "index": i}
+                               for i, t in enumerate(todo)], args.workers, on_done=keep)
     seconds = time.time() - start
     print(f"collected {len(todo)} of {len(tasks)} tasks in {seconds:.0f}s "
           f"({len(tasks) - len(todo)} already there)", flush=True)
