@@ -1,9 +1,11 @@
+import os
+
 import numpy as np
 import pytest
 
 from tests.conftest import needs_rendering
 from vlascope.envs import MetaWorldEnv, check_task, episode_seed, instruction_for, make_expert, task_names
-from vlascope.envs.metaworld import shadow_map_size
+from vlascope.envs.metaworld import egl_device_for_cuda, shadow_map_size, spread_rendering
 from vlascope.errors import VlascopeError
 
 
@@ -129,3 +131,23 @@ def test_grasp_signal_on_tasks_whose_object_lookup_metaworld_breaks(task):
         signals.add(info.grasped)
     assert signals <= {True, False, None} and signals != set()
     env.close()
+
+
+def test_rendering_goes_to_the_egl_device_the_driver_names_for_the_cuda_device():
+    # EGL lists a software device first and the two GPUs in the other order than CUDA does.
+    listed = [None, 1, 0]
+    assert egl_device_for_cuda(listed, 0) == 2 and egl_device_for_cuda(listed, 1) == 1
+    # No device named (no NVIDIA extension), or one named twice: no choice is made from it.
+    assert egl_device_for_cuda([None, None], 0) is None
+    assert egl_device_for_cuda([0, 0], 0) is None
+
+
+def test_spreading_leaves_a_cpu_renderer_and_an_explicit_device_alone(monkeypatch):
+    monkeypatch.delenv("MUJOCO_EGL_DEVICE_ID", raising=False)
+    monkeypatch.setenv("MUJOCO_GL", "osmesa")
+    spread_rendering(3)
+    assert "MUJOCO_EGL_DEVICE_ID" not in os.environ
+    monkeypatch.setenv("MUJOCO_GL", "egl")
+    monkeypatch.setenv("MUJOCO_EGL_DEVICE_ID", "1")
+    spread_rendering(3)
+    assert os.environ["MUJOCO_EGL_DEVICE_ID"] == "1"

@@ -461,17 +461,60 @@ def main_object_geom(env) -> int | None:
 
 
 def spread_rendering(index: int) -> None:
-    """Render on GPU `index` modulo the GPUs there are: EGL contexts on one GPU take turns, so
-    processes rendering in parallel are spread over every GPU. Takes effect in a process that
-    has not rendered yet (MuJoCo opens its EGL display once); an explicit MUJOCO_EGL_DEVICE_ID
-    is kept."""
+    """Render on CUDA device `index` modulo the GPUs this process sees: EGL contexts on one GPU
+    take turns, so processes rendering in parallel are spread over every GPU. Takes effect in a
+    process that has not rendered yet (MuJoCo opens its EGL display once); an explicit
+    MUJOCO_EGL_DEVICE_ID is kept.
+
+    MuJoCo picks EGL device MUJOCO_EGL_DEVICE_ID, or the first it can open; EGL numbers the GPUs
+    its own way and ignores CUDA_VISIBLE_DEVICES. So a run pinned to the second GPU with
+    CUDA_VISIBLE_DEVICES=1 would render on the first, beside whatever runs there. The EGL device
+    is the one NVIDIA's driver names as that CUDA device; where it names none, the CUDA index is
+    used as the EGL index, as before."""
     if os.environ.get("MUJOCO_GL") != "egl" or "MUJOCO_EGL_DEVICE_ID" in os.environ:
         return
     import torch
 
     gpus = torch.cuda.device_count()
-    if gpus > 1:
-        os.environ["MUJOCO_EGL_DEVICE_ID"] = str(index % gpus)
+    if gpus == 0:
+        return
+    cuda = index % gpus
+    egl = egl_device_for_cuda(_egl_cuda_devices(), cuda)
+    if egl is not None:
+        os.environ["MUJOCO_EGL_DEVICE_ID"] = str(egl)
+    elif gpus > 1:
+        os.environ["MUJOCO_EGL_DEVICE_ID"] = str(cuda)
+
+
+def egl_device_for_cuda(cuda_of_egl: list[int | None], cuda: int) -> int | None:
+    """The EGL device index whose CUDA device is `cuda`, given each EGL device's CUDA device."""
+    matches = [i for i, c in enumerate(cuda_of_egl) if c == cuda]
+    return matches[0] if len(matches) == 1 else None
+
+
+EGL_CUDA_DEVICE_NV = 0x323A  # the EGL_NV_device_cuda extension's attribute
+
+
+def _egl_cuda_devices() -> list[int | None]:
+    """Each EGL device's CUDA device as NVIDIA's driver reports it (in this process's CUDA
+    numbering), None where it reports none; empty where EGL cannot be asked at all."""
+    import ctypes
+
+    try:
+        from mujoco.egl import egl_ext as EGL
+
+        query = ctypes.CFUNCTYPE(EGL.EGLBoolean, EGL.EGLDeviceEXT, EGL.EGLint, ctypes.POINTER(ctypes.c_ssize_t))(
+            EGL.eglGetProcAddress("eglQueryDeviceAttribEXT"))
+        devices = EGL.eglQueryDevicesEXT(16)
+    except Exception:  # noqa: BLE001 - no EGL, no extension: the caller falls back to CUDA order
+        return []
+    found = []
+    for device in devices:
+        value = ctypes.c_ssize_t(-1)
+        ok = query(device, EGL_CUDA_DEVICE_NV, ctypes.byref(value)) == EGL.EGL_TRUE
+        EGL.eglGetError()  # a device that is not NVIDIA's leaves an error MuJoCo's checks would read
+        found.append(int(value.value) if ok and value.value >= 0 else None)
+    return found
 
 
 def _check_rendering() -> None:
