@@ -68,7 +68,8 @@ def test_bad_config_file(tmp_path, reach_dataset):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("train:\n  stpes: 3\n")
     assert_one_line_error(run_here("train", "--dataset", reach_dataset, "--policy", "mse", "--out",
-                              str(tmp_path / "r"), "--config", str(cfg)), "unknown train option(s): stpes")
+                              str(tmp_path / "r"), "--config", str(cfg)),
+                          f"{cfg}: train: unknown train option(s): stpes")
 
 
 def test_collect_train_eval_from_the_command_line(tmp_path):

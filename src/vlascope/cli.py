@@ -25,7 +25,7 @@ def _main_process() -> bool:
 
 def _train(args) -> None:
     from vlascope.errors import VlascopeError
-    from vlascope.train.loop import load_config_file, make_train_config, resume, train
+    from vlascope.train.loop import check_config_file, load_config_file, make_train_config, resume, train
 
     if args.resume:
         result = resume(args.resume, steps=args.steps)
@@ -38,6 +38,8 @@ def _train(args) -> None:
         raise VlascopeError(f"train needs {', '.join(missing)} (or --resume RUN_DIR)")
 
     file_cfg = load_config_file(args.config)
+    if args.config:
+        check_config_file(args.config, file_cfg, args.policy)
     train_over = dict(file_cfg.get("train") or {})
     for key in ("steps", "batch_size", "lr", "seed", "device"):
         if getattr(args, key) is not None:

@@ -238,3 +238,20 @@ def test_an_unknown_compile_mode_is_named_before_training(reach_dataset, tmp_pat
         train([reach_dataset], "flow", tmp_path, TrainConfig(steps=2, compile=True, compile_mode="fast"),
               dict(TINY_POLICY), progress=False)
     assert not (tmp_path / "loss.csv").exists()
+
+
+def test_a_bad_option_in_a_config_file_is_named_with_the_file(tmp_path):
+    from vlascope.train.loop import check_config_file, load_config_file
+
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  steps: 10\npolicy:\n  horizonn: 4\n")
+    with pytest.raises(VlascopeError, match=rf"^{re.escape(str(path))}: policy: unknown act policy option\(s\): horizonn"):
+        check_config_file(str(path), load_config_file(str(path)), "act")
+    path.write_text("train:\n  steps: ten\n")
+    with pytest.raises(VlascopeError, match=r"run.yaml: train: train option 'steps' must be a number"):
+        check_config_file(str(path), load_config_file(str(path)), "flow")
+    path.write_text("train: 5\n")
+    with pytest.raises(VlascopeError, match=r"run.yaml: 'train' must be a mapping of option: value, got 5"):
+        load_config_file(str(path))
+    path.write_text("train:\n  steps: 10\npolicy:\n  horizon: 4\n")  # a good file passes
+    check_config_file(str(path), load_config_file(str(path)), "act")

@@ -103,7 +103,23 @@ def load_config_file(path: str | None) -> dict:
         raise VlascopeError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(cfg, dict) or set(cfg) - {"train", "policy"}:
         raise VlascopeError(f"{path}: expected a mapping with 'train' and/or 'policy' sections")
+    for section, values in cfg.items():
+        if values is not None and not isinstance(values, dict):
+            raise VlascopeError(f"{path}: '{section}' must be a mapping of option: value, got {values!r}")
     return cfg
+
+
+def check_config_file(path: str, cfg: dict, policy: str) -> None:
+    """Each section of a config file read as its config is built, so that a bad option is named
+    with the file it is in (the command line may override other options of that section)."""
+    from vlascope.policies.factory import make_config
+
+    make_config(policy)  # an unknown policy name is the command line's fault, not the file's
+    for section, build in (("train", make_train_config), ("policy", lambda v: make_config(policy, v))):
+        try:
+            build(dict(cfg.get(section) or {}))
+        except VlascopeError as exc:
+            raise VlascopeError(f"{path}: {section}: {exc}") from None
 
 
 def make_train_config(overrides: dict) -> TrainConfig:
