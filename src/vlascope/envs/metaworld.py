@@ -496,8 +496,8 @@ EGL_CUDA_DEVICE_NV = 0x323A  # the EGL_NV_device_cuda extension's attribute
 
 
 def _egl_cuda_devices() -> list[int | None]:
-    """Each EGL device's CUDA device as NVIDIA's driver reports it (in this process's CUDA
-    numbering), None where it reports none; empty where EGL cannot be asked at all."""
+    """Each EGL device's CUDA device as NVIDIA's driver reports it (EGL_NV_device_cuda), None
+    where it reports none; empty where EGL cannot be asked at all."""
     import ctypes
 
     try:
