@@ -11,9 +11,10 @@ from tests.doctor.faults import (image_pipeline, tiny_pipeline, tiny_std_normali
                                  vla_pipeline, with_bad_init, with_blind_head,
                                  with_constant_backbone_features, with_lora_applied,
                                  with_lora_on_a_copy, with_unused_adapter)
-from vlascope.doctor.model_checks import (IGNORED_INPUT, check_conditioning, check_dead_parameters,
+from vlascope.doctor.model_checks import (IGNORED_INPUT, WEAK_INPUT, check_conditioning, check_dead_parameters,
                                           check_head_isolation, check_image_orientation, check_init_loss,
-                                          check_normalization, check_open_loop, check_overfit)
+                                          check_normalization, check_open_loop, check_overfit,
+                                          policy_under_test)
 from vlascope.data import read_dataset
 from vlascope.doctor import DoctorContext
 from vlascope.policies.interface import ActionPolicy, PolicySpec, VlascopePolicy
@@ -77,6 +78,43 @@ def test_conditioning_flags_an_input_the_encoder_drops(pick_place, tmp_path):
     healthy = check_conditioning(make_ctx(pick_place, tmp_path))
     assert healthy[0].severity == "ok"
     assert min(healthy[0].evidence["sensitivity_per_input"].values()) > 0.01
+
+
+def test_conditioning_asks_a_multi_task_policy_for_the_other_tasks(pick_place, tmp_path):
+    # A policy of three tasks examined on pick-place's frames: asked for another task, it should
+    # act otherwise. One whose encoder reads every task as task 0 is an error; one that reads
+    # reach as pick-place (task 1 as 0) is told that those two act alike here.
+    from vlascope.data.episodes import TaskSet
+    from vlascope.policies import build_for_episodes
+
+    tasks = TaskSet(["pick-place-v3", "reach-v3", "push-v3"], ["", "", ""], None)
+
+    class ReadsTaskAs(torch.nn.Module):
+        def __init__(self, encoder, task_as):
+            super().__init__()
+            self.encoder, self.task_as = encoder, torch.tensor(task_as)
+
+        def forward(self, inputs):
+            return self.encoder({**inputs, "task_index": self.task_as[inputs["task_index"]]})
+
+    def reading(task_as):
+        def build(episodes):
+            policy = build_for_episodes("flow", TINY_POLICY, episodes, tasks)
+            policy.encoder = ReadsTaskAs(policy.encoder, task_as)
+            return policy
+        return build
+
+    blind = check_conditioning(make_ctx(pick_place, tmp_path, reading([0, 0, 0])))
+    assert [f.severity for f in blind] == ["error"] and "ignores which one it is asked" in blind[0].title
+    # The doctor's own 30 warm-up steps stand in for training (zero-initialised outputs move
+    # with nothing before them); examined as the checkpoint.
+    ctx = make_ctx(pick_place, tmp_path, reading([0, 0, 2]))
+    ctx.policy = policy_under_test(ctx)[0]
+    found = check_conditioning(ctx)
+    [alike] = [f for f in found if f.severity == "info" and "instead of" in f.title]
+    assert alike.title.startswith("asked for reach-v3 instead of pick-place-v3")
+    per_task = alike.evidence["task"]["per_task"]
+    assert per_task["reach-v3"] == 0 and per_task["push-v3"] > WEAK_INPUT
 
 
 @needs_rendering

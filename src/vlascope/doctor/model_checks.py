@@ -520,6 +520,7 @@ def _conditioning(ctx: DoctorContext, policy: ActionPolicy, which: str) -> list[
             "Fine if the task does not depend on it. If this input carries what differs between "
             "scenes (an image, the goal), the policy replays demos instead of reading it: see "
             "observability and train-eval-gap.", [plot]))
+    findings += _task_conditioning(ctx, policy, batch, base, whole, evidence, plot)
     findings += _condition_vectors(ctx, policy, batch, evidence, plot)
     return findings or [ok("conditioning", f"every varying input moves the predicted chunk "
                            f"(smallest share {min(sensitivity.values()):.3f} of the whole observation's)",
@@ -583,6 +584,59 @@ def _pairwise_cosine(vectors: torch.Tensor) -> torch.Tensor:
     unit = torch.nn.functional.normalize(vectors.float().flatten(1), dim=-1)
     cos = unit @ unit.T
     return cos[~torch.eye(len(cos), dtype=torch.bool, device=cos.device)]
+
+
+# Windows on which a policy trained on several tasks is asked for each other task in turn.
+TASK_SWAP_WINDOWS = 32
+
+
+def _task_conditioning(ctx, policy: ActionPolicy, batch: dict, base: torch.Tensor, whole: float,
+                       evidence: dict, plot: str) -> list[Finding]:
+    """A policy trained on several tasks, asked for another task on the same frames: how far its
+    chunk moves, as a share of shuffling the whole observation. A dataset holds one task, so the
+    per-input shuffles above never vary the task; a policy that ignores it tells tasks apart by
+    the scene alone, and tasks that share a scene get one behaviour."""
+    names = list(policy.training_info().get("task_names") or [])
+    if len(names) < 2:
+        return []
+    own = int(batch["task_index"][0])
+    others = [i for i in range(len(names)) if i != own]
+    index = batch["task_index"]
+
+    def moved_when_asked(batch_part, base_part, task_index) -> float:
+        moved = torch.from_numpy(predict(policy, {**batch_part, "task_index": task_index}, ctx.seed)).flatten(1)
+        return float((moved - base_part).norm(dim=-1).mean()) / (whole + 1e-12)
+
+    pick = torch.randint(len(others), (len(index),), generator=torch.Generator().manual_seed(ctx.seed + 2))
+    overall = moved_when_asked(batch, base, torch.tensor(others)[pick].to(index.device))
+    few = torch.arange(min(len(index), TASK_SWAP_WINDOWS), device=index.device)
+    part = subset(batch, few)
+    per_task = {names[i]: moved_when_asked(part, base[:len(few)], torch.full_like(index[few], i)) for i in others}
+    alike = sorted((t for t, v in per_task.items() if v < WEAK_INPUT), key=per_task.get)
+    evidence["task"] = {"asked": names[own] if own < len(names) else own, "tasks_trained": len(names),
+                        "asked_for_another_task": round(overall, 4),
+                        "per_task": {t: round(v, 4) for t, v in sorted(per_task.items(), key=lambda kv: kv[1])}}
+    if overall < IGNORED_INPUT:
+        return [Finding(
+            "conditioning", "error",
+            f"trained on {len(names)} tasks, the policy ignores which one it is asked: asked for "
+            f"another task on these frames, its chunk moves by {overall:.1e} of what shuffling the "
+            "observation does", evidence,
+            "The task (instruction embedding or task index) never reaches the action, so tasks are "
+            "told apart by the scene alone and tasks that share a scene get one behaviour: check that "
+            "the encoder reads the task input and that its embedding is not a constant.", [plot])]
+    if alike and ctx.policy is not None:
+        return [Finding(
+            "conditioning", "info",
+            f"asked for {', '.join(alike[:3])}{' and others' if len(alike) > 3 else ''} instead of "
+            f"{names[own]} on these frames, the policy acts alike (chunk moved by at most "
+            f"{max(per_task[t] for t in alike[:3]):.1e} of shuffling the observation)",
+            evidence,
+            "Fine where the tasks begin alike (reach and reach-wall). Where they should differ, the "
+            "policy does not tell these instructions apart on this scene: compare the instructions' "
+            "embeddings (a cosine near 1 is one condition for both) and the success of each task.",
+            [plot])]
+    return []
 
 
 def _condition_vectors(ctx, policy: ActionPolicy, batch: dict, evidence: dict, plot: str) -> list[Finding]:
