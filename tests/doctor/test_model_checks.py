@@ -57,6 +57,25 @@ def test_tiny_normaliser_std_is_an_error(pick_place, tmp_path):
     assert (found[0].severity, found[0].evidence["key"], found[0].evidence["dim"]) == ("error", "object_state", 2)
 
 
+def test_a_checkpoint_of_several_tasks_is_judged_by_the_range_its_statistics_cover(
+        pick_place, reach_dataset, tmp_path):
+    # Statistics over pick-place and reach together: pick-place's own data sit inside them. Over
+    # reach alone, with both tasks named: pick-place's gripper moves where reach's never did.
+    from vlascope.data.episodes import TaskSet
+    from vlascope.policies import build_for_episodes
+
+    ours, reach = read_dataset(pick_place), read_dataset(reach_dataset)
+    tasks = TaskSet.of([ours, reach])
+    both = build_for_episodes("flow", TINY_POLICY, ours.episodes + reach.episodes, tasks)
+    [fits] = check_normalization(make_ctx(pick_place, tmp_path, policy=both))
+    assert fits.severity == "ok", fits.title
+    assert fits.evidence["per_key"]["action"]["beyond_one_task_share"] == 0
+    reach_only = build_for_episodes("flow", TINY_POLICY, reach.episodes, tasks)
+    found = check_normalization(make_ctx(pick_place, tmp_path, policy=reach_only))
+    [foreign] = [f for f in found if f.evidence.get("key") == "action"]
+    assert foreign.severity == "error" and "one of its 2 tasks" in foreign.title
+
+
 def test_conditioning_flags_an_input_the_encoder_drops(pick_place, tmp_path):
     make = tiny_pipeline()
 

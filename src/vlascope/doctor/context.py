@@ -121,7 +121,3 @@ class DoctorContext:
         policy.module().to(self.device)
         return policy
 
-    def task_index(self) -> int:
-        names = self.policy.training_info().get("task_names", []) if self.policy is not None else []
-        task = self.dataset.task
-        return names.index(task) if task in names else 0

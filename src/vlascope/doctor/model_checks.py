@@ -28,6 +28,12 @@ MAX_SCALE = 100.0
 # 2x moves the robot twice or half as far).
 STATS_SHIFT = 3.0
 STATS_SPREAD_RATIO = 2.0
+# One task of a checkpoint trained on N tasks: its values must lie inside the range the
+# statistics record (min/max), give or take this share of it. Without a recorded range, a 1/N
+# share of any data has its second moment about the whole's mean within N variances; tasks
+# differ in length, hence SHARE_SLACK times that.
+RANGE_TOLERANCE = 0.05
+SHARE_SLACK = 4.0
 # Open-loop error in units of the action's std. 0.1 is what a pipeline that works reaches when
 # it overfits 5 demos; a policy that misses by 0.3 std on its own training data is not fitted.
 OVERFIT_RELATIVE_ERROR = 0.1
@@ -116,12 +122,15 @@ def sample_batch(ctx: DoctorContext, policy: ActionPolicy, episodes, max_windows
                  seed: int = 0) -> dict:
     """Up to `max_windows` random windows of `episodes` in the policy's shape; all, in time
     order, for None."""
-    task = ctx.task_index()
+    # The dataset's task as this policy numbers it: a checkpoint of several tasks has its own
+    # index for it, an untrained twin fitted to this one dataset knows one task.
+    names = list(policy.training_info().get("task_names") or [])
+    task = names.index(ctx.dataset.task) if ctx.dataset.task in names else 0
     spec = policy.spec
     # Every check samples from the same few episode lists: stack their windows once (for image
-    # datasets that is hundreds of MB), keyed by the episodes and the window shape.
+    # datasets that is hundreds of MB), keyed by the episodes, the window shape and the task.
     offset, length = spec.action_window
-    key = ("windows", tuple(map(id, episodes)), tuple(spec.obs_keys), spec.n_obs_steps, offset, length)
+    key = ("windows", tuple(map(id, episodes)), tuple(spec.obs_keys), spec.n_obs_steps, offset, length, task)
     if key not in ctx.cache:
         ctx.cache[key] = WindowDataset(episodes, spec.obs_keys, spec.n_obs_steps, length,
                                        [task] * len(episodes), offset).all_windows(ctx.device)
@@ -190,6 +199,35 @@ def _mismatched(m) -> bool:
     return m is not None and (m[0] > STATS_SHIFT or m[1] > STATS_SPREAD_RATIO)
 
 
+def beyond_share(feature: FeatureNormalization, data: np.ndarray, tasks: int) -> float | None:
+    """For data of one of the `tasks` tasks the statistics were computed over: how far the data
+    lie beyond what such a share could hold, as a ratio (over 1: it cannot be part of that
+    data). With the recorded range: the data's overshoot of it against RANGE_TOLERANCE of its
+    width; else their second moment about the normaliser's centre, in its variances, against
+    SHARE_SLACK x tasks."""
+    s = feature.stats
+    if "min" in s and "max" in s:
+        lo, hi = np.asarray(s["min"], np.float64), np.asarray(s["max"], np.float64)
+        width = hi - lo
+        over = np.maximum(lo - data.min(0), data.max(0) - hi)
+        live = width > 1e-6
+        fixed = ~live & (over > 1e-3 * (1 + np.abs(hi)))  # constant over every task, not in this one
+        if fixed.any():
+            return float("inf")
+        return float((np.maximum(over, 0)[live] / (RANGE_TOLERANCE * width[live])).max(initial=0.0))
+    ckpt = feature.centre_spread()
+    if ckpt is None:
+        return None
+    centre, spread = ckpt
+    d_centre, d_spread = data.mean(0), data.std(0)
+    live = spread > 1e-6
+    fixed = ~live & (np.abs(d_centre - centre) > 1e-3 * (1 + np.abs(centre)))
+    if fixed.any():
+        return float("inf")
+    second_moment = ((d_centre - centre) ** 2 + d_spread ** 2)[live] / spread[live] ** 2
+    return float((second_moment / (SHARE_SLACK * tasks)).max(initial=0.0))
+
+
 def check_normalization(ctx: DoctorContext) -> list[Finding]:
     """Normalisation as the deployed pipeline applies it, against this dataset: amplified
     dimensions, statistics from other data or swapped between features, statistics present but
@@ -200,6 +238,18 @@ def check_normalization(ctx: DoctorContext) -> list[Finding]:
     source = "the checkpoint's normaliser" if trained else "the normaliser the pipeline builds from this dataset"
     features = {f.key: f for f in policy.normalization()}
     data = {k: _dataset_values(ctx, k) for k in features}
+    # A checkpoint of several tasks examined on one of them: its statistics cover every task, so
+    # this task's data may sit anywhere inside them, narrower; only data no task share could
+    # hold is foreign.
+    names = list(policy.training_info().get("task_names") or []) if trained else []
+    share_of = len(names) if len(names) > 1 and ctx.dataset.task in names else None
+
+    def foreign(feature, values) -> bool:
+        if share_of is None:
+            return _mismatched(stats_mismatch(feature, values))
+        beyond = beyond_share(feature, values, share_of)
+        return beyond is not None and beyond > 1
+
     findings, table = [], {}
     for key, feature in features.items():
         if not feature.applied:
@@ -243,14 +293,18 @@ def check_normalization(ctx: DoctorContext) -> list[Finding]:
                 "Floor the std used for normalisation (vlascope centres a dimension whose std is "
                 "below `norm_floor`, 1e-2 by default, instead of dividing by it), or drop the "
                 "dimension from the policy's inputs."))
-        if trained and _mismatched(mismatch):
+        if share_of is not None:
+            table[key]["beyond_one_task_share"] = rounded(beyond_share(feature, values, share_of), 3)
+        if trained and mismatch is not None and foreign(feature, values):
             # Swapped: this feature's statistics fit another feature of the dataset instead.
             twin = next((other for other in features if other != key and data[other] is not None
                          and data[other].shape[-1] == values.shape[-1]
-                         and not _mismatched(stats_mismatch(feature, data[other]))),
+                         and not foreign(feature, data[other])),
                         None)
             evidence = {"key": key, "mode": feature.mode, "centre_shift_in_spreads": rounded(mismatch[0], 2),
                         "spread_ratio": rounded(mismatch[1], 2)}
+            if share_of is not None:
+                evidence |= {"tasks_trained": share_of, "beyond_one_task_share": table[key]["beyond_one_task_share"]}
             shift = ("a dimension constant in both sits at another value" if not np.isfinite(mismatch[0])
                      else f"centre {mismatch[0]:.1f} spreads off")
             if twin is not None:
@@ -265,7 +319,10 @@ def check_normalization(ctx: DoctorContext) -> list[Finding]:
                 findings.append(Finding(
                     "normalization", "warning" if key != "action" else "error",
                     f"{key}: the checkpoint's statistics come from other data ({shift}; this "
-                    f"dataset's spread is x{mismatch[1]:.1f} theirs)",
+                    f"dataset's spread is x{mismatch[1]:.1f} theirs)" if share_of is None else
+                    f"{key}: the checkpoint's statistics come from other data: this task's values "
+                    f"lie x{evidence['beyond_one_task_share']} beyond what one of its {share_of} "
+                    "tasks could hold under them",
                     evidence,
                     "Compute normalisation statistics on the data the policy is trained and "
                     "evaluated on, and save them with the checkpoint; a policy run with another "
