@@ -16,6 +16,10 @@ keeps each run's collection and training figures for the results JSON. `--gpus N
 `--scaling-runs` entry (a number of GPUs, optionally with train options) and profiles them; the
 finished runs are kept in out/scaling.json.
 
+The `diagnose` stage (not run unless named) runs `vlascope doctor` on the trained policy with one
+task's demos and episodes at a time (`--diagnose-tasks`, else the three least solved); each
+report stays in out/doctor/TASK, and the results JSON keeps every finding that is not a pass.
+
 `--inputs state` puts the objects' recorded state in place of the camera: off the protocol, a
 reference for what a task's failure owes to perception (`--recipe cpu-state-scene-pairs`).
 
@@ -25,6 +29,7 @@ reference for what a task's failure owes to perception (`--recipe cpu-state-scen
                                        cpu-state-scene-pairs
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
                               [--gpus 1] [--episodes 10 50] [--stages collect observe train eval]
+    python benchmarks/mt50.py --recipe gpu --stages eval diagnose [--diagnose-tasks TASK ...]
     python benchmarks/mt50.py --recipe gpu --stages collect scaling --scaling-runs 1 2 4 \
                               4:ddp_split_graph=true [--scaling-steps 1000]
 """
@@ -337,6 +342,39 @@ def eval_stage(args, tasks: list[str], out: Path) -> dict:
     return results
 
 
+def diagnose_stage(args, tasks: list[str], out: Path, evals: dict | None) -> dict:
+    """`vlascope doctor` on the trained policy with each chosen task's demos and closed-loop
+    episodes of that task: --diagnose-tasks, else the three tasks the policy solves least often
+    in the first evaluation. Resumes: a task whose report exists is read, not run again. Returns
+    each task's findings other than passed checks."""
+    chosen = args.diagnose_tasks
+    if not chosen:
+        first = next(iter((evals or {}).values()), None)
+        if first is None:
+            raise SystemExit("mt50.py: the diagnose stage needs --diagnose-tasks or the eval stage's results")
+        chosen = sorted(first["tasks"], key=lambda t: first["tasks"][t]["success_rate"])[:3]
+    checkpoint = out / "run" / "checkpoints" / "last"
+    found = {}
+    for task in chosen:
+        report = out / "doctor" / task
+        if not (report / "findings.json").exists():
+            start = time.time()
+            subprocess.run([sys.executable, "-m", "vlascope", "doctor", "--dataset", str(out / "data" / f"{task}.hdf5"),
+                            "--checkpoint", str(checkpoint), "--task", task, "--out", str(report),
+                            "--episodes", str(args.diagnose_episodes), "--seed", str(args.seed)], check=False)
+            print(f"diagnosed {task} in {time.time() - start:.0f}s: {report / 'report.html'}", flush=True)
+        if not (report / "findings.json").exists():
+            raise SystemExit(f"mt50.py: the doctor wrote no report for {task} (its output is above)")
+        findings = json.loads((report / "findings.json").read_text())
+        found[task] = [{k: f[k] for k in ("severity", "id", "title")} for f in findings if f["severity"] != "ok"]
+    from vlascope.evaluate.metrics import format_table
+
+    print("\n" + format_table(["task", "severity", "check", "finding"],
+                              [[t, f["severity"], f["id"], f["title"][:140]] for t in found for f in found[t]]),
+          flush=True)
+    return found
+
+
 def splits_of(summaries: dict) -> dict:
     """Success per difficulty split and over every task, pooled over episodes."""
     from vlascope.evaluate.metrics import pooled_success
@@ -393,9 +431,13 @@ def main() -> None:
                    help="execution settings the trained policy is also evaluated under, at the first "
                         "--episodes count, e.g. n_action_steps=4 'n_action_steps=1,temporal_ensemble=0.01'")
     p.add_argument("--stages", nargs="+", default=["collect", "observe", "train", "eval"],
-                   choices=["collect", "observe", "scaling", "train", "eval"],
+                   choices=["collect", "observe", "scaling", "train", "eval", "diagnose"],
                    help="observe: the doctor's observability check on each task's dataset; "
-                        "scaling: short runs for training throughput (--scaling-runs)")
+                        "scaling: short runs for training throughput (--scaling-runs); diagnose: the "
+                        "doctor on the trained policy, task by task (--diagnose-tasks)")
+    p.add_argument("--diagnose-tasks", nargs="*", default=[],
+                   help="tasks the diagnose stage examines (default: the three least solved in the first eval)")
+    p.add_argument("--diagnose-episodes", type=int, default=10, help="the doctor's closed-loop episodes per condition")
     p.add_argument("--scaling-runs", nargs="+", default=["1", "2"],
                    help="GPUS or GPUS:train options of each throughput run, e.g. 1 2 2:ddp_split_graph=true")
     p.add_argument("--scaling-steps", type=int, default=1000)
@@ -419,6 +461,9 @@ def main() -> None:
         tasks = [check_task(t) for name in args.tasks for t in TASK_SETS.get(name, [name])]
     except VlascopeError as exc:
         p.error(str(exc))
+    strangers = [t for t in args.diagnose_tasks if t not in tasks]
+    if strangers:
+        p.error(f"--diagnose-tasks: {', '.join(strangers)} not among this run's tasks")
     out = ensure_dir(args.out)
     result = {"tasks": tasks, "protocol": {"inputs": INPUT_SETS[args.inputs] + ["instruction"],
                                            "published_inputs": args.inputs == "protocol", "demos": args.demos,
@@ -433,11 +478,14 @@ def main() -> None:
     if "train" in args.stages:
         train_stage(args, tasks, out)
     result.update(recorded_stages(out))  # collection and training as recorded, whichever run did them
+    evals = None
     if "eval" in args.stages:
         evals = eval_stage(args, tasks, out)
         result["eval"] = evals
         result["splits"] = print_table(evals)
         result["published"] = PUBLISHED
+    if "diagnose" in args.stages:
+        result["diagnosis"] = diagnose_stage(args, tasks, out, evals)
     name = "mt50" if args.tasks == ["mt50"] or args.recipe else "mt50-" + "-".join(args.tasks)
     write_results(name, args, result)
 
