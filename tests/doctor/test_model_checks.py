@@ -338,6 +338,20 @@ def test_frames_flipped_against_training_are_named(pick_place_images, tmp_path):
     assert skip.evidence.get("skipped") and "no image" in skip.title
 
 
+@needs_rendering
+def test_held_out_rollouts_of_an_image_policy_carry_its_camera(pick_place_images, tmp_path):
+    # Expert rollouts from evaluation seeds are rendered as the policy's evaluation renders them:
+    # an image policy's held-out error needs its frames, not just the state.
+    from vlascope.doctor.rollout_checks import held_out_env
+
+    make = image_pipeline("corner2_image")
+    ctx = make_ctx(pick_place_images, tmp_path, make, task="pick-place-v3", quick=False)
+    ctx.policy = VlascopePolicy(make(ctx.episodes), "flow", make)
+    first = held_out_env(ctx).reset(0)
+    assert first["corner2_image"].shape == ctx.episodes[0].obs["corner2_image"].shape[1:]
+    np.testing.assert_array_equal(first["robot_state"], ctx.episodes[0].obs["robot_state"][0])
+
+
 def test_held_out_error_is_followed_across_a_runs_checkpoints(reach_dataset, tmp_path):
     from vlascope.doctor.model_checks import check_held_out_curve
     from vlascope.doctor.rollout_checks import collect_held_out

@@ -17,6 +17,7 @@ from vlascope.envs import MetaWorldEnv, episode_seed, make_expert
 from vlascope.envs.collect import run_expert_episode
 from vlascope.evaluate.runner import evaluate
 from vlascope.evaluate.sweep import tracking
+from vlascope.policies.interface import NotProvided
 
 HELD_OUT_DEMOS = 5
 
@@ -72,11 +73,23 @@ def check_eval_coverage(ctx: DoctorContext) -> list[Finding]:
                f"{np.median(to_train):.3f}, demo spacing {spacing:.3f})", evidence, [plot])]
 
 
+def held_out_env(ctx: DoctorContext) -> MetaWorldEnv:
+    """The task's simulator rendering the cameras the policy reads, as its closed-loop
+    evaluation renders them."""
+    seen = ctx.policy.closed_loop_policy().config
+    cameras = [k.removesuffix("_image") for k in seen.image_keys]
+    return MetaWorldEnv(ctx.task, camera=cameras or None, image_size=seen.image_size or 96,
+                        camera_view=seen.camera_view)
+
+
 def collect_held_out(ctx: DoctorContext) -> list:
     """A few expert demos from evaluation seeds: data the checkpoint never trained on."""
     if not ctx.task or ctx.quick or ctx.policy is None:
         return []
-    env = MetaWorldEnv(ctx.task)
+    try:
+        env = held_out_env(ctx)
+    except NotProvided:
+        return []
     expert = make_expert(ctx.task)
     episodes = []
     try:
@@ -89,7 +102,7 @@ def collect_held_out(ctx: DoctorContext) -> list:
     finally:
         env.close()
     if not episodes or any(k not in episodes[0].obs for k in ctx.policy.spec.obs_keys):
-        return []  # e.g. an image policy: these rollouts carry no images
+        return []  # an input the simulator does not record
     return episodes
 
 
