@@ -577,7 +577,8 @@ def _conditioning(ctx: DoctorContext, policy: ActionPolicy, which: str) -> list[
             "Fine if the task does not depend on it. If this input carries what differs between "
             "scenes (an image, the goal), the policy replays demos instead of reading it: see "
             "observability and train-eval-gap.", [plot]))
-    findings += _task_conditioning(ctx, policy, batch, base, whole, evidence, plot)
+    if not constant:  # an output that moves with nothing says nothing of the task either
+        findings += _task_conditioning(ctx, policy, batch, base, whole, evidence, plot)
     findings += _condition_vectors(ctx, policy, batch, evidence, plot)
     return findings or [ok("conditioning", f"every varying input moves the predicted chunk "
                            f"(smallest share {min(sensitivity.values()):.3f} of the whole observation's)",
