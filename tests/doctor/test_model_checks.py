@@ -76,6 +76,23 @@ def test_a_checkpoint_of_several_tasks_is_judged_by_the_range_its_statistics_cov
     assert foreign.severity == "error" and "one of its 2 tasks" in foreign.title
 
 
+def test_a_language_checkpoint_examined_on_its_second_task(pick_place, reach_dataset, tmp_path):
+    # pick-place is the checkpoint's task 1; the untrained twin init-loss builds from this one
+    # dataset knows a single instruction. Each is handed windows numbered its own way.
+    from vlascope.data.episodes import TaskSet
+    from vlascope.doctor.model_checks import sample_batch
+    from vlascope.policies import build_for_episodes
+
+    ours, reach = read_dataset(pick_place), read_dataset(reach_dataset)
+    over = {**TINY_POLICY, "language": True}
+    checkpoint = build_for_episodes("flow", over, reach.episodes + ours.episodes, TaskSet.of([reach, ours]))
+    ctx = make_ctx(pick_place, tmp_path, lambda eps: build_for_episodes("flow", over, eps, TaskSet.of([ours])),
+                   policy=checkpoint)
+    assert set(sample_batch(ctx, ctx.policy, ctx.episodes, 8)["task_index"].tolist()) == {1}
+    [found] = check_init_loss(ctx)
+    assert found.severity == "ok", found.title
+
+
 def test_conditioning_flags_an_input_the_encoder_drops(pick_place, tmp_path):
     make = tiny_pipeline()
 
