@@ -15,7 +15,7 @@ from vlascope.doctor.findings import Finding, ok, skipped
 from vlascope.doctor.plots import plot_initial_states
 from vlascope.envs import MetaWorldEnv, episode_seed, make_expert
 from vlascope.envs.collect import run_expert_episode
-from vlascope.evaluate.runner import evaluate
+from vlascope.evaluate.runner import env_spec, evaluate
 from vlascope.evaluate.sweep import tracking
 from vlascope.policies.interface import NotProvided
 
@@ -76,10 +76,7 @@ def check_eval_coverage(ctx: DoctorContext) -> list[Finding]:
 def held_out_env(ctx: DoctorContext) -> MetaWorldEnv:
     """The task's simulator rendering the cameras the policy reads, as its closed-loop
     evaluation renders them."""
-    seen = ctx.policy.closed_loop_policy().config
-    cameras = [k.removesuffix("_image") for k in seen.image_keys]
-    return MetaWorldEnv(ctx.task, camera=cameras or None, image_size=seen.image_size or 96,
-                        camera_view=seen.camera_view)
+    return MetaWorldEnv(**env_spec(ctx.policy.closed_loop_policy().config, ctx.task))
 
 
 def collect_held_out(ctx: DoctorContext) -> list:

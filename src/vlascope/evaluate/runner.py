@@ -52,6 +52,17 @@ class EvalReport:
                 "episodes": [asdict(e) for e in self.episodes]}
 
 
+def env_spec(cfg, task: str, max_steps: int | None = None, video_camera: str | None = None) -> dict:
+    """MetaWorldEnv's arguments for a policy of config `cfg` (its image_keys, image_size and
+    camera_view): an image policy sees what it was trained on; a state policy gets no frames,
+    and `video_camera`, if any, only records (the video takes an image policy's first camera)."""
+    cameras = [k.removesuffix("_image") for k in cfg.image_keys]
+    if cameras:
+        return dict(task=task, camera=cameras, image_size=cfg.image_size, max_steps=max_steps,
+                    image_obs=True, camera_view=cfg.camera_view)
+    return dict(task=task, camera=video_camera, image_size=256, max_steps=max_steps, image_obs=False)
+
+
 def policy_task_index(policy, task: str) -> int:
     names = policy.config.task_names
     if not names:
@@ -162,14 +173,9 @@ def evaluate_tasks(policy, tasks: list[str], episodes: int, seed: int = 0, fixed
     task_indices = {task: policy_task_index(policy, task) for task in tasks}
     device = next(policy.parameters()).device
     cfg = policy.config
-    cameras = [k.removesuffix("_image") for k in cfg.image_keys]
 
     def spec_for(task: str) -> dict:
-        if cameras:  # an image policy sees what it was trained on; the video its first camera
-            return dict(task=task, camera=cameras, image_size=cfg.image_size, max_steps=max_steps,
-                        image_obs=True, camera_view=cfg.camera_view)
-        return dict(task=task, camera=camera if video_path else None, image_size=256,
-                    max_steps=max_steps, image_obs=False)
+        return env_spec(cfg, task, max_steps, camera if video_path else None)
 
     predict = policy.predict_chunk
     if compile:
