@@ -506,6 +506,13 @@ def check_dead_parameters(ctx: DoctorContext) -> list[Finding]:
                evidence)]
 
 
+def chunk_change(policy: ActionPolicy, batch: dict, base: torch.Tensor, seed: int) -> float:
+    """How far the policy's chunks for `batch` lie from `base` (its chunks for the unchanged
+    batch, flattened), on average, with the same sampling noise."""
+    moved = torch.from_numpy(predict(policy, batch, seed)).flatten(1)
+    return float((moved - base).norm(dim=-1).mean())
+
+
 def check_conditioning(ctx: DoctorContext) -> list[Finding]:
     policy, which = policy_under_test(ctx)
     with torch.no_grad():
@@ -523,8 +530,7 @@ def _conditioning(ctx: DoctorContext, policy: ActionPolicy, which: str) -> list[
 
     def moved_by(keys) -> float:
         obs = {k: (v[perm] if k in keys else v) for k, v in batch["obs"].items()}
-        moved = torch.from_numpy(predict(policy, {**batch, "obs": obs}, ctx.seed)).flatten(1)
-        return float((moved - base).norm(dim=-1).mean())
+        return chunk_change(policy, {**batch, "obs": obs}, base, ctx.seed)
 
     keys = policy.spec.obs_keys
     whole = moved_by(keys)
@@ -662,8 +668,7 @@ def _task_conditioning(ctx, policy: ActionPolicy, batch: dict, base: torch.Tenso
     index = batch["task_index"]
 
     def moved_when_asked(batch_part, base_part, task_index) -> float:
-        moved = torch.from_numpy(predict(policy, {**batch_part, "task_index": task_index}, ctx.seed)).flatten(1)
-        return float((moved - base_part).norm(dim=-1).mean()) / (whole + 1e-12)
+        return chunk_change(policy, {**batch_part, "task_index": task_index}, base_part, ctx.seed) / (whole + 1e-12)
 
     pick = torch.randint(len(others), (len(index),), generator=torch.Generator().manual_seed(ctx.seed + 2))
     overall = moved_when_asked(batch, base, torch.tensor(others)[pick].to(index.device))
