@@ -19,6 +19,10 @@ finished runs are kept in out/scaling.json.
 The `diagnose` stage (not run unless named) runs `vlascope doctor` on the trained policy with one
 task's demos and episodes at a time (`--diagnose-tasks`, else the three least solved); each
 report stays in out/doctor/TASK, and the results JSON keeps every finding that is not a pass.
+The `agreement` stage (not run unless named) runs those tasks' episodes again, with the same seeds,
+in a pool of every task (as the eval stage does), in a pool of their own, and one after another
+in this process, compiled and eager (as the doctor does): where the evaluator's figures and the
+doctor's closed-loop figures differ, it shows which part of the evaluator makes the difference.
 
 `--inputs state` puts the objects' recorded state in place of the camera: off the protocol, a
 reference for what a task's failure owes to perception (`--recipe cpu-state-scene-pairs`).
@@ -29,7 +33,7 @@ reference for what a task's failure owes to perception (`--recipe cpu-state-scen
                                        cpu-state-scene-pairs
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
                               [--gpus 1] [--episodes 10 50] [--stages collect observe train eval]
-    python benchmarks/mt50.py --recipe gpu --stages eval diagnose [--diagnose-tasks TASK ...]
+    python benchmarks/mt50.py --recipe gpu --stages eval diagnose agreement [--diagnose-tasks TASK ...]
     python benchmarks/mt50.py --recipe gpu --stages collect scaling --scaling-runs 1 2 4 \
                               4:ddp_split_graph=true [--scaling-steps 1000]
 """
@@ -305,12 +309,17 @@ def instruction_twins(embeddings: dict) -> dict[str, list[str]]:
     return twins
 
 
-def eval_stage(args, tasks: list[str], out: Path) -> dict:
+def trained_policy(out: Path):
     from vlascope.devices import resolve_device
-    from vlascope.evaluate.runner import evaluate_tasks
     from vlascope.policies import load_pretrained
 
-    policy = load_pretrained(out / "run" / "checkpoints" / "last", device=resolve_device("auto"))
+    return load_pretrained(out / "run" / "checkpoints" / "last", device=resolve_device("auto"))
+
+
+def eval_stage(args, tasks: list[str], out: Path) -> dict:
+    from vlascope.evaluate.runner import evaluate_tasks
+
+    policy = trained_policy(out)
     trained = policy.config
     results = {}
     # The trained execution at every episode count; each of --executions (the same weights
@@ -342,17 +351,20 @@ def eval_stage(args, tasks: list[str], out: Path) -> dict:
     return results
 
 
+def least_solved(evals: dict | None, count: int, stage: str) -> list[str]:
+    """The `count` tasks the first evaluation solved least often."""
+    first = next(iter((evals or {}).values()), None)
+    if first is None:
+        raise SystemExit(f"mt50.py: the {stage} stage needs --diagnose-tasks or the eval stage's results")
+    return sorted(first["tasks"], key=lambda t: first["tasks"][t]["success_rate"])[:count]
+
+
 def diagnose_stage(args, tasks: list[str], out: Path, evals: dict | None) -> dict:
     """`vlascope doctor` on the trained policy with each chosen task's demos and closed-loop
     episodes of that task: --diagnose-tasks, else the three tasks the policy solves least often
     in the first evaluation. Resumes: a task whose report exists is read, not run again. Returns
     each task's findings other than passed checks."""
-    chosen = args.diagnose_tasks
-    if not chosen:
-        first = next(iter((evals or {}).values()), None)
-        if first is None:
-            raise SystemExit("mt50.py: the diagnose stage needs --diagnose-tasks or the eval stage's results")
-        chosen = sorted(first["tasks"], key=lambda t: first["tasks"][t]["success_rate"])[:3]
+    chosen = args.diagnose_tasks or least_solved(evals, 3, "diagnose")
     checkpoint = out / "run" / "checkpoints" / "last"
     found = {}
     for task in chosen:
@@ -372,6 +384,53 @@ def diagnose_stage(args, tasks: list[str], out: Path, evals: dict | None) -> dic
     print("\n" + format_table(["task", "severity", "check", "finding"],
                               [[t, f["severity"], f["id"], f["title"][:140]] for t in found for f in found[t]]),
           flush=True)
+    return found
+
+
+# How the agreement stage runs each chosen task's episodes: where, beside every task of the run or
+# alone, and compiled (None: as the eval stage was, by --compile). The first is the eval stage's
+# way; the last is the doctor's closed-loop checks' way.
+AGREEMENT_SETTINGS = {"pool of every task": ("pool", True, None), "pool of this task": ("pool", False, None),
+                      "in process, compiled": ("in process", False, True),
+                      "in process, eager": ("in process", False, False)}
+
+
+def agreement_stage(args, tasks: list[str], out: Path, evals: dict | None) -> dict:
+    """The chosen tasks' episodes (--diagnose-tasks, else the three least solved) run again with the
+    same seeds and policy, each way of AGREEMENT_SETTINGS: in the pool beside every other task (as
+    the eval stage runs them), in a pool of their own, and one episode after another in this
+    process, compiled and eager (as the doctor's closed-loop checks run them). Success that moves
+    between two settings by more than the seeds explain names the part of the evaluator at fault.
+    Resumes from out/agreement.json."""
+    from vlascope.evaluate.metrics import format_table
+    from vlascope.evaluate.runner import evaluate_tasks
+
+    chosen = args.diagnose_tasks or least_solved(evals, 3, "agreement")
+    episodes = args.episodes[0]
+    path = out / "agreement.json"
+    found = json.loads(path.read_text()) if path.exists() else {}
+    policy = None
+    for name, (where, together, compiled) in AGREEMENT_SETTINGS.items():
+        if name in found or (compiled and not args.compile):
+            continue
+        policy = policy or trained_policy(out)
+
+        def run(group: list[str]) -> dict:
+            return evaluate_tasks(policy, group, episodes, seed=args.seed,
+                                  workers=args.eval_workers if where == "pool" else 0,
+                                  envs_per_worker=args.envs_per_worker,
+                                  compile=args.compile if compiled is None else compiled, progress=False)
+
+        start = time.time()
+        reports = run(tasks) if together else {t: run([t])[t] for t in chosen}
+        found[name] = {"seconds": time.time() - start, "tasks": {
+            t: {"successes": reports[t].summary["successes"], "episodes": episodes,
+                "lengths": [e.length for e in reports[t].episodes],
+                "success": [bool(e.success) for e in reports[t].episodes]} for t in chosen}}
+        path.write_text(json.dumps(found, indent=2))
+    names = [n for n in AGREEMENT_SETTINGS if n in found]
+    print("\n" + format_table(["task", *names], [[t, *(f"{found[n]['tasks'][t]['successes']}/{episodes}"
+                                                          for n in names)] for t in chosen]), flush=True)
     return found
 
 
@@ -431,12 +490,15 @@ def main() -> None:
                    help="execution settings the trained policy is also evaluated under, at the first "
                         "--episodes count, e.g. n_action_steps=4 'n_action_steps=1,temporal_ensemble=0.01'")
     p.add_argument("--stages", nargs="+", default=["collect", "observe", "train", "eval"],
-                   choices=["collect", "observe", "scaling", "train", "eval", "diagnose"],
+                   choices=["collect", "observe", "scaling", "train", "eval", "diagnose", "agreement"],
                    help="observe: the doctor's observability check on each task's dataset; "
                         "scaling: short runs for training throughput (--scaling-runs); diagnose: the "
-                        "doctor on the trained policy, task by task (--diagnose-tasks)")
+                        "doctor on the trained policy, task by task (--diagnose-tasks); agreement: those "
+                        "tasks' episodes run again in a pool of their own and in this process, compiled "
+                        "and eager")
     p.add_argument("--diagnose-tasks", nargs="*", default=[],
-                   help="tasks the diagnose stage examines (default: the three least solved in the first eval)")
+                   help="tasks the diagnose and agreement stages examine (default: the three least "
+                        "solved in the first eval)")
     p.add_argument("--diagnose-episodes", type=int, default=10, help="the doctor's closed-loop episodes per condition")
     p.add_argument("--scaling-runs", nargs="+", default=["1", "2"],
                    help="GPUS or GPUS:train options of each throughput run, e.g. 1 2 2:ddp_split_graph=true")
@@ -486,6 +548,8 @@ def main() -> None:
         result["published"] = PUBLISHED
     if "diagnose" in args.stages:
         result["diagnosis"] = diagnose_stage(args, tasks, out, evals)
+    if "agreement" in args.stages:
+        result["agreement"] = agreement_stage(args, tasks, out, evals)
     name = "mt50" if args.tasks == ["mt50"] or args.recipe else "mt50-" + "-".join(args.tasks)
     write_results(name, args, result)
 
