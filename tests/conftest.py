@@ -69,6 +69,12 @@ def reach_dataset(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def button_dataset(tmp_path_factory) -> str:
+    """One button-press-v3 expert demo: a second task beside reach."""
+    return collected(tmp_path_factory, "button.hdf5", "button-press-v3", 1)
+
+
+@pytest.fixture(scope="session")
 def trained_run(reach_dataset, tmp_path_factory):
     """A 32-wide flow policy trained for 5 steps on the 2-demo dataset."""
     from vlascope.train import TrainConfig, train

@@ -24,15 +24,6 @@ def test_collected_dataset_caches_its_instruction_embedding(reach_dataset):
     assert data.attrs["instruction_encoder"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
-@pytest.fixture(scope="module")
-def button_dataset(tmp_path_factory):
-    from vlascope.envs.collect import collect_demos
-
-    path = tmp_path_factory.mktemp("lang") / "button.hdf5"
-    collect_demos("button-press-v3", 1, str(path), progress=False)
-    return str(path)
-
-
 def test_language_conditioned_multi_task_training(reach_dataset, button_dataset, tmp_path):
     from vlascope.policies import load_pretrained
     from vlascope.train import TrainConfig, train

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tests.conftest import needs_rendering
+from tests.conftest import TINY_POLICY, needs_rendering
 from vlascope.envs import episode_seed
 from vlascope.evaluate.runner import evaluate, fixed_initial_state
 from vlascope.policies import load_pretrained
@@ -154,16 +154,22 @@ def test_a_crashed_worker_fails_its_episodes_and_is_replaced(mse_checkpoint, mon
     assert all(r is not None for r in report.episodes)
 
 
-def test_several_tasks_share_one_pool_and_each_gets_the_episodes_it_would_alone(trained_run):
-    # Every MetaWorld task has the same observation layout, so one policy can drive two; one
-    # pool (two workers, each holding envs of both tasks) must give each task its own episodes.
-    # The policy samples (flow): each episode draws its noise from its own generator, so which
-    # envs share a policy call (asynchronous workers batch whoever is waiting) does not change
-    # what an episode samples.
+def test_several_tasks_share_one_pool_and_each_gets_the_episodes_it_would_alone(reach_dataset, button_dataset,
+                                                                                  tmp_path):
+    # A policy of two tasks, told which by the instruction: one pool (two workers, each holding
+    # envs of both tasks, each env used for more than one episode) must give every env the
+    # instruction of its own task, and each task the episodes it gets alone. The policy samples
+    # (flow): each episode draws its noise from its own generator, so which envs share a policy
+    # call (asynchronous workers batch whoever is waiting) does not change what an episode samples.
     from vlascope.evaluate.runner import evaluate_tasks
+    from vlascope.train import TrainConfig, train
 
-    policy = load_pretrained(trained_run.last_checkpoint)
+    run = train([reach_dataset, button_dataset], "flow", tmp_path,
+                TrainConfig(steps=40, batch_size=16, warmup_steps=1, ckpt_every=0),
+                {**TINY_POLICY, "language": True}, progress=False)
+    policy = load_pretrained(run.last_checkpoint)
     tasks = ["reach-v3", "button-press-v3"]
+    assert policy.config.task_names == tasks
     together = evaluate_tasks(policy, tasks, 3, seed=1, max_steps=15, progress=False, workers=2,
                               envs_per_worker=2)
     assert list(together) == tasks
