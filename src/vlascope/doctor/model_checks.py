@@ -18,7 +18,7 @@ from vlascope.doctor.head_isolation import fit_synthetic
 from vlascope.doctor.plots import (plot_action_histograms, plot_bars, plot_error_histograms,
                                    plot_loss_curves, plot_scatter, plot_timeseries)
 from vlascope.evaluate.sweep import read_loss_log
-from vlascope.policies.interface import ActionPolicy, FeatureNormalization, NotProvided
+from vlascope.policies.interface import ActionPolicy, FeatureNormalization, NotProvided, task_names
 
 # A normaliser that multiplies a dimension by more than this amplifies float noise and small
 # drifts into huge inputs (reach-v3's gripper reading at std 0.0012 was scaled x860).
@@ -124,7 +124,7 @@ def sample_batch(ctx: DoctorContext, policy: ActionPolicy, episodes, max_windows
     order, for None."""
     # The dataset's task as this policy numbers it: a checkpoint of several tasks has its own
     # index for it, an untrained twin fitted to this one dataset knows one task.
-    names = list(policy.training_info().get("task_names") or [])
+    names = task_names(policy)
     task = names.index(ctx.dataset.task) if ctx.dataset.task in names else 0
     spec = policy.spec
     # Every check samples from the same few episode lists: stack their windows once (for image
@@ -241,7 +241,7 @@ def check_normalization(ctx: DoctorContext) -> list[Finding]:
     # A checkpoint of several tasks examined on one of them: its statistics cover every task, so
     # this task's data may sit anywhere inside them, narrower; only data no task share could
     # hold is foreign.
-    names = list(policy.training_info().get("task_names") or []) if trained else []
+    names = task_names(policy) if trained else []
     share_of = len(names) if len(names) > 1 and ctx.dataset.task in names else None
 
     def foreign(feature, values) -> bool:
@@ -660,7 +660,7 @@ def _task_conditioning(ctx, policy: ActionPolicy, batch: dict, base: torch.Tenso
     chunk moves, as a share of shuffling the whole observation. A dataset holds one task, so the
     per-input shuffles above never vary the task; a policy that ignores it tells tasks apart by
     the scene alone, and tasks that share a scene get one behaviour."""
-    names = list(policy.training_info().get("task_names") or [])
+    names = task_names(policy)
     if len(names) < 2:
         return []
     own = int(batch["task_index"][0])

@@ -293,6 +293,12 @@ def vlascope_pipeline(build, name: str):
     return make
 
 
+def task_names(policy: ActionPolicy) -> list[str]:
+    """The tasks `policy` was trained on, in the order its task index numbers them; empty for a
+    policy of one task (or one that does not say)."""
+    return list(policy.training_info().get("task_names") or [])
+
+
 def check_inputs(policy: ActionPolicy, obs_shapes: dict, action_dim: int, where: str) -> None:
     """The features, shapes, cameras and image size a policy expects against a dataset's: one
     line naming every mismatch."""
@@ -344,7 +350,7 @@ class ClosedLoop(nn.Module):
         # A foreign policy saw LeRobot's MetaWorld frames unless its training says otherwise.
         self.config = ClosedLoopConfig(spec.obs_keys, spec.n_obs_steps, spec.n_action_steps,
                                        image_keys, sides.pop() if sides else 0,
-                                       list(info.get("task_names") or []),
+                                       task_names(policy),
                                        camera_view=str(info.get("camera_view") or "lerobot"))
         self.chunk_shape = (spec.horizon, spec.action_dim)
 
