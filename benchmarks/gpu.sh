@@ -6,6 +6,11 @@
 #   bash benchmarks/gpu.sh poll [SECONDS]          wait up to SECONDS (default 0) while jobs run;
 #                                                  then copy logs and results into $OUT
 #   bash benchmarks/gpu.sh setup                   the set-up alone
+#   bash benchmarks/gpu.sh keep NAME PATH...       PATHs (e.g. a checkpoint's config.json,
+#                                                  normalizer.safetensors and ema.safetensors) into
+#                                                  $OUT as NAME.tgz, in parts of at most 15 MiB
+#                                                  (what comes back from the machine is at most 8
+#                                                  files of 16 MiB); here: cat NAME.tgz.part* | tar xz
 #
 # Name the commit for the results JSONs with VLASCOPE_COMMIT=<hash> where the copy of the working
 # tree has no up-to-date .git.
@@ -88,7 +93,16 @@ start)
   echo "started $name (pid $!): $*" ;;
 poll)
   poll "${2:-0}" ;;
+keep)
+  [ $# -ge 3 ] || { echo "usage: $0 keep NAME PATH..." >&2; exit 2; }
+  name=$2
+  shift 2
+  mkdir -p "$OUT"
+  tar czf - "$@" | split -b 15M -d -a 2 - "$OUT/$name.tgz.part" || exit 1
+  parts=$(ls "$OUT/$name.tgz.part"* | wc -l)
+  if [ "$parts" -gt 8 ]; then echo "gpu.sh: $name needs $parts parts; at most 8 files come back" >&2; exit 1; fi
+  ls -l "$OUT/$name.tgz.part"* ;;
 *)
-  sed -n 2,18p "$0" >&2
+  sed -n 2,22p "$0" >&2
   exit 2 ;;
 esac
