@@ -74,6 +74,22 @@ def button_dataset(tmp_path_factory) -> str:
     return collected(tmp_path_factory, "button.hdf5", "button-press-v3", 1)
 
 
+def two_task_lerobot_folder(reach_dataset, button_dataset, path):
+    """reach-v3's and button-press-v3's demos in one LeRobot folder, each under its own task text,
+    as LeRobot's multi-task MetaWorld datasets hold them."""
+    from dataclasses import replace
+
+    from vlascope.data import read_dataset
+    from vlascope.data.episodes import EpisodeDataset
+    from vlascope.data.lerobot import write_lerobot
+
+    episodes = []
+    for source in (reach_dataset, button_dataset):
+        data = read_dataset(source)
+        episodes += [replace(e, attrs={**e.attrs, "instruction": data.attrs["instruction"]}) for e in data.episodes]
+    return write_lerobot(path, EpisodeDataset(str(path), episodes, {"instruction": ""}))
+
+
 @pytest.fixture(scope="session")
 def trained_run(reach_dataset, tmp_path_factory):
     """A 32-wide flow policy trained for 5 steps on the 2-demo dataset."""

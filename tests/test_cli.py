@@ -179,3 +179,18 @@ def test_commands_that_build_no_policy_start_without_torch():
             "args = build_parser().parse_args(['tasks']); print('torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"
+
+
+def test_doctor_examines_one_task_of_a_lerobot_folder_of_several(reach_dataset, button_dataset, tmp_path):
+    from tests.conftest import two_task_lerobot_folder
+
+    pytest.importorskip("pyarrow")
+    folder = str(two_task_lerobot_folder(reach_dataset, button_dataset, tmp_path / "two"))
+    proc = run_here("doctor", "--dataset", folder, "--task", "button-press-v3", "--quick",
+                    "--out", str(tmp_path / "report"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"doctor: 1 demos from {folder}" in proc.stdout and "task button-press-v3" in proc.stdout
+    assert_one_line_error(run_here("doctor", "--dataset", folder, "--task", "door-open-v3", "--quick",
+                                   "--out", str(tmp_path / "none")),
+                          "no episode of task 'door-open-v3' (recorded as 'Open a door with a revolving joint'); "
+                          "its 2 tasks are 'Reach a goal position', 'Press a button'")

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import needs_rendering
+from tests.conftest import needs_rendering, two_task_lerobot_folder
 from vlascope.data import read_dataset
 from vlascope.data.lerobot import write_lerobot
 
@@ -92,3 +92,32 @@ def test_tasks_parquet_keeps_the_task_text_as_its_pandas_index(reach_dataset, tm
     table = pq.read_table(folder / "meta/tasks.parquet")
     assert json.loads(table.schema.metadata[b"pandas"])["index_columns"] == ["__index_level_0__"]
     assert table.to_pydict()["__index_level_0__"] == ["Reach a goal position"]
+
+
+def test_a_folder_of_several_tasks_is_read_for_one_of_them(reach_dataset, button_dataset, tmp_path):
+    import pyarrow.parquet as pq
+
+    from vlascope.errors import VlascopeError
+
+    folder = two_task_lerobot_folder(reach_dataset, button_dataset, tmp_path / "two")
+    texts = ["Reach a goal position", "Press a button"]
+    assert pq.read_table(folder / "meta/tasks.parquet").to_pydict()["__index_level_0__"] == texts
+    assert json.loads((folder / "meta/info.json").read_text())["total_tasks"] == 2
+    reach, button = read_dataset(reach_dataset), read_dataset(button_dataset)
+
+    whole = read_dataset(folder)
+    assert len(whole.episodes) == len(reach.episodes) + len(button.episodes)
+    assert whole.attrs["folder_tasks"] == texts
+
+    # Read for one task, by name with the text it is recorded under: that task's episodes alone,
+    # and the dataset named after the task (a checkpoint of several tasks numbers it by name).
+    one = read_dataset(folder, task="button-press-v3", instruction="Press a button")
+    assert one.task == "button-press-v3" and one.attrs["instruction"] == "Press a button"
+    assert len(one.episodes) == len(button.episodes)
+    np.testing.assert_array_equal(one.episodes[0].actions, button.episodes[0].actions)
+    assert not any("stats" in p for p in one.problems)  # the folder's statistics cover both tasks
+
+    with pytest.raises(VlascopeError, match=r"meta/episodes: no episode of task 'door-open-v3' "
+                                            r"\(recorded as 'Open a door'\); its 2 tasks are "
+                                            r"'Reach a goal position', 'Press a button'"):
+        read_dataset(folder, task="door-open-v3", instruction="Open a door")

@@ -21,3 +21,17 @@ def test_round_trip_with_the_real_lerobot(reach_dataset, tmp_path):
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "VLASCOPE_RESULTS_DIR": str(tmp_path / "results")})
     assert proc.returncode == 0 and "round trip: OK" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+
+
+def test_the_real_lerobot_reads_each_episode_of_a_folder_of_several_tasks_under_its_task(
+        reach_dataset, button_dataset, tmp_path):
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from tests.conftest import two_task_lerobot_folder
+
+    folder = two_task_lerobot_folder(reach_dataset, button_dataset, tmp_path / "two")
+    ds = LeRobotDataset("vlascope/two", root=folder)
+    assert ds.meta.total_tasks == 2
+    first_of_each = [int(ds.meta.episodes[e]["dataset_from_index"]) for e in range(ds.meta.total_episodes)]
+    tasks = [ds[i]["task"] for i in first_of_each]
+    assert tasks == ["Reach a goal position"] * (len(tasks) - 1) + ["Press a button"]

@@ -86,6 +86,10 @@ def write_lerobot(folder: str | Path, dataset: EpisodeDataset, fps: int = 80,
     image_keys = [k for k, v in first.obs.items() if v.dtype == np.uint8 and v.ndim == 4]
     state_keys = [k for k in first.obs if k not in image_keys]
     task = str(dataset.attrs.get("instruction") or dataset.task or "")
+    # Each episode's task text: its own instruction where it records one (episodes of several
+    # tasks in one dataset), else the dataset's.
+    texts = [str(ep.attrs.get("instruction") or task) for ep in episodes]
+    tasks = list(dict.fromkeys(texts))
     folder = Path(folder)
     with atomic_dir(folder) as tmp:
         columns: dict[str, list] = {"action": [], "timestamp": [], "frame_index": [],
@@ -108,8 +112,8 @@ def write_lerobot(folder: str | Path, dataset: EpisodeDataset, fps: int = 80,
             columns["frame_index"] += list(range(n))
             columns["episode_index"] += [e] * n
             columns["index"] += list(range(start, start + n))
-            columns["task_index"] += [0] * n
-            row = {"episode_index": e, "tasks": [task], "length": n,
+            columns["task_index"] += [tasks.index(texts[e])] * n
+            row = {"episode_index": e, "tasks": [texts[e]], "length": n,
                    "data/chunk_index": 0, "data/file_index": 0,
                    "dataset_from_index": start, "dataset_to_index": start + n,
                    "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
@@ -132,7 +136,7 @@ def write_lerobot(folder: str | Path, dataset: EpisodeDataset, fps: int = 80,
         pq.write_table(table, data_path)
         (tmp / EPISODES_PATH).parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(ep_rows), tmp / EPISODES_PATH)
-        pq.write_table(_tasks_table(pa, [task]), tmp / "meta/tasks.parquet")
+        pq.write_table(_tasks_table(pa, tasks), tmp / "meta/tasks.parquet")
 
         features = {"action": {"dtype": "float32", "shape": [first.actions.shape[1]], "names": None}}
         for k in state_keys:
@@ -148,7 +152,7 @@ def write_lerobot(folder: str | Path, dataset: EpisodeDataset, fps: int = 80,
                          ("index", "int64"), ("task_index", "int64")):
             features[k] = {"dtype": dtype, "shape": [1], "names": None}
         info = {"codebase_version": CODEBASE_VERSION, "robot_type": robot_type,
-                "total_episodes": len(episodes), "total_frames": start, "total_tasks": 1,
+                "total_episodes": len(episodes), "total_frames": start, "total_tasks": len(tasks),
                 "chunks_size": 1000, "data_files_size_in_mb": 100, "video_files_size_in_mb": 500,
                 "fps": fps, "splits": {"train": f"0:{len(episodes)}"}, "data_path": DATA_PATH,
                 "video_path": VIDEO_PATH if image_keys else None, "features": features,
@@ -202,8 +206,13 @@ def is_lerobot(path: str | Path) -> bool:
     return (Path(path) / "meta" / "info.json").exists()
 
 
-def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None) -> EpisodeDataset:
+def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None, task: str | None = None,
+                 instruction: str | None = None) -> EpisodeDataset:
     """Read a LeRobot v3.0 folder as episodes with vlascope's keys.
+
+    A folder of several tasks (LeRobot's MetaWorld MT50 dataset) read for one `task` keeps the
+    episodes whose task text is `instruction` (the text the task is recorded under) or `task`
+    itself, and names the dataset's task `task`; read without one, it holds every episode.
 
     What makes the folder unreadable (a missing or truncated file, an episode whose rows or frames
     are not there, metadata naming columns the data lacks) is a one-line error naming the file
@@ -260,9 +269,10 @@ def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None) -> Episo
     _check_totals(info, rows, len(episodes_meta), problems, info_path)
     saved = info.get("vlascope") if isinstance(info.get("vlascope"), dict) else {}
     saved_attrs = saved.get("episode_attrs") if isinstance(saved.get("episode_attrs"), list) else []
+    chosen = _episodes_of_task(folder, episodes_meta, task, instruction)
     videos: dict[Path, np.ndarray] = {}  # each video file decoded once
     out = []
-    for ep in sorted(episodes_meta, key=lambda r: r["episode_index"]):
+    for ep in sorted(chosen or episodes_meta, key=lambda r: r["episode_index"]):
         index = int(ep["episode_index"])
         lo, hi = int(ep["dataset_from_index"]), int(ep["dataset_to_index"])
         if not 0 <= lo < hi <= rows:
@@ -285,12 +295,35 @@ def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None) -> Episo
                            f"episode_{index}"))
     if not out:
         raise VlascopeError(f"{folder / 'meta/episodes'}: no episodes")
-    _check_stats(folder, out, keys, problems)
+    if chosen is None:  # meta/stats.json describes every task's episodes, not one task's
+        _check_stats(folder, out, keys, problems)
     attrs = {**saved.get("attrs", {}), "task": saved.get("task") or (task_text[0] if task_text else ""),
              "instruction": task_text[0] if task_text else ""}
+    present = list(dict.fromkeys((ep.get("tasks") or [""])[0] for ep in episodes_meta))
+    if len(present) > 1:
+        attrs["folder_tasks"] = present
+    if chosen is not None:
+        attrs |= {"task": task, "instruction": out[0].attrs["instruction"]}
     if "attrs" not in saved:  # recorded by LeRobot: its MetaWorld environment's camera view
         attrs["collection"] = {"camera_view": "lerobot"}
     return EpisodeDataset(where, out, attrs, problems)
+
+
+def _episodes_of_task(folder: Path, episodes_meta: list[dict], task: str | None,
+                      instruction: str | None) -> list[dict] | None:
+    """The episode rows of `task` where the folder holds several tasks; None to keep them all."""
+    texts = [(ep.get("tasks") or [""])[0] for ep in episodes_meta]
+    present = list(dict.fromkeys(texts))
+    if task is None or len(present) < 2:
+        return None
+    wanted = {task, instruction} - {None}
+    chosen = [ep for ep, text in zip(episodes_meta, texts) if text in wanted]
+    if not chosen:
+        named = ", ".join(repr(t) for t in present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
+        raise VlascopeError(f"{folder / 'meta/episodes'}: no episode of task '{task}'"
+                            + (f" (recorded as {instruction!r})" if instruction and instruction != task else "")
+                            + f"; its {len(present)} tasks are {named}")
+    return chosen
 
 
 def _parquet(pa, pq, path: Path):

@@ -12,15 +12,18 @@ from vlascope.errors import VlascopeError
 
 
 def read_dataset(path: str | Path, obs_keys: list[str] | None = None,
-                 key_map: str | Path | dict | None = None) -> EpisodeDataset:
+                 key_map: str | Path | dict | None = None, task: str | None = None,
+                 instruction: str | None = None) -> EpisodeDataset:
     """Read a dataset file or folder; `obs_keys` limits which observations are loaded, and
-    `key_map` (see data.keymap) maps other HDF5 layouts to vlascope's keys."""
+    `key_map` (see data.keymap) maps other HDF5 layouts to vlascope's keys. A LeRobot folder of
+    several tasks read for one `task` holds that task's episodes (see read_lerobot); an HDF5
+    file holds one task."""
     if not Path(path).exists():
         raise VlascopeError(f"{path}: no such dataset file")
     if Path(path).is_dir():
         if not is_lerobot(path):
             raise VlascopeError(f"{path}: a folder but not a LeRobot dataset (no meta/info.json)")
-        return read_lerobot(path, obs_keys)
+        return read_lerobot(path, obs_keys, task, instruction)
     return read_hdf5(path, obs_keys, key_map)
 
 

@@ -66,13 +66,17 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
                   obs_keys: list[str] | None = None, adapter: str | None = None) -> DoctorContext:
     """The doctor's context for a dataset and, optionally, the policy to diagnose: a vlascope
     checkpoint, a LeRobot pretrained_model folder, or a user's adapter (`adapter`)."""
-    data = read_dataset(dataset, key_map=key_map)
-    torch_device = resolve_device(device)
-    run_dir = None
+    instruction = None
     if task is not None:
         from vlascope.envs import check_task
+        from vlascope.envs.metaworld import instruction_for
 
         check_task(task)
+        instruction = instruction_for(task)
+    # A LeRobot folder of several tasks is examined on the episodes of --task.
+    data = read_dataset(dataset, key_map=key_map, task=task, instruction=instruction)
+    torch_device = resolve_device(device)
+    run_dir = None
     if adapter is not None or (checkpoint is not None and is_lerobot_checkpoint(checkpoint)):
         policy = (load_adapter(adapter, checkpoint, torch_device) if adapter is not None
                   else LeRobotPolicy(checkpoint, torch_device))
