@@ -55,18 +55,17 @@ BIN = Path(sys.executable).parent
 
 # --- faults: each edits a deep copy of the healthy episodes (or the written folder) ---------
 def constant_dim(eps):
-    for e in eps:
-        e.actions[:, 2] = 0.0  # the z command lost at export
+    faults.pin_action_dim(2, 0.0)(eps)  # the z command lost at export
     return None
 
 
 def nan_in_demo_3(eps):
-    eps[3].actions[17, 1] = np.nan
+    eps[3].actions[17, 1] = np.nan  # in the actions: the tests' nan_at edits an observation
     return 3
 
 
 def demo_0_five_more_times(eps):
-    eps += [copy.deepcopy(eps[0]) for _ in range(5)]
+    faults.repeat_demo(0, 5)(eps)
     return 0
 
 
@@ -80,7 +79,7 @@ def demo_0_reexported_with_float_noise(eps):
 
 
 def actions_x100_in_demo_7(eps):
-    eps[7].actions = eps[7].actions * 100
+    faults.scale_actions(7, 100)(eps)
     return 7
 
 
@@ -93,22 +92,17 @@ def demo_12_never_stopped(eps):
 
 
 def glitch_in_demo_5(eps):
-    e = eps[5]
-    e.obs["robot_state"][40, 0] += 0.5  # one corrupted sample: the hand 50 cm away for one frame
+    faults.glitch(5, "robot_state", 40, 0, 0.5)(eps)  # the hand 50 cm away for one frame
     return 5
 
 
 def frozen_state_in_demo_9(eps):
-    e = eps[9]
-    e.obs["robot_state"][20:60] = e.obs["robot_state"][20]  # the proprio stream stalled
+    faults.freeze(9, "robot_state", 20, 60)(eps)  # the proprio stream stalled
     return 9
 
 
 def hand_x_clipped(eps):
-    x = np.concatenate([e.obs["robot_state"][:, 0] for e in eps])
-    limit = float(np.percentile(x, 80))  # a sensor whose range ends inside the workspace
-    for e in eps:
-        e.obs["robot_state"][:, 0] = np.minimum(e.obs["robot_state"][:, 0], limit)
+    faults.clip_below("robot_state", 0, 80)(eps)  # a sensor whose range ends inside the workspace
     return None
 
 
