@@ -100,6 +100,22 @@ def test_several_cameras_render_their_own_views():
         MetaWorldEnv("pick-place-v3", camera=["corner2", "nope"], image_size=24)
 
 
+@needs_rendering
+def test_envs_sharing_a_process_each_render_their_own_scene():
+    # An evaluation worker holds several envs, each with its own GL context; MuJoCo draws in
+    # whichever context is current. Rendering one env after another was created must still draw
+    # its own meshes and textures: frames as a lone env of that task draws them.
+    tasks = ["plate-slide-back-side-v3", "push-back-v3", "push-wall-v3"]
+    envs = [MetaWorldEnv(t, camera="corner2", image_size=32) for t in tasks]
+    first = [e.reset(1)["corner2_image"] for e in envs]  # each context made at its first render
+    again = [e.render() for e in envs]  # now each renders after the others' contexts were made
+    for task, a, b in zip(tasks, first, again):
+        alone = MetaWorldEnv(task, camera="corner2", image_size=32)
+        np.testing.assert_array_equal(alone.reset(1)["corner2_image"], a, err_msg=task)
+        np.testing.assert_array_equal(b, a, err_msg=task)
+        alone.close()
+
+
 def test_shadow_map_scales_with_the_frame():
     assert shadow_map_size(32) == 1024 and shadow_map_size(128) == 1024
     assert shadow_map_size(224) == 2048 and shadow_map_size(480) == 4096

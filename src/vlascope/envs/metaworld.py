@@ -356,7 +356,14 @@ class MetaWorldEnv:
             raise VlascopeError("this env was built without a camera; pass --camera to render")
         # One renderer serves every camera: point it at the one asked for.
         name = camera or self.camera
-        self.env.unwrapped.mujoco_renderer.camera_id = self.camera_ids[name]
+        renderer = self.env.unwrapped.mujoco_renderer
+        renderer.camera_id = self.camera_ids[name]
+        # Each env draws in a GL context of its own, holding its model's meshes and textures, but
+        # gymnasium makes it current only when it is created. In a process with several envs (an
+        # evaluation worker holds eight) an env would otherwise draw in the context made last,
+        # with another task's meshes and textures: blank frames, other objects, a view from
+        # elsewhere.
+        renderer._get_viewer("rgb_array").make_context_current()
         frame = self.env.render()
         if self.camera_view == "lerobot" and name == "corner2":
             frame = frame[::-1, ::-1]
