@@ -269,7 +269,8 @@ def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None, task: st
     _check_totals(info, rows, len(episodes_meta), problems, info_path)
     saved = info.get("vlascope") if isinstance(info.get("vlascope"), dict) else {}
     saved_attrs = saved.get("episode_attrs") if isinstance(saved.get("episode_attrs"), list) else []
-    chosen = _episodes_of_task(folder, episodes_meta, task, instruction)
+    present = list(dict.fromkeys((ep.get("tasks") or [""])[0] for ep in episodes_meta))
+    chosen = _episodes_of_task(folder, episodes_meta, present, task, instruction)
     videos: dict[Path, np.ndarray] = {}  # each video file decoded once
     out = []
     for ep in sorted(chosen or episodes_meta, key=lambda r: r["episode_index"]):
@@ -299,7 +300,6 @@ def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None, task: st
         _check_stats(folder, out, keys, problems)
     attrs = {**saved.get("attrs", {}), "task": saved.get("task") or (task_text[0] if task_text else ""),
              "instruction": task_text[0] if task_text else ""}
-    present = list(dict.fromkeys((ep.get("tasks") or [""])[0] for ep in episodes_meta))
     if len(present) > 1:
         attrs["folder_tasks"] = present
     if chosen is not None:
@@ -309,15 +309,14 @@ def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None, task: st
     return EpisodeDataset(where, out, attrs, problems)
 
 
-def _episodes_of_task(folder: Path, episodes_meta: list[dict], task: str | None,
+def _episodes_of_task(folder: Path, episodes_meta: list[dict], present: list[str], task: str | None,
                       instruction: str | None) -> list[dict] | None:
-    """The episode rows of `task` where the folder holds several tasks; None to keep them all."""
-    texts = [(ep.get("tasks") or [""])[0] for ep in episodes_meta]
-    present = list(dict.fromkeys(texts))
+    """The episode rows of `task` where the folder holds several tasks (`present`, their texts);
+    None to keep them all."""
     if task is None or len(present) < 2:
         return None
     wanted = {task, instruction} - {None}
-    chosen = [ep for ep, text in zip(episodes_meta, texts) if text in wanted]
+    chosen = [ep for ep in episodes_meta if (ep.get("tasks") or [""])[0] in wanted]
     if not chosen:
         named = ", ".join(repr(t) for t in present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
         raise VlascopeError(f"{folder / 'meta/episodes'}: no episode of task '{task}'"
