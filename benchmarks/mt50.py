@@ -309,11 +309,15 @@ def instruction_twins(embeddings: dict) -> dict[str, list[str]]:
     return twins
 
 
+def last_checkpoint(out: Path) -> Path:
+    return out / "run" / "checkpoints" / "last"
+
+
 def trained_policy(out: Path):
     from vlascope.devices import resolve_device
     from vlascope.policies import load_pretrained
 
-    return load_pretrained(out / "run" / "checkpoints" / "last", device=resolve_device("auto"))
+    return load_pretrained(last_checkpoint(out), device=resolve_device("auto"))
 
 
 def eval_stage(args, tasks: list[str], out: Path) -> dict:
@@ -365,7 +369,7 @@ def diagnose_stage(args, tasks: list[str], out: Path, evals: dict | None) -> dic
     in the first evaluation. Resumes: a task whose report exists is read, not run again. Returns
     each task's findings other than passed checks."""
     chosen = args.diagnose_tasks or least_solved(evals, 3, "diagnose")
-    checkpoint = out / "run" / "checkpoints" / "last"
+    checkpoint = last_checkpoint(out)
     found = {}
     for task in chosen:
         report = out / "doctor" / task
