@@ -94,8 +94,8 @@ _GPU = ["--image-size", "128", "--batch-size", "256", "--compile", "--workers", 
 # gpu-film and gpu-film-wide: FiLM-conditioned image trunks and centred instructions, the second
 # with a wider encoder and head (10 episodes a task).
 # gpu-4gpus-graphs: throughput at 1, 2 and 4 GPUs with CUDA graphs and per-bucket averaging, then
-# a four-GPU training with twice the samples of `gpu` (10 000 steps of 4 x 256): at 5 000 steps
-# (gpu-4gpus) the policy had a fourth of the optimiser steps and fell out of the one-GPU interval.
+# a four-GPU training with twice the samples of `gpu` (10 000 steps of 4 x 256), which gives it
+# half, not a fourth (gpu-4gpus, 5 000 steps), of the one-GPU optimiser steps.
 _GRAPHS_DDP = "compile_mode=reduce-overhead,ddp_average_per_bucket=true,ddp_gradient_as_bucket_view=true"
 _FILM = "language_norm=true,task_film=true,task_embed_dim=64"
 RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "50000", "--ckpt-every", "5000"],
