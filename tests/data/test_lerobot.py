@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import needs_rendering, two_task_lerobot_folder
 from vlascope.data import read_dataset
+from vlascope.data.episodes import by_task
 from vlascope.data.lerobot import write_lerobot
 
 pytest.importorskip("pyarrow")
@@ -116,6 +117,14 @@ def test_a_folder_of_several_tasks_is_read_for_one_of_them(reach_dataset, button
     assert len(one.episodes) == len(button.episodes)
     np.testing.assert_array_equal(one.episodes[0].actions, button.episodes[0].actions)
     assert not any("stats" in p for p in one.problems)  # the folder's statistics cover both tasks
+
+    # For training, the whole folder as one dataset per task, named by its text; a dataset of
+    # one task as itself.
+    parts = by_task(whole)
+    assert [(d.task, d.attrs["instruction"], len(d.episodes)) for d in parts] == \
+        [(texts[0], texts[0], len(reach.episodes)), (texts[1], texts[1], len(button.episodes))]
+    np.testing.assert_array_equal(parts[1].episodes[0].actions, button.episodes[0].actions)
+    assert by_task(one) == [one] and by_task(reach) == [reach]
 
     with pytest.raises(VlascopeError, match=r"meta/episodes: no episode of task 'door-open-v3' "
                                             r"\(recorded as 'Open a door'\); its 2 tasks are "

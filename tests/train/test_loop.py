@@ -255,3 +255,29 @@ def test_a_bad_option_in_a_config_file_is_named_with_the_file(tmp_path):
         load_config_file(str(path))
     path.write_text("train:\n  steps: 10\npolicy:\n  horizon: 4\n")  # a good file passes
     check_config_file(str(path), load_config_file(str(path)), "act")
+
+
+def test_a_lerobot_folder_of_several_tasks_trains_as_its_tasks(reach_dataset, button_dataset, tmp_path):
+    from tests.conftest import two_task_lerobot_folder
+    from vlascope.evaluate.runner import policy_task_index
+
+    pytest.importorskip("pyarrow")
+    folder = two_task_lerobot_folder(reach_dataset, button_dataset, tmp_path / "two")
+    result = train([str(folder)], "flow", tmp_path / "run",
+                   TrainConfig(steps=2, batch_size=8, warmup_steps=1, log_every=1, ckpt_every=0),
+                   {**TINY_POLICY, "language": True}, progress=False)
+    policy = load_pretrained(result.run_dir / "checkpoints" / "last")
+    # Each task named as the folder names it, its text; the demos of each under its own index.
+    texts = ["Reach a goal position", "Press a button"]
+    assert policy.config.task_names == texts
+    cfg = json.loads((result.run_dir / "checkpoints" / "last" / "config.json").read_text())
+    assert cfg["data"]["num_demos"] == len(read_dataset(folder).episodes)
+    # The folder holds the texts alone: their embeddings, computed here, are the ones collection
+    # cached in each task's own file.
+    for i, source in enumerate((reach_dataset, button_dataset)):
+        np.testing.assert_allclose(policy.instruction_embeddings[i].numpy(),
+                                   read_dataset(source).instruction_embedding, atol=1e-5)
+    # An env task finds its index through the text it is recorded under.
+    assert [policy_task_index(policy, t) for t in ("button-press-v3", "reach-v3")] == [1, 0]
+    with pytest.raises(VlascopeError, match="not 'door-open-v3'"):
+        policy_task_index(policy, "door-open-v3")

@@ -81,6 +81,22 @@ class EpisodeDataset:
         return np.stack([np.asarray(s, dtype=np.float64) for s in states])
 
 
+def by_task(dataset: EpisodeDataset) -> list[EpisodeDataset]:
+    """A dataset of several tasks (a LeRobot folder holding each episode under its task's text)
+    as one dataset per task, each named by its text as the folder names it; any other dataset
+    as itself."""
+    groups: dict[str, list[Episode]] = {}
+    for ep in dataset.episodes:
+        groups.setdefault(str(ep.attrs.get("instruction", "")), []).append(ep)
+    if len(dataset.attrs.get("folder_tasks") or []) < 2 or len(groups) < 2:
+        return [dataset]
+    # What the folder says of all its tasks at once stays; its one task and embedding do not.
+    shared = {k: v for k, v in dataset.attrs.items()
+              if k not in ("folder_tasks", "task", "instruction", "instruction_embedding")}
+    return [EpisodeDataset(dataset.path, episodes, {**shared, "task": text, "instruction": text},
+                           dataset.problems) for text, episodes in groups.items()]
+
+
 @dataclass
 class TaskSet:
     """The tasks a set of datasets covers, in order: their names, instructions and cached

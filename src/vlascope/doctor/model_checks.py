@@ -18,7 +18,7 @@ from vlascope.doctor.head_isolation import fit_synthetic
 from vlascope.doctor.plots import (plot_action_histograms, plot_bars, plot_error_histograms,
                                    plot_loss_curves, plot_scatter, plot_timeseries)
 from vlascope.evaluate.sweep import read_loss_log
-from vlascope.policies.interface import ActionPolicy, FeatureNormalization, NotProvided, task_names
+from vlascope.policies.interface import ActionPolicy, FeatureNormalization, NotProvided, task_index, task_names
 
 # A normaliser that multiplies a dimension by more than this amplifies float noise and small
 # drifts into huge inputs (reach-v3's gripper reading at std 0.0012 was scaled x860).
@@ -118,14 +118,19 @@ def policy_under_test(ctx: DoctorContext) -> tuple[ActionPolicy, str]:
     return ctx.cache["warm_policy"], "a fresh policy after 30 training steps"
 
 
+def dataset_task_index(ctx: DoctorContext, policy: ActionPolicy) -> int | None:
+    """The examined dataset's task as `policy` numbers it (by name or by its instruction); None
+    for a policy of one task or one trained without it."""
+    return task_index(task_names(policy), ctx.dataset.task, ctx.dataset.attrs.get("instruction"))
+
+
 def sample_batch(ctx: DoctorContext, policy: ActionPolicy, episodes, max_windows: int | None = None,
                  seed: int = 0) -> dict:
     """Up to `max_windows` random windows of `episodes` in the policy's shape; all, in time
     order, for None."""
     # The dataset's task as this policy numbers it: a checkpoint of several tasks has its own
     # index for it, an untrained twin fitted to this one dataset knows one task.
-    names = task_names(policy)
-    task = names.index(ctx.dataset.task) if ctx.dataset.task in names else 0
+    task = dataset_task_index(ctx, policy) or 0
     spec = policy.spec
     # Every check samples from the same few episode lists: stack their windows once (for image
     # datasets that is hundreds of MB), keyed by the episodes, the window shape and the task.
@@ -242,7 +247,7 @@ def check_normalization(ctx: DoctorContext) -> list[Finding]:
     # this task's data may sit anywhere inside them, narrower; only data no task share could
     # hold is foreign.
     names = task_names(policy) if trained else []
-    share_of = len(names) if len(names) > 1 and ctx.dataset.task in names else None
+    share_of = len(names) if len(names) > 1 and dataset_task_index(ctx, policy) is not None else None
 
     def foreign(feature, values) -> bool:
         if share_of is None:

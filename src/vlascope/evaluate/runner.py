@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vlascope.envs import MetaWorldEnv, episode_seed
+from vlascope.envs import MetaWorldEnv, episode_seed, instruction_for
 from vlascope.errors import VlascopeError
 from vlascope.evaluate.metrics import summarize
 from vlascope.evaluate.pool import InProcessEnvs, Segment, SlotError, WorkerEnvs
 from vlascope.policies.blocks.execution import ChunkExecutor
+from vlascope.policies.interface import task_index
 
 
 @dataclass
@@ -67,9 +68,10 @@ def policy_task_index(policy, task: str) -> int:
     names = policy.config.task_names
     if not names:
         return 0
-    if task not in names:
+    index = task_index(names, task, instruction_for(task))
+    if index is None:
         raise VlascopeError(f"the policy was trained on tasks {names}, not '{task}'")
-    return names.index(task)
+    return index
 
 
 class Episode:

@@ -55,6 +55,21 @@ def build_policy(name: str, config, normalizer: Normalizer) -> torch.nn.Module:
         raise VlascopeError(f"invalid {name} policy config: {exc}") from None
 
 
+def instruction_embeddings(tasks: TaskSet | None) -> np.ndarray:
+    """Each task's instruction embedding: as its dataset caches it (vlascope's collection), else
+    computed from its instruction text (a dataset recorded elsewhere, such as a LeRobot folder,
+    holds the text alone)."""
+    if tasks is not None and tasks.embeddings is not None:
+        return tasks.embeddings
+    if tasks is None or not all(tasks.instructions):
+        raise VlascopeError("language conditioning needs each dataset's instruction: "
+                            f"{'no task' if tasks is None else 'a dataset without one'} "
+                            "(data attribute 'instruction', or 'instruction_embedding')")
+    from vlascope.data.language import embed_instructions
+
+    return embed_instructions(tasks.instructions)
+
+
 def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
                        tasks: TaskSet | None = None) -> torch.nn.Module:
     """A fresh policy whose sizes, normaliser statistics and task conditioning come from
@@ -67,12 +82,10 @@ def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
     config.task_names = names if len(names) > 1 else []
     if hasattr(config, "instructions") and tasks is not None:
         config.instructions = tasks.instructions[:config.num_tasks]
+    embeddings = None
     if config.language:
-        if tasks is None or tasks.embeddings is None:
-            raise VlascopeError("language conditioning needs each dataset's cached instruction "
-                                "embedding (data attribute 'instruction_embedding'); re-collect "
-                                "the data with this vlascope")
-        config.language_dim = int(tasks.embeddings.shape[1])
+        embeddings = instruction_embeddings(tasks)
+        config.language_dim = int(embeddings.shape[1])
     # Images are scaled by their encoder, not the normaliser (and their statistics would cost
     # gigabytes of float64).
     state_keys = [k for k in config.data_keys if not is_image_key(k)]
@@ -86,7 +99,7 @@ def build_for_episodes(policy_name: str, overrides: dict | None, episodes: list,
     modes = {k: config.obs_norm for k in state_keys} | {"action": config.action_norm}
     policy = build_policy(policy_name, config, Normalizer(stats, modes, config.norm_floor))
     if config.language:
-        policy.set_instruction_embeddings(tasks.embeddings[:config.num_tasks])
+        policy.set_instruction_embeddings(embeddings[:config.num_tasks])
     return policy
 
 

@@ -299,6 +299,16 @@ def task_names(policy: ActionPolicy) -> list[str]:
     return list(policy.training_info().get("task_names") or [])
 
 
+def task_index(names: list[str], task: str, instruction: str | None = None) -> int | None:
+    """Where `task` sits among a policy's training tasks `names`: by its name, else by the
+    instruction text it is recorded under (a policy trained on a LeRobot folder of several tasks
+    names each task by its text, as the folder does). None when `names` holds neither."""
+    for key in (task, instruction):
+        if key and key in names:
+            return names.index(key)
+    return None
+
+
 def check_inputs(policy: ActionPolicy, obs_shapes: dict, action_dim: int, where: str) -> None:
     """The features, shapes, cameras and image size a policy expects against a dataset's: one
     line naming every mismatch."""

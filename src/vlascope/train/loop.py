@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from vlascope.configs import build_config
 from vlascope.data import TaskSet, WindowDataset, read_dataset
+from vlascope.data.episodes import by_task
 from vlascope.devices import resolve_device
 from vlascope.errors import VlascopeError
 from vlascope.fileio import atomic_path
@@ -151,7 +152,8 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, max_deca
 
 
 def prepare_data(dataset_paths: list[str], obs_keys: list[str], skip_bad_demos: bool = False):
-    datasets = [read_dataset(p) for p in dataset_paths]
+    # A LeRobot folder of several tasks trains as its tasks, as one file per task would.
+    datasets = [part for p in dataset_paths for part in by_task(read_dataset(p))]
     for d in datasets:
         kept = []
         for ep in d.episodes:
