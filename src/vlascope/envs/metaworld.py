@@ -276,6 +276,15 @@ class MetaWorldEnv:
 
     def reset(self, seed: int, initial_state: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Reset to the placement drawn by `seed`, or exactly to `initial_state` when given."""
+        flat = self._forward_after_reset(self.metaworld_reset(seed, initial_state))
+        self.initial_state = np.array(self.env.unwrapped._last_rand_vec, dtype=np.float64)
+        self.last_flat_obs = flat
+        self._object_start_z = float(flat[6])
+        return self._observation(flat)
+
+    def metaworld_reset(self, seed: int, initial_state: np.ndarray | None = None) -> np.ndarray:
+        """MetaWorld's own reset to the placement `seed` draws (or to `initial_state`): its flat
+        observation, taken before the forward pass `reset` adds (see _forward_after_reset)."""
         u = self.env.unwrapped
         if initial_state is not None:
             u._freeze_rand_vec = True
@@ -285,11 +294,7 @@ class MetaWorldEnv:
             u.seeded_rand_vec = True
             u.seed(int(seed))
         flat, _ = self.env.reset()
-        flat = self._forward_after_reset(flat)
-        self.initial_state = np.array(u._last_rand_vec, dtype=np.float64)
-        self.last_flat_obs = flat
-        self._object_start_z = float(flat[6])
-        return self._observation(flat)
+        return flat
 
     def _forward_after_reset(self, flat: np.ndarray) -> np.ndarray:
         """The reset observation of the scene as it is now placed.

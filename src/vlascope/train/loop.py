@@ -39,9 +39,6 @@ from vlascope.policies import build_for_episodes, check_fits, make_config
 from vlascope.train.checkpoint import save_checkpoint
 
 
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
 @dataclass
 class TrainConfig:
     steps: int = 3000
@@ -303,8 +300,11 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     """Train `policy` on every window of `episodes`; logs and checkpoints go to `out_dir`.
     `resume_state` (see `resume`) continues a run from one of its checkpoints."""
     run_dir = Path(out_dir)
-    if cfg.compile_mode not in COMPILE_MODES:
-        raise VlascopeError(f"train option 'compile_mode' must be one of {', '.join(COMPILE_MODES)}, "
+    from torch._inductor import list_mode_options
+
+    modes = list(list_mode_options())  # the modes torch.compile accepts
+    if cfg.compile_mode not in modes:
+        raise VlascopeError(f"train option 'compile_mode' must be one of {', '.join(modes)}, "
                             f"got {cfg.compile_mode!r}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     accelerator = None
