@@ -35,3 +35,34 @@ def test_the_real_lerobot_reads_each_episode_of_a_folder_of_several_tasks_under_
     first_of_each = [int(ds.meta.episodes[e]["dataset_from_index"]) for e in range(ds.meta.total_episodes)]
     tasks = [ds[i]["task"] for i in first_of_each]
     assert tasks == ["Reach a goal position"] * (len(tasks) - 1) + ["Press a button"]
+
+
+def test_a_folder_of_several_tasks_written_by_the_real_lerobot_trains_one_policy(reach_dataset, button_dataset,
+                                                                                  tmp_path):
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from tests.conftest import TINY_POLICY
+    from vlascope.data import read_dataset
+    from vlascope.evaluate.runner import policy_task_index
+    from vlascope.policies import load_pretrained
+    from vlascope.train import TrainConfig, train
+
+    features = {"action": {"dtype": "float32", "shape": (4,), "names": None},
+                "observation.state": {"dtype": "float32", "shape": (4,), "names": None}}
+    written = LeRobotDataset.create("vlascope/two", fps=80, features=features, root=tmp_path / "two",
+                                    use_videos=False)
+    for source in (reach_dataset, button_dataset):
+        data = read_dataset(source)
+        for ep in data.episodes:
+            for action, state in zip(ep.actions, ep.obs["robot_state"]):
+                written.add_frame({"action": action, "observation.state": state,
+                                   "task": data.attrs["instruction"]})
+            written.save_episode()
+    written.finalize()
+
+    result = train([str(tmp_path / "two")], "flow", tmp_path / "run",
+                   TrainConfig(steps=2, batch_size=8, warmup_steps=1, log_every=1, ckpt_every=0),
+                   {**TINY_POLICY, "obs_keys": ["robot_state"], "language": True}, progress=False)
+    policy = load_pretrained(result.run_dir / "checkpoints" / "last")
+    assert policy.config.task_names == ["Reach a goal position", "Press a button"]
+    assert [policy_task_index(policy, t) for t in ("reach-v3", "button-press-v3")] == [0, 1]
