@@ -268,6 +268,13 @@ def test_train_eval_gap_finds_a_policy_that_replays_its_one_scene(tmp_path):
     assert finding.evidence["success_from_demo_initial_states"] >= 0.5
     assert finding.evidence["distinct_demo_states_used"] == 1
     assert finding.evidence["advice"] == "collect-diverse-demos"
+    # Two episodes of each show the same gap, but chance could make it: a warning that asks for
+    # more episodes, not a verdict.
+    ctx.eval_episodes = 2
+    [few] = check_train_eval_gap(ctx)
+    assert few.severity == "warning" and few.evidence["p_value"] > 0.05, few.title
+    assert "--episodes 20" in few.fix
+    ctx.eval_episodes = 3
 
     # The same network behind a foreign adapter, which offers predict_chunk alone: the evaluator
     # drives it through the interface, and the verdict is the same.

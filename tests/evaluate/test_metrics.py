@@ -1,6 +1,6 @@
 import pytest
 
-from vlascope.evaluate.metrics import format_pooled, pool_runs, summarize, wilson_interval
+from vlascope.evaluate.metrics import format_pooled, gap_p_value, pool_runs, summarize, wilson_interval
 from vlascope.evaluate.runner import EpisodeResult
 
 
@@ -34,3 +34,13 @@ def test_pool_runs_counts_every_episode_and_reports_the_spread():
     assert pool_runs(runs[:1])["run_sd"] == 0.0
     with pytest.raises(ValueError):
         pool_runs([])
+
+
+def test_gap_p_value_is_fishers_one_sided_tail():
+    # 3/5 against 1/5: of the C(10, 5) ways to place 4 successes' rows, 66 give the first five
+    # 3 or more successes.
+    assert gap_p_value(3, 5, 1, 5) == pytest.approx(66 / 252)
+    assert gap_p_value(5, 5, 0, 5) == pytest.approx(1 / 252)
+    assert gap_p_value(10, 10, 3, 10) < 0.01 < gap_p_value(8, 10, 4, 10)
+    # No lead, or a lead of the other side: nothing to explain.
+    assert gap_p_value(0, 5, 0, 5) == 1.0 and gap_p_value(1, 5, 4, 5) > 0.9

@@ -15,11 +15,14 @@ from vlascope.doctor.findings import Finding, ok, skipped
 from vlascope.doctor.plots import plot_initial_states
 from vlascope.envs import MetaWorldEnv, episode_seed, make_expert
 from vlascope.envs.collect import run_expert_episode
+from vlascope.evaluate.metrics import gap_p_value
 from vlascope.evaluate.runner import env_spec, evaluate
 from vlascope.evaluate.sweep import tracking
 from vlascope.policies.interface import NotProvided
 
 HELD_OUT_DEMOS = 5
+# A success gap is an error only where its episodes make chance an unlikely cause.
+GAP_P_VALUE = 0.05
 
 
 def _eval_initial_observations(ctx: DoctorContext, n: int) -> dict[str, np.ndarray]:
@@ -122,13 +125,23 @@ def check_train_eval_gap(ctx: DoctorContext) -> list[Finding]:
     random = evaluate(policy, ctx.task, n, seed=ctx.seed, progress=False).summary
     train_loss = ctx.policy.training_info().get("train_loss")
     gap = like_data["success_rate"] - random["success_rate"]
+    p_value = gap_p_value(like_data["successes"], like_data["episodes"], random["successes"], random["episodes"])
     evidence = {"episodes_each": n, "train_loss": train_loss,
                 "success_from_demo_initial_states": like_data["success_rate"],
                 "ci95_demo_states": like_data["success_ci95"],
                 "success_from_random_initial_states": random["success_rate"],
                 "ci95_random_states": random["success_ci95"], "gap": round(gap, 3),
+                "p_value": round(p_value, 4),
                 "distinct_demo_states_used": len({tuple(np.round(s, 4)) for s in states[:n]})}
     loss_text = f" with training loss {train_loss:.4f}" if train_loss is not None else ""
+    if gap >= 0.3 and like_data["success_rate"] >= 0.5 and p_value > GAP_P_VALUE:
+        return [Finding(
+            "train-eval-gap", "warning",
+            f"the policy succeeds {100 * like_data['success_rate']:.0f}% from the demos' initial "
+            f"states and {100 * random['success_rate']:.0f}% from random ones, over {n} episodes each: "
+            f"a gap so few episodes cannot confirm (p = {p_value:.2f}, one-sided Fisher test)",
+            evidence, f"Run the check with more episodes (--episodes {max(4 * n, 20)}) before acting on "
+            "it; the gap may be the episodes' noise.")]
     if gap >= 0.3 and like_data["success_rate"] >= 0.5:
         advice = memorisation_fix(evidence["distinct_demo_states_used"],
                                   policy.config if ctx.policy.origin == "vlascope" else None)

@@ -18,6 +18,16 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def gap_p_value(successes_a: int, n_a: int, successes_b: int, n_b: int) -> float:
+    """One-sided Fisher exact test: the chance, were both success rates the same, that `a` leads
+    `b` by at least this much (the hypergeometric tail). Closed-loop checks run a handful of
+    episodes, where a normal approximation does not hold."""
+    total, successes = n_a + n_b, successes_a + successes_b
+    tail = sum(math.comb(successes, x) * math.comb(total - successes, n_a - x)
+               for x in range(successes_a, min(successes, n_a) + 1))
+    return tail / math.comb(total, n_a)
+
+
 def pooled_success(summaries: list[dict]) -> dict:
     """The episodes of several summaries counted as one: successes, rate and Wilson interval."""
     k = sum(s["successes"] for s in summaries)
