@@ -164,6 +164,19 @@ def test_conditioning_flags_an_encoder_that_ignores_the_image(pick_place_images,
     assert healthy[0].evidence["sensitivity_per_input"]["corner2_image"] > 10 * IGNORED_INPUT
 
 
+def test_an_overfit_its_budget_cannot_reach_is_no_verdict(pick_place, tmp_path, monkeypatch):
+    # A budget no step fits in: as a ResNet-18 over 256 frames on a CPU core meets 600 s, which
+    # reaches a few dozen of the 1 500 steps. The test stops at once and says so, as a note.
+    from vlascope.doctor import model_checks
+
+    monkeypatch.setitem(model_checks.OVERFIT_SECONDS, "cpu", 1e-3)
+    ctx = make_ctx(pick_place, tmp_path, quick=False)
+    ctx.overfit_demos = 2
+    [found] = model_checks.check_overfit(ctx)
+    assert found.severity == "info" and "not run to a verdict" in found.title, found.title
+    assert "--device cuda" in found.title and found.evidence["steps_needed"] == model_checks.OVERFIT_STEPS
+
+
 def test_overfit_then_open_loop_and_mode_collapse(pick_place, tmp_path):
     # A small flow pipeline must overfit its demos (the default one on 5 demos and the check's
     # full budget is on the results page, benchmarks/doctor_recall.py). Here 2 demos and 4-step

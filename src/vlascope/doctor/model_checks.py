@@ -53,13 +53,17 @@ WEAK_INPUT = 1e-2
 # a busy machine does not cut the fit short) so that a large foreign model stays bounded.
 OVERFIT_STEPS, OVERFIT_BATCH = 1500, 256
 OVERFIT_SECONDS = {"cpu": 600.0, "cuda": 600.0}
+# A budget that cannot reach a fifth of the steps gives no verdict either way: the test stops
+# once the pace of its first PACE_STEPS steps shows that, instead of spending the budget.
+OVERFIT_MIN_SHARE, PACE_STEPS = 0.2, 3
 
 
 def optimise(policy: ActionPolicy, batch_of, steps: int, max_seconds: float | None = None,
-             clip: float = 1.0) -> tuple[list[float], list[float]]:
+             clip: float = 1.0, min_steps: int = 0) -> tuple[list[float], list[float]]:
     """`steps` steps of the policy's own loss and optimiser on batches from `batch_of(step)`,
-    gradient norm clipped at `clip`; stops early at a non-finite loss or after `max_seconds` of
-    this process's CPU time."""
+    gradient norm clipped at `clip`; stops early at a non-finite loss, after `max_seconds` of
+    this process's CPU time, or after PACE_STEPS steps whose pace cannot reach `min_steps`
+    within `max_seconds`."""
     module = policy.module()
     trainable = [p for p in module.parameters() if p.requires_grad]
     opt, sched = policy.optimizer(trainable, steps)
@@ -77,8 +81,10 @@ def optimise(policy: ActionPolicy, batch_of, steps: int, max_seconds: float | No
         losses.append(loss.item())
         if not np.isfinite(losses[-1]):
             break
-        if max_seconds is not None and time.process_time() - start > max_seconds:
-            break
+        if max_seconds is not None:
+            spent = time.process_time() - start
+            if spent > max_seconds or (step + 1 == PACE_STEPS and spent / PACE_STEPS * min_steps > max_seconds):
+                break
     opt.zero_grad(set_to_none=True)
     policy.eval()
     return losses, grad_norms
@@ -822,10 +828,18 @@ def check_overfit(ctx: DoctorContext) -> list[Finding]:
         return subset(windows, torch.randint(count, (batch_size,), generator=g).to(ctx.device))
 
     torch.manual_seed(ctx.seed)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     budget = ctx.overfit_steps or OVERFIT_STEPS
-    losses, _ = optimise(policy, batch_of, budget, OVERFIT_SECONDS[ctx.device.type])
+    allowed = OVERFIT_SECONDS[ctx.device.type]
+    losses, _ = optimise(policy, batch_of, budget, allowed, min_steps=int(OVERFIT_MIN_SHARE * budget))
     seconds = time.perf_counter() - start
+    if len(losses) <= PACE_STEPS < budget and np.isfinite(losses[-1]):
+        per_step = (time.process_time() - cpu_start) / len(losses)
+        reason = (f"a step on {n} demos takes {per_step:.1f} CPU seconds here, so the doctor's budget "
+                  f"({allowed:.0f} CPU seconds) reaches about {int(allowed / per_step)} of the {budget} "
+                  "steps the test needs; run the doctor on a GPU (--device cuda) for a verdict")
+        return [Finding("overfit", "info", f"not run to a verdict: {reason}",
+                        {"skipped": reason, "cpu_seconds_per_step": round(per_step, 2), "steps_needed": budget})]
     ctx.cache["overfit_policy"] = policy
     final_loss = float(np.mean(losses[-25:]))
     action_std = np.concatenate([e.actions for e in demos]).std(0)
