@@ -81,9 +81,9 @@ INPUT_SETS = {"protocol": ["robot_state", "corner2_image"], "state": ["robot_sta
 # One 16-core GPU host: 14 collectors, a compiled flow policy on 128 px frames whose training
 # step replays as CUDA graphs (compiled alone, a step waits on the host launching its kernels),
 # 10 and 50 episodes a task. gpu-long trains 2.5 times as long and still fits collection,
-# training and both evaluations in half an hour on one H100; gpu-30k and gpu-30k-stride16
-# (the image trunk's last stage dropped: an 8x8 map at 128 px for the keypoints, not 4x4) take
-# 1.5 times the steps, 10 episodes a task.
+# training and both evaluations in half an hour on one H100; gpu-30k takes 1.5 times the steps,
+# and gpu-30k-stride16 (the image trunk's last stage dropped: an 8x8 map at 128 px for the
+# keypoints, not 4x4) too, with 10 episodes a task.
 _GPU = ["--image-size", "128", "--batch-size", "256", "--compile", "--workers", "14",
         "--eval-workers", "15", "--envs-per-worker", "8", "--episodes", "10", "50",
         "--train-options", "compile_mode=reduce-overhead"]
@@ -99,7 +99,7 @@ _GPU = ["--image-size", "128", "--batch-size", "256", "--compile", "--workers", 
 _GRAPHS_DDP = "compile_mode=reduce-overhead,ddp_average_per_bucket=true,ddp_gradient_as_bucket_view=true"
 _FILM = "language_norm=true,task_film=true,task_embed_dim=64"
 RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "50000", "--ckpt-every", "5000"],
-           "gpu-30k": [*_GPU, "--steps", "30000", "--episodes", "10"],
+           "gpu-30k": [*_GPU, "--steps", "30000"],
            "gpu-30k-stride16": [*_GPU, "--steps", "30000", "--episodes", "10", "--policy-options",
                                 "vision_widths=[64,128,256],vision_keypoints=64"],
            # The objects' recorded state as a training-only target (aux_keys): a read-out of what the
