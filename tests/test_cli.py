@@ -194,3 +194,17 @@ def test_doctor_examines_one_task_of_a_lerobot_folder_of_several(reach_dataset, 
                                    "--out", str(tmp_path / "none")),
                           "no episode of task 'door-open-v3' (recorded as 'Open a door with a revolving joint'); "
                           "its 2 tasks are 'Reach a goal position', 'Press a button'")
+
+    # A checkpoint trained on the whole folder names its tasks by their texts; the doctor finds
+    # reach's among them, so the checkpoint's statistics of both tasks are read as covering
+    # reach's data, not as another dataset's.
+    from tests.conftest import TINY_POLICY
+    from vlascope.train import TrainConfig, train
+
+    run = train([folder], "flow", tmp_path / "run", TrainConfig(steps=2, batch_size=8, warmup_steps=1, ckpt_every=0),
+                {**TINY_POLICY, "language": True}, progress=False)
+    proc = run_here("doctor", "--dataset", folder, "--task", "reach-v3", "--quick",
+                    "--checkpoint", str(run.last_checkpoint), "--out", str(tmp_path / "trained"))
+    assert proc.returncode == 0, proc.stderr
+    findings = json.loads((tmp_path / "trained" / "findings.json").read_text())
+    assert [f["severity"] for f in findings if f["id"] == "normalization"] == ["ok"]
