@@ -211,3 +211,25 @@ def test_a_lost_command_warns_and_an_unused_gripper_is_a_note(pick_place, reach_
     # reach never uses the gripper: its command is constant and the gripper does not move.
     unused = check_near_constant_action_dim(make_ctx(reach_dataset, tmp_path))
     assert [(f.severity, f.evidence["dim"]) for f in unused] == [("info", 3)]
+
+
+@needs_rendering
+def test_the_goal_marker_is_measured_where_the_policy_reads_a_camera(pick_place_images, tmp_path):
+    from vlascope.doctor.data_checks import _goal_marker_words, goal_visibility
+
+    ctx = make_ctx(pick_place_images, tmp_path, inputs=["robot_state", "corner2_image"])
+    marker = goal_visibility(ctx, "corner2_image")
+    # pick-place's goal is a sphere drawn in the scene of each demo: a few of a 32 px frame's
+    # pixels, more at 224 px.
+    assert marker["task"] == "pick-place-v3" and marker["demos"] == 2
+    small, large = marker["median_pixels"][32], marker["median_pixels"][224]
+    assert 0 < small < 32 * 32 // 20 and large > small
+    seen, fix, caveat = _goal_marker_words(marker)
+    assert f"covers {small} of the 1024 pixels of the 32 px corner2 frames" in seen
+    assert f"{large} at 224 px" in fix and "16x16" in caveat
+    # A goal the camera does not show is named so, and its fix is another camera.
+    seen, fix, caveat = _goal_marker_words({**marker, "median_pixels": {32: 0, 224: 0}})
+    assert "the goal is not drawn in the 32 px corner2 frames" in seen and "camera that shows" in fix
+    # Without a MetaWorld task there is nothing to draw.
+    ctx.dataset.attrs["task"] = "a task of another simulator"
+    assert goal_visibility(ctx, "corner2_image") is None

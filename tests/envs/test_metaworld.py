@@ -167,3 +167,20 @@ def test_spreading_leaves_a_cpu_renderer_and_an_explicit_device_alone(monkeypatc
     monkeypatch.setenv("MUJOCO_EGL_DEVICE_ID", "1")
     spread_rendering(3)
     assert os.environ["MUJOCO_EGL_DEVICE_ID"] == "1"
+
+
+@needs_rendering
+def test_the_goal_marker_is_measured_in_the_frame_and_left_as_it_was():
+    env = MetaWorldEnv("reach-v3", camera="corner2", image_size=64)
+    env.reset(0)
+    before = env.render()
+    covered = env.goal_marker_pixels()
+    # reach's goal is a red sphere: some pixels of a 64 px frame, far from all of them.
+    assert 0 < covered < 64 * 64 // 100
+    np.testing.assert_array_equal(env.render(), before)  # the marker drawn again
+    env.close()
+    # button-press's goal is the button itself: no marker to measure.
+    button = MetaWorldEnv("button-press-v3", camera="corner2", image_size=64)
+    button.reset(0)
+    assert button.goal_marker_pixels() == 0
+    button.close()

@@ -297,6 +297,41 @@ def unexplained_share(episodes, keys: list[str], seed: int = 0) -> float:
     return float(torch.cat(nn_err).mean() / torch.cat(rand_err).mean().clamp(min=1e-12))
 
 
+# The goal marker is measured in the scenes of this many demos, at the frames' size and at the
+# size published MetaWorld policies read (224 px).
+GOAL_VIEW_DEMOS, PUBLISHED_IMAGE_SIZE = 5, 224
+
+
+def goal_visibility(ctx: DoctorContext, image_key: str) -> dict | None:
+    """How many pixels of the policy's camera frames the task's goal marker covers (median over
+    the first demos' scenes), at the frames' size and at 224 px; None where the dataset's task is
+    not a MetaWorld task or its demos record no initial state; why not, where the camera cannot
+    be drawn here."""
+    from vlascope.envs import MetaWorldEnv, task_names
+
+    task = next((t for t in (ctx.task, ctx.dataset.task) if t in task_names()), None)
+    states = [e.attrs["initial_state"] for e in ctx.episodes[:GOAL_VIEW_DEMOS] if "initial_state" in e.attrs]
+    if task is None or not states:
+        return None
+    camera, size = image_key.removesuffix("_image"), int(ctx.episodes[0].obs[image_key].shape[1])
+    pixels = {}
+    try:
+        for side in dict.fromkeys((size, PUBLISHED_IMAGE_SIZE)):
+            env = MetaWorldEnv(task, camera=camera, image_size=side, camera_view=ctx.dataset.camera_view)
+            try:
+                counts = []
+                for state in states:
+                    env.reset(0, initial_state=np.asarray(state))
+                    counts.append(env.goal_marker_pixels())
+            finally:
+                env.close()
+            pixels[side] = int(np.median(counts))
+    except Exception as exc:  # noqa: BLE001 - no renderer on this machine, a camera MetaWorld lacks
+        return {"task": task, "camera": camera, "not_measured": f"{type(exc).__name__}: {exc}"}
+    return {"task": task, "camera": camera, "image_size": size, "median_pixels": pixels,
+            "demos": len(states)}
+
+
 def check_observability(ctx: DoctorContext) -> list[Finding]:
     episodes = ctx.episodes
     inputs = [k for k in ctx.obs_keys if k in episodes[0].obs]
@@ -331,18 +366,41 @@ def check_observability(ctx: DoctorContext) -> list[Finding]:
         fix = (f"Add '{missing}' to the policy inputs (the share drops to {references[best]:.2f})"
                if missing else "Give the policy what its actions depend on (the recorded "
                f"observations bring the share to {references[best]:.2f})")
+        title = (f"the policy inputs ({', '.join(inputs)}) leave {100 * share:.0f}% of where each demo "
+                 f"goes unexplained ({best}: {100 * references[best]:.0f}%): demos that look the same "
+                 "to the policy head for different places")
+        seen, camera_fix, caveat = "", "make it visible to the camera (a rendered goal marker)", ""
+        images = [k for k in inputs if episodes[0].obs[k].dtype == np.uint8]
+        marker = goal_visibility(ctx, images[0]) if missing == "goal" and images else None
+        if marker is not None:
+            evidence["goal_marker"] = marker
+        if marker is not None and "median_pixels" in marker:
+            seen, camera_fix, caveat = _goal_marker_words(marker)
         return [Finding(
-            "observability", "error",
-            f"the policy inputs ({', '.join(inputs)}) leave {100 * share:.0f}% of where each demo "
-            f"goes unexplained ({best}: {100 * references[best]:.0f}%): demos that look the same "
-            "to the policy head for different places",
-            evidence,
-            f"{fix}, or make it visible to the camera (a rendered goal marker). Otherwise the "
-            "policy learns the average of the diverging demos and, in closed loop, commits to a "
-            "direction it cannot know: good training loss, low success.", [plot])]
+            "observability", "error", title + seen, evidence,
+            f"{fix}, or {camera_fix}. Otherwise the policy learns the average of the diverging "
+            "demos and, in closed loop, commits to a direction it cannot know: good training loss, "
+            "low success." + caveat, [plot])]
     return [ok("observability", f"the policy inputs tell where each demo goes about as well as "
                f"the recorded observations do ({100 * share:.0f}% unexplained; {best}: "
                f"{100 * references[best]:.0f}%)", evidence, [plot])]
+
+
+def _goal_marker_words(marker: dict) -> tuple[str, str, str]:
+    """What the observability finding adds to its title, its camera fix and a caveat, once the
+    goal marker is measured: not in the frames at all, or in them but small."""
+    size, camera, pixels = marker["image_size"], marker["camera"], marker["median_pixels"]
+    here = pixels[size]
+    if here == 0:
+        return (f"; the goal is not drawn in the {size} px {camera} frames",
+                "give the policy a camera that shows the goal", "")
+    larger = "".join(f", {n} at {side} px" for side, n in pixels.items() if side != size)
+    return (f"; the goal marker is drawn, but covers {here} of the {size * size} pixels of the {size} px "
+            f"{camera} frames",
+            f"let the policy see the marker it has: larger frames ({here} pixels at {size} px{larger}) "
+            "or an image encoder that keeps small detail",
+            " This check compares frames pooled to 16x16 cells, where a marker this small barely "
+            "counts: a policy that reads every pixel may still find it.")
 
 
 def per_dimension_statistics(episodes) -> dict[str, dict[str, np.ndarray]]:

@@ -374,6 +374,26 @@ class MetaWorldEnv:
             frame = frame[::-1, ::-1]
         return np.ascontiguousarray(frame)
 
+    def goal_marker_pixels(self, camera: str | None = None) -> int:
+        """How many pixels of `camera`'s frame the goal markers cover in the scene as it is: the
+        sites MetaWorld places at the goal (named "goal", "mug_goal", ...), drawn against the
+        frame with them hidden. 0 where the task has none, or the scene hides them."""
+        import mujoco
+
+        model = self.env.unwrapped.model
+        sites = [i for i in range(model.nsite)
+                 if "goal" in (mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_SITE, i) or "")]
+        if not sites:
+            return 0
+        shown = self.render(camera).astype(np.int16)
+        colours = model.site_rgba[sites].copy()
+        model.site_rgba[sites, 3] = 0.0
+        try:
+            hidden = self.render(camera).astype(np.int16)
+        finally:
+            model.site_rgba[sites] = colours
+        return int((np.abs(shown - hidden).max(-1) > 0).sum())
+
     def _observation(self, flat: np.ndarray, render: bool = True) -> dict[str, np.ndarray]:
         obs = split_observation(flat)
         if self.image_obs and render:
