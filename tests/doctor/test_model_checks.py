@@ -410,3 +410,24 @@ def test_held_out_error_is_followed_across_a_runs_checkpoints(reach_dataset, tmp
     assert rows[-1]["train"] < rows[0]["train"]  # the run kept fitting its demos
     expected = "warning" if min(r["held_out"] for r in rows[:-1]) * 1.25 < rows[-1]["held_out"] else "ok"
     assert curve.severity == expected, curve.title
+
+
+def test_policy_observability_asks_what_the_head_reads(pick_place_12, tmp_path):
+    # Two policies on the same demos: one that reads the goal, one that does not. The head of the
+    # second cannot tell where a demo goes, whatever its training; the first's can.
+    from vlascope.doctor.model_checks import check_policy_observability
+    from vlascope.policies import load_pretrained
+    from vlascope.train import TrainConfig, train
+
+    found = {}
+    for name, keys in {"with goal": ["robot_state", "object_state", "goal"],
+                       "without": ["robot_state", "object_state"]}.items():
+        run = train([pick_place_12], "flow", tmp_path / name, TrainConfig(steps=2, batch_size=8, ckpt_every=0),
+                    {**TINY_POLICY, "obs_keys": keys}, progress=False)
+        ctx = make_ctx(pick_place_12, tmp_path / f"doc-{name}", policy=load_pretrained(run.last_checkpoint),
+                       quick=False, inputs=keys)
+        [found[name]] = check_policy_observability(ctx)
+    assert found["with goal"].severity == "ok", found["with goal"].title
+    assert found["without"].severity == "warning", found["without"].title
+    assert "`--aux-keys goal`" in found["without"].fix
+    assert found["without"].evidence["condition_vector"] > 2 * found["with goal"].evidence["condition_vector"]

@@ -245,9 +245,17 @@ OBSERVABILITY_HORIZON = 100
 OBSERVABILITY_EARLY = 0.3
 
 
+def standardised(x: np.ndarray) -> np.ndarray:
+    """(frames, ...) as rows standardised per column and scaled to unit total variance, so a
+    feature counts the same whatever its width."""
+    x = x.reshape(len(x), -1).astype(np.float32)
+    x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-3)
+    return x / np.sqrt(max(x.shape[1], 1))
+
+
 def _frame_features(episodes, keys: list[str], image_side: int = 16) -> np.ndarray:
-    """One row per frame: each key standardised and scaled to unit total variance, so every
-    input counts equally whatever its width; images average-pooled to image_side^2 x 3."""
+    """One row per frame: each key standardised (every input counts equally whatever its
+    width); images average-pooled to image_side^2 x 3."""
     parts = []
     for k in keys:
         x = np.concatenate([e.obs[k] for e in episodes])
@@ -256,9 +264,7 @@ def _frame_features(episodes, keys: list[str], image_side: int = 16) -> np.ndarr
             fh, fw = max(h // image_side, 1), max(w // image_side, 1)
             x = x[:, : fh * (h // fh), : fw * (w // fw)].astype(np.float32)
             x = x.reshape(n, h // fh, fh, w // fw, fw, c).mean((2, 4))
-        x = x.reshape(len(x), -1).astype(np.float32)
-        x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-3)
-        parts.append(x / np.sqrt(max(x.shape[1], 1)))
+        parts.append(standardised(x))
     return np.concatenate(parts, axis=1)
 
 
@@ -276,10 +282,12 @@ def _future_displacement(episodes, horizon: int) -> np.ndarray:
     return (f - f.mean(0)) / np.maximum(f.std(0), 1e-3)
 
 
-def unexplained_share(episodes, keys: list[str], seed: int = 0) -> float:
+def unexplained_share(episodes, keys: list[str], seed: int = 0, features: np.ndarray | None = None) -> float:
+    """The share of where each demo goes that `keys` (or given per-frame `features`) leave
+    unexplained (see the comment above UNEXPLAINED_LIMIT)."""
     import torch
 
-    feats = torch.from_numpy(_frame_features(episodes, keys))
+    feats = torch.from_numpy(_frame_features(episodes, keys) if features is None else features)
     target = torch.from_numpy(_future_displacement(episodes, OBSERVABILITY_HORIZON))
     demo = torch.from_numpy(np.concatenate([np.full(len(e), i) for i, e in enumerate(episodes)]))
     early = np.concatenate([np.arange(len(e)) < OBSERVABILITY_EARLY * len(e) for e in episodes])
@@ -332,24 +340,34 @@ def goal_visibility(ctx: DoctorContext, image_key: str) -> dict | None:
             "demos": len(states)}
 
 
+def observability_shares(ctx: DoctorContext) -> tuple[list[str], float, dict[str, float], str]:
+    """(the policy inputs, the share they leave unexplained, the shares of the reference sets of
+    inputs, the best reference), computed once for the checks that compare against them."""
+    if "observability" not in ctx.cache:
+        episodes = ctx.episodes
+        inputs = [k for k in ctx.obs_keys if k in episodes[0].obs]
+        recorded = float_obs_keys(episodes)
+        everything = sorted(set(recorded) | set(inputs))
+        share = unexplained_share(episodes, inputs, ctx.seed)
+        references = {"all recorded observations": unexplained_share(episodes, everything, ctx.seed)}
+        for k in recorded:
+            if k not in inputs:
+                references[f"inputs + {k}"] = unexplained_share(episodes, inputs + [k], ctx.seed)
+        best = min(references, key=references.get)
+        single = [k for k in references if k.startswith("inputs + ")]
+        if single:  # name one missing key when it alone does (about) as well as everything
+            best_single = min(single, key=references.get)
+            if references[best_single] <= 1.1 * references[best] + 0.01:
+                best = best_single
+        ctx.cache["observability"] = (inputs, share, references, best)
+    return ctx.cache["observability"]
+
+
 def check_observability(ctx: DoctorContext) -> list[Finding]:
     episodes = ctx.episodes
-    inputs = [k for k in ctx.obs_keys if k in episodes[0].obs]
     if len(episodes) < 3:
         return [skipped("observability", f"needs at least 3 demos, the dataset has {len(episodes)}")]
-    recorded = float_obs_keys(episodes)
-    everything = sorted(set(recorded) | set(inputs))
-    share = unexplained_share(episodes, inputs, ctx.seed)
-    references = {"all recorded observations": unexplained_share(episodes, everything, ctx.seed)}
-    for k in recorded:
-        if k not in inputs:
-            references[f"inputs + {k}"] = unexplained_share(episodes, inputs + [k], ctx.seed)
-    best = min(references, key=references.get)
-    single = [k for k in references if k.startswith("inputs + ")]
-    if single:  # name one missing key when it alone does (about) as well as everything
-        best_single = min(single, key=references.get)
-        if references[best_single] <= 1.1 * references[best] + 0.01:
-            best = best_single
+    inputs, share, references, best = observability_shares(ctx)
     evidence = {"policy_inputs": inputs, "unexplained_share": round(share, 3),
                 "references": {k: round(v, 3) for k, v in references.items()},
                 "method": f"frames in the first {int(100 * OBSERVABILITY_EARLY)}% of each demo; "

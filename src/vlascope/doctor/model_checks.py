@@ -13,6 +13,8 @@ import torch
 
 from vlascope.data import WindowDataset
 from vlascope.doctor.context import DoctorContext
+from vlascope.doctor.data_checks import (UNEXPLAINED_LIMIT, UNEXPLAINED_RATIO, observability_shares,
+                                         standardised, unexplained_share)
 from vlascope.doctor.findings import Finding, ok, rounded, skipped
 from vlascope.doctor.head_isolation import fit_synthetic
 from vlascope.doctor.plots import (plot_action_histograms, plot_bars, plot_error_histograms,
@@ -756,6 +758,51 @@ def _condition_vectors(ctx, policy: ActionPolicy, batch: dict, evidence: dict, p
     return findings
 
 
+def check_policy_observability(ctx: DoctorContext) -> list[Finding]:
+    """The observability check asked of what the trained policy's head reads: does its condition
+    vector tell where each demo goes? Where the inputs carry it (a goal in a few pixels of the
+    frame) but the encoder did not learn to extract it, the head averages the demos as if the
+    input were missing."""
+    if ctx.policy is None:
+        return [skipped("policy-observability", "needs --checkpoint")]
+    if ctx.quick:
+        return [skipped("policy-observability", "--quick")]
+    if len(ctx.episodes) < 3:
+        return [skipped("policy-observability", f"needs at least 3 demos, the dataset has {len(ctx.episodes)}")]
+    policy = ctx.policy
+    windows = sample_batch(ctx, policy, ctx.episodes)
+    try:
+        with torch.no_grad():
+            cond = torch.cat([policy.condition(part["obs"], part["task_index"]).float().flatten(1).cpu()
+                              for part in (subset(windows, slice(i, i + 256))
+                                           for i in range(0, len(windows["action"]), 256))])
+    except NotProvided as exc:
+        return [skipped("policy-observability", str(exc))]
+    share = unexplained_share(ctx.episodes, [], ctx.seed, features=standardised(cond.numpy()))
+    inputs, input_share, references, best = observability_shares(ctx)
+    evidence = {"condition_vector": round(share, 3), "policy_inputs": round(input_share, 3),
+                "references": {k: round(v, 3) for k, v in references.items()}}
+    plot = plot_bars(ctx, {"condition vector": share, "policy inputs": input_share, **references},
+                     "policy_observability", "share of where each demo goes left unexplained\n"
+                     "(nearest frame of another demo vs a random one)", threshold=UNEXPLAINED_LIMIT,
+                     flagged="above")
+    if share > UNEXPLAINED_LIMIT and share > UNEXPLAINED_RATIO * references[best]:
+        missing = best.removeprefix("inputs + ") if best.startswith("inputs + ") else None
+        target = f" (`--aux-keys {missing}`: a training target, not an input)" if missing else ""
+        return [Finding(
+            "policy-observability", "warning",
+            f"the trained policy's condition vector leaves {100 * share:.0f}% of where each demo goes "
+            f"unexplained ({best}: {100 * references[best]:.0f}%): its head cannot tell the demos' "
+            "destinations apart", evidence,
+            "The head reads what the encoder extracted; where the inputs hold the destination (see "
+            "observability), the encoder has not learned to find it. Train with an auxiliary target "
+            f"on what is missing{target}, so the encoder must locate it, or give it larger frames.",
+            [plot])]
+    return [ok("policy-observability", f"the trained policy's condition vector tells where each demo "
+               f"goes ({100 * share:.0f}% unexplained; {best}: {100 * references[best]:.0f}%)",
+               evidence, [plot])]
+
+
 def check_head_isolation(ctx: DoctorContext) -> list[Finding]:
     if ctx.quick:
         return [skipped("head-isolation", "--quick")]
@@ -1063,5 +1110,5 @@ def _mode_collapse(metrics: dict, action_std: np.ndarray, plots: list[str]) -> l
 
 
 MODEL_CHECKS = [check_normalization, check_init_loss, check_dead_parameters, check_conditioning,
-                check_image_orientation,
+                check_image_orientation, check_policy_observability,
                 check_head_isolation, check_overfit, check_open_loop, check_held_out_curve]
