@@ -282,12 +282,17 @@ def _future_displacement(episodes, horizon: int) -> np.ndarray:
     return (f - f.mean(0)) / np.maximum(f.std(0), 1e-3)
 
 
-def unexplained_share(episodes, keys: list[str], seed: int = 0, features: np.ndarray | None = None) -> float:
-    """The share of where each demo goes that `keys` (or given per-frame `features`) leave
-    unexplained (see the comment above UNEXPLAINED_LIMIT)."""
+def unexplained_share(episodes, keys: list[str], seed: int = 0) -> float:
+    """The share of where each demo goes that the observations `keys` leave unexplained."""
+    return unexplained_by(episodes, _frame_features(episodes, keys), seed)
+
+
+def unexplained_by(episodes, features: np.ndarray, seed: int = 0) -> float:
+    """The share of where each demo goes that `features` (one row per frame of `episodes`, in
+    order) leave unexplained (see the comment above UNEXPLAINED_LIMIT)."""
     import torch
 
-    feats = torch.from_numpy(_frame_features(episodes, keys) if features is None else features)
+    feats = torch.from_numpy(features)
     target = torch.from_numpy(_future_displacement(episodes, OBSERVABILITY_HORIZON))
     demo = torch.from_numpy(np.concatenate([np.full(len(e), i) for i, e in enumerate(episodes)]))
     early = np.concatenate([np.arange(len(e)) < OBSERVABILITY_EARLY * len(e) for e in episodes])

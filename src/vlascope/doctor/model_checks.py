@@ -14,7 +14,7 @@ import torch
 from vlascope.data import WindowDataset
 from vlascope.doctor.context import DoctorContext
 from vlascope.doctor.data_checks import (UNEXPLAINED_LIMIT, UNEXPLAINED_RATIO, observability_shares,
-                                         standardised, unexplained_share)
+                                         standardised, unexplained_by)
 from vlascope.doctor.findings import Finding, ok, rounded, skipped
 from vlascope.doctor.head_isolation import fit_synthetic
 from vlascope.doctor.plots import (plot_action_histograms, plot_bars, plot_error_histograms,
@@ -778,7 +778,7 @@ def check_policy_observability(ctx: DoctorContext) -> list[Finding]:
                                            for i in range(0, len(windows["action"]), 256))])
     except NotProvided as exc:
         return [skipped("policy-observability", str(exc))]
-    share = unexplained_share(ctx.episodes, [], ctx.seed, features=standardised(cond.numpy()))
+    share = unexplained_by(ctx.episodes, standardised(cond.numpy()), ctx.seed)
     inputs, input_share, references, best = observability_shares(ctx)
     evidence = {"condition_vector": round(share, 3), "policy_inputs": round(input_share, 3),
                 "references": {k: round(v, 3) for k, v in references.items()}}
