@@ -318,8 +318,8 @@ GOAL_VIEW_DEMOS, PUBLISHED_IMAGE_SIZE = 5, 224
 def goal_visibility(ctx: DoctorContext, image_key: str) -> dict | None:
     """How many pixels of the policy's camera frames the task's goal marker covers (median over
     the first demos' scenes), at the frames' size and at 224 px; None where the dataset's task is
-    not a MetaWorld task or its demos record no initial state; why not, where the camera cannot
-    be drawn here."""
+    not a MetaWorld task or its demos record no initial state. Where the camera cannot be drawn
+    on this machine, the reason stands in place of the pixels."""
     from vlascope.envs import MetaWorldEnv, task_names
 
     task = next((t for t in (ctx.task, ctx.dataset.task) if t in task_names()), None)
