@@ -1,9 +1,9 @@
 """Image + proprio policies, closed loop: 50 diverse demos with `corner2` images per task, each
 policy trained on images + hand/gripper state + the goal position, 50 evaluation episodes.
 
-The goal is given as an input because at these image sizes it is not visible in the camera
-image for reach and pick-place (a small coloured sphere of a pixel or two), while button-press's
-target is. The doctor's `observability` check finds that from the data alone; `--observability`
+The goal is given as an input because at these image sizes reach's and pick-place's goal is a
+small coloured sphere of a few pixels (benchmarks/goal_markers.py counts them), which the
+policies did not learn to find, while button-press's target is the button itself. The doctor's `observability` check finds that from the data alone; `--observability`
 prints what it says about the pick-place images with and without the goal.
 
 Rendering: MUJOCO_GL=egl on the GPU machine (osmesa on a CPU is far too slow for this).
