@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -345,9 +346,29 @@ def goal_visibility(ctx: DoctorContext, image_key: str) -> dict | None:
             "demos": len(states)}
 
 
-def observability_shares(ctx: DoctorContext) -> tuple[list[str], float, dict[str, float], str]:
-    """(the policy inputs, the share they leave unexplained, the shares of the reference sets of
-    inputs, the best reference), computed once for the checks that compare against them."""
+@dataclass(frozen=True)
+class Observability:
+    """What the policy inputs leave unexplained of where each demo goes, against reference sets
+    of inputs (`best` the one to compare with)."""
+
+    inputs: list[str]
+    share: float
+    references: dict[str, float]
+    best: str
+
+    @property
+    def missing(self) -> str | None:
+        """The one recorded key that closes the gap, where one does."""
+        return self.best.removeprefix("inputs + ") if self.best.startswith("inputs + ") else None
+
+    def leaves_unexplained(self, share: float) -> bool:
+        """Whether features leaving `share` unexplained miss what the best reference tells."""
+        return share > UNEXPLAINED_LIMIT and share > UNEXPLAINED_RATIO * self.references[self.best]
+
+
+def observability_shares(ctx: DoctorContext) -> Observability:
+    """The policy inputs' shares and the references', computed once for the checks that compare
+    against them."""
     if "observability" not in ctx.cache:
         episodes = ctx.episodes
         inputs = [k for k in ctx.obs_keys if k in episodes[0].obs]
@@ -364,7 +385,7 @@ def observability_shares(ctx: DoctorContext) -> tuple[list[str], float, dict[str
             best_single = min(single, key=references.get)
             if references[best_single] <= 1.1 * references[best] + 0.01:
                 best = best_single
-        ctx.cache["observability"] = (inputs, share, references, best)
+        ctx.cache["observability"] = Observability(inputs, share, references, best)
     return ctx.cache["observability"]
 
 
@@ -372,7 +393,8 @@ def check_observability(ctx: DoctorContext) -> list[Finding]:
     episodes = ctx.episodes
     if len(episodes) < 3:
         return [skipped("observability", f"needs at least 3 demos, the dataset has {len(episodes)}")]
-    inputs, share, references, best = observability_shares(ctx)
+    shares = observability_shares(ctx)
+    inputs, share, references, best = shares.inputs, shares.share, shares.references, shares.best
     evidence = {"policy_inputs": inputs, "unexplained_share": round(share, 3),
                 "references": {k: round(v, 3) for k, v in references.items()},
                 "method": f"frames in the first {int(100 * OBSERVABILITY_EARLY)}% of each demo; "
@@ -383,8 +405,8 @@ def check_observability(ctx: DoctorContext) -> list[Finding]:
                      "share of where each demo goes that the inputs leave unexplained\n"
                      "(nearest frame of another demo vs a random one)", threshold=UNEXPLAINED_LIMIT,
                      flagged="above")
-    if share > UNEXPLAINED_LIMIT and share > UNEXPLAINED_RATIO * references[best]:
-        missing = best.removeprefix("inputs + ") if best.startswith("inputs + ") else None
+    if shares.leaves_unexplained(share):
+        missing = shares.missing
         evidence["missing_input"] = missing  # the one recorded key that closes the gap, if one does
         fix = (f"Add '{missing}' to the policy inputs (the share drops to {references[best]:.2f})"
                if missing else "Give the policy what its actions depend on (the recorded "

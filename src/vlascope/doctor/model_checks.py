@@ -13,8 +13,7 @@ import torch
 
 from vlascope.data import WindowDataset
 from vlascope.doctor.context import DoctorContext
-from vlascope.doctor.data_checks import (UNEXPLAINED_LIMIT, UNEXPLAINED_RATIO, observability_shares,
-                                         standardised, unexplained_by)
+from vlascope.doctor.data_checks import UNEXPLAINED_LIMIT, observability_shares, standardised, unexplained_by
 from vlascope.doctor.findings import Finding, ok, rounded, skipped
 from vlascope.doctor.head_isolation import fit_synthetic
 from vlascope.doctor.plots import (plot_action_histograms, plot_bars, plot_error_histograms,
@@ -165,17 +164,19 @@ def subset(batch: dict, idx) -> dict:
             for k, v in batch.items()}
 
 
+def in_parts(batch: dict, size: int = 256):
+    """(offset, part) for consecutive parts of `batch` of at most `size` windows."""
+    for i in range(0, len(batch["action"]), size):
+        yield i, subset(batch, slice(i, i + size))
+
+
 @torch.no_grad()
 def predict(policy: ActionPolicy, batch: dict, seed: int = 0, batch_size: int = 256) -> np.ndarray:
     """The policy's chunks for every window of `batch`, (N, horizon, A), in raw action units.
     The same seed gives the same sampling noise, so two calls differ only by their inputs."""
     policy.eval()
-    out = []
-    for i in range(0, len(batch["action"]), batch_size):
-        obs = {k: v[i:i + batch_size] for k, v in batch["obs"].items()}
-        out.append(policy.predict_chunk(obs, seed + i, batch["task_index"][i:i + batch_size])
-                   .float().cpu().numpy())
-    return np.concatenate(out)
+    return np.concatenate([policy.predict_chunk(part["obs"], seed + i, part["task_index"]).float().cpu().numpy()
+                           for i, part in in_parts(batch, batch_size)])
 
 
 def _dataset_values(ctx: DoctorContext, key: str) -> np.ndarray | None:
@@ -774,20 +775,20 @@ def check_policy_observability(ctx: DoctorContext) -> list[Finding]:
     try:
         with torch.no_grad():
             cond = torch.cat([policy.condition(part["obs"], part["task_index"]).float().flatten(1).cpu()
-                              for part in (subset(windows, slice(i, i + 256))
-                                           for i in range(0, len(windows["action"]), 256))])
+                              for _, part in in_parts(windows)])
     except NotProvided as exc:
         return [skipped("policy-observability", str(exc))]
     share = unexplained_by(ctx.episodes, standardised(cond.numpy()), ctx.seed)
-    inputs, input_share, references, best = observability_shares(ctx)
+    shares = observability_shares(ctx)
+    input_share, references, best = shares.share, shares.references, shares.best
     evidence = {"condition_vector": round(share, 3), "policy_inputs": round(input_share, 3),
                 "references": {k: round(v, 3) for k, v in references.items()}}
     plot = plot_bars(ctx, {"condition vector": share, "policy inputs": input_share, **references},
                      "policy_observability", "share of where each demo goes left unexplained\n"
                      "(nearest frame of another demo vs a random one)", threshold=UNEXPLAINED_LIMIT,
                      flagged="above")
-    if share > UNEXPLAINED_LIMIT and share > UNEXPLAINED_RATIO * references[best]:
-        missing = best.removeprefix("inputs + ") if best.startswith("inputs + ") else None
+    if shares.leaves_unexplained(share):
+        missing = shares.missing
         target = f" (`--aux-keys {missing}`: a training target, not an input)" if missing else ""
         return [Finding(
             "policy-observability", "warning",
