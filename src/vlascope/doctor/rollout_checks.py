@@ -134,15 +134,15 @@ def check_train_eval_gap(ctx: DoctorContext) -> list[Finding]:
                 "p_value": round(p_value, 4),
                 "distinct_demo_states_used": len({tuple(np.round(s, 4)) for s in states[:n]})}
     loss_text = f" with training loss {train_loss:.4f}" if train_loss is not None else ""
-    if gap >= 0.3 and like_data["success_rate"] >= 0.5 and p_value > GAP_P_VALUE:
-        return [Finding(
-            "train-eval-gap", "warning",
-            f"the policy succeeds {100 * like_data['success_rate']:.0f}% from the demos' initial "
-            f"states and {100 * random['success_rate']:.0f}% from random ones, over {n} episodes each: "
-            f"a gap so few episodes cannot confirm (p = {p_value:.2f}, one-sided Fisher test)",
-            evidence, f"Run the check with more episodes (--episodes {max(4 * n, 20)}) before acting on "
-            "it; the gap may be the episodes' noise.")]
     if gap >= 0.3 and like_data["success_rate"] >= 0.5:
+        if p_value > GAP_P_VALUE:
+            return [Finding(
+                "train-eval-gap", "warning",
+                f"the policy succeeds {100 * like_data['success_rate']:.0f}% from the demos' initial "
+                f"states and {100 * random['success_rate']:.0f}% from random ones, over {n} episodes "
+                f"each: a gap so few episodes cannot confirm (p = {p_value:.2f}, one-sided Fisher test)",
+                evidence, f"Run the check with more episodes (--episodes {max(4 * n, 20)}) before acting "
+                "on it; the gap may be the episodes' noise.")]
         advice = memorisation_fix(evidence["distinct_demo_states_used"],
                                   policy.config if ctx.policy.origin == "vlascope" else None)
         return [Finding(

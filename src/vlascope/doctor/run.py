@@ -68,8 +68,7 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
     checkpoint, a LeRobot pretrained_model folder, or a user's adapter (`adapter`)."""
     instruction = None
     if task is not None:
-        from vlascope.envs import check_task
-        from vlascope.envs.metaworld import instruction_for
+        from vlascope.envs import check_task, instruction_for
 
         check_task(task)
         instruction = instruction_for(task)
