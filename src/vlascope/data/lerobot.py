@@ -269,7 +269,7 @@ def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None, task: st
     _check_totals(info, rows, len(episodes_meta), problems, info_path)
     saved = info.get("vlascope") if isinstance(info.get("vlascope"), dict) else {}
     saved_attrs = saved.get("episode_attrs") if isinstance(saved.get("episode_attrs"), list) else []
-    present = list(dict.fromkeys((ep.get("tasks") or [""])[0] for ep in episodes_meta))
+    present = list(dict.fromkeys(_task_text(ep) for ep in episodes_meta))
     chosen = _episodes_of_task(folder, episodes_meta, present, task, instruction)
     videos: dict[Path, np.ndarray] = {}  # each video file decoded once
     out = []
@@ -292,7 +292,7 @@ def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None, task: st
                 obs[k] = _stack(column[f][lo:hi], f, features, data_where, index)
         written = saved_attrs[index] if index < len(saved_attrs) and isinstance(saved_attrs[index], dict) else {}
         out.append(Episode(actions, obs, None, {**written, "episode_index": index,
-                                                "instruction": (ep.get("tasks") or [""])[0]},
+                                                "instruction": _task_text(ep)},
                            f"episode_{index}"))
     if not out:
         raise VlascopeError(f"{folder / 'meta/episodes'}: no episodes")
@@ -309,6 +309,11 @@ def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None, task: st
     return EpisodeDataset(where, out, attrs, problems)
 
 
+def _task_text(episode_row: dict) -> str:
+    """The text an episode row of meta/episodes is recorded under (its first task)."""
+    return (episode_row.get("tasks") or [""])[0]
+
+
 def _episodes_of_task(folder: Path, episodes_meta: list[dict], present: list[str], task: str | None,
                       instruction: str | None) -> list[dict] | None:
     """The episode rows of `task` where the folder holds several tasks (`present`, their texts);
@@ -316,7 +321,7 @@ def _episodes_of_task(folder: Path, episodes_meta: list[dict], present: list[str
     if task is None or len(present) < 2:
         return None
     wanted = {task, instruction} - {None}
-    chosen = [ep for ep in episodes_meta if (ep.get("tasks") or [""])[0] in wanted]
+    chosen = [ep for ep in episodes_meta if _task_text(ep) in wanted]
     if not chosen:
         named = ", ".join(repr(t) for t in present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
         raise VlascopeError(f"{folder / 'meta/episodes'}: no episode of task '{task}'"
