@@ -7,7 +7,7 @@ import torch
 
 from tests.conftest import TINY_POLICY, needs_rendering
 from tests.doctor.conftest import make_ctx, severities
-from tests.doctor.faults import (image_pipeline, tiny_pipeline, tiny_std_normaliser,
+from tests.doctor.faults import (edited, image_pipeline, tiny_pipeline, tiny_std_normaliser,
                                  vla_pipeline, with_bad_init, with_blind_head,
                                  with_constant_backbone_features, with_lora_applied,
                                  with_lora_on_a_copy, with_unused_adapter)
@@ -48,6 +48,24 @@ def test_adapter_never_called_is_dead_and_applied_lora_is_alive(pick_place, tmp_
     ctx = make_ctx(pick_place, tmp_path)
     ctx.policy = ctx.fresh_policy()
     assert check_dead_parameters(ctx)[0].severity == "ok"
+
+
+def test_a_head_trained_by_an_auxiliary_target_is_alive_where_the_data_records_the_target(pick_place, tmp_path):
+    # The object-state read-out the doctor itself proposes against memorised scenes: its gradient
+    # comes from the target alone.
+    build = tiny_pipeline(obs_keys=["robot_state", "goal"], aux_keys=["object_state"])
+    ctx = make_ctx(pick_place, tmp_path, build)
+    assert check_dead_parameters(ctx)[0].severity == "ok"
+    trained = ctx.fresh_policy().module()
+
+    def without_object_state(episodes):
+        for episode in episodes:
+            del episode.obs["object_state"]
+
+    found = check_dead_parameters(make_ctx(edited(pick_place, without_object_state), tmp_path, build, policy=trained))
+    assert found[0].severity == "warning"
+    assert found[0].evidence["missing_targets"] == ["object_state"]
+    assert list(found[0].evidence["dead_modules"]) == ["aux_head"]
 
 
 def test_tiny_normaliser_std_is_an_error(pick_place, tmp_path):

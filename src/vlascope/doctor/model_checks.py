@@ -19,7 +19,8 @@ from vlascope.doctor.head_isolation import fit_synthetic
 from vlascope.doctor.plots import (plot_action_histograms, plot_bars, plot_error_histograms,
                                    plot_loss_curves, plot_scatter, plot_timeseries)
 from vlascope.evaluate.sweep import read_loss_log
-from vlascope.policies.interface import ActionPolicy, FeatureNormalization, NotProvided, task_index, task_names
+from vlascope.policies.interface import (ActionPolicy, FeatureNormalization, NotProvided, PolicySpec, task_index,
+                                        task_names)
 
 # A normaliser that multiplies a dimension by more than this amplifies float noise and small
 # drifts into huge inputs (reach-v3's gripper reading at std 0.0012 was scaled x860).
@@ -142,9 +143,12 @@ def sample_batch(ctx: DoctorContext, policy: ActionPolicy, episodes, max_windows
     # Every check samples from the same few episode lists: stack their windows once (for image
     # datasets that is hundreds of MB), keyed by the episodes, the window shape and the task.
     offset, length = spec.action_window
-    key = ("windows", tuple(map(id, episodes)), tuple(spec.obs_keys), spec.n_obs_steps, offset, length, task)
+    # The loss's auxiliary targets too, where the data has them: without them the loss is not the
+    # one the policy trained on, and the head that reads them out gets no gradient.
+    keys = spec.obs_keys + [k for k in present_targets(spec, episodes) if k not in spec.obs_keys]
+    key = ("windows", tuple(map(id, episodes)), tuple(keys), spec.n_obs_steps, offset, length, task)
     if key not in ctx.cache:
-        ctx.cache[key] = WindowDataset(episodes, spec.obs_keys, spec.n_obs_steps, length,
+        ctx.cache[key] = WindowDataset(episodes, keys, spec.n_obs_steps, length,
                                        [task] * len(episodes), offset).all_windows(ctx.device)
     windows = ctx.cache[key]
     if max_windows is None:
@@ -152,6 +156,11 @@ def sample_batch(ctx: DoctorContext, policy: ActionPolicy, episodes, max_windows
     n = len(windows["action"])
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_windows].to(ctx.device)
     return subset(windows, idx)
+
+
+def present_targets(spec: PolicySpec, episodes) -> list[str]:
+    """The loss's auxiliary targets that every one of `episodes` records."""
+    return [k for k in spec.targets if all(k in ep.obs for ep in episodes)]
 
 
 def truth_of(policy: ActionPolicy, batch: dict) -> np.ndarray:
@@ -504,6 +513,19 @@ def check_dead_parameters(ctx: DoctorContext) -> list[Finding]:
                 "frozen_parameters": frozen, "tensors_without_gradient": no_grad[:20],
                 "tensors_with_zero_gradient": zero_grad[:20],
                 "output_change_when_perturbed": {m: round(v, 6) for m, v in moves.items()}}
+    missing_targets = [k for k in policy.spec.targets if k not in present_targets(policy.spec, ctx.episodes)]
+    if dead_modules and missing_targets:
+        # The loss without its auxiliary targets leaves their read-out untrained here, which
+        # says nothing about the policy.
+        total = sum(sizes.values())
+        return [Finding(
+            "dead-parameters", "warning",
+            f"{total} trainable parameters in {len(dead_modules)} module(s) ({', '.join(dead_modules[:4])}) "
+            f"receive no gradient here, but this dataset lacks the loss's auxiliary target(s) "
+            f"{', '.join(missing_targets)}: a head that only they train is idle without them",
+            {**evidence, "dead_modules": {m: sizes[m] for m in dead_modules}, "missing_targets": missing_targets},
+            f"Run the doctor on data that records {', '.join(missing_targets)} to tell an idle target head "
+            "from parameters outside the forward pass.")]
     if dead_modules:
         total = sum(sizes.values())
         return [Finding(

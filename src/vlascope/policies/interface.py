@@ -8,7 +8,8 @@ that needed it as skipped, with that reason, and runs the others.
 
 Batches use the dataset's keys (vlascope's names: `robot_state`, `goal`, `corner2_image`, ...):
 
-    obs            {key: (B, n_obs_steps, *frame_shape)} raw values, uint8 images
+    obs            {key: (B, n_obs_steps, *frame_shape)} raw values, uint8 images; the inputs,
+                   then the loss's auxiliary targets (`PolicySpec.targets`) where the data has them
     action         (B, horizon, action_dim) raw actions
     action_is_pad  (B, horizon) True where the chunk runs past the episode's end
     task_index     (B,) long
@@ -46,6 +47,9 @@ class PolicySpec:
     # The action targets its loss reads: (first frame relative to the current one, length).
     # None: the predicted chunk itself, (0, horizon).
     loss_actions: tuple[int, int] | None = None
+    # Dataset keys the training loss reads besides the inputs: auxiliary targets, which a
+    # read-out head learns to predict and the predicted chunk never sees.
+    targets: tuple[str, ...] = ()
 
     @property
     def obs_keys(self) -> list[str]:
@@ -198,7 +202,8 @@ class VlascopePolicy(ActionPolicy):
         cfg = policy.config
         shapes = {k: ((cfg.image_size, cfg.image_size, 3) if k in cfg.image_keys else (cfg.obs_dims[k],))
                   for k in cfg.obs_keys}
-        self.spec = PolicySpec(shapes, cfg.action_dim, cfg.n_obs_steps, cfg.horizon, cfg.n_action_steps)
+        self.spec = PolicySpec(shapes, cfg.action_dim, cfg.n_obs_steps, cfg.horizon, cfg.n_action_steps,
+                               targets=tuple(k for k in cfg.data_keys if k not in cfg.obs_keys))
         self.config = cfg
 
     def predict_chunk(self, obs, seed=0, task_index=None):
