@@ -438,14 +438,18 @@ def test_policy_observability_asks_what_the_head_reads(pick_place_12, tmp_path):
     from vlascope.train import TrainConfig, train
 
     found = {}
-    for name, keys in {"with goal": ["robot_state", "object_state", "goal"],
-                       "without": ["robot_state", "object_state"]}.items():
+    for name, keys, targets in [("with goal", ["robot_state", "object_state", "goal"], []),
+                                ("without", ["robot_state", "object_state"], []),
+                                ("goal as a target", ["robot_state", "object_state"], ["goal"])]:
         run = train([pick_place_12], "flow", tmp_path / name, TrainConfig(steps=2, batch_size=8, ckpt_every=0),
-                    {**TINY_POLICY, "obs_keys": keys}, progress=False)
+                    {**TINY_POLICY, "obs_keys": keys, "aux_keys": targets}, progress=False)
         ctx = make_ctx(pick_place_12, tmp_path / f"doc-{name}", policy=load_pretrained(run.last_checkpoint),
                        quick=False, inputs=keys)
         [found[name]] = check_policy_observability(ctx)
     assert found["with goal"].severity == "ok", found["with goal"].title
     assert found["without"].severity == "warning", found["without"].title
     assert "`--aux-keys goal`" in found["without"].fix
+    # Two steps of a goal target teach the encoder nothing: the fix then is more of that target.
+    assert found["goal as a target"].severity == "warning"
+    assert "`aux_weight`" in found["goal as a target"].fix and "--aux-keys" not in found["goal as a target"].fix
     assert found["without"].evidence["condition_vector"] > 2 * found["with goal"].evidence["condition_vector"]

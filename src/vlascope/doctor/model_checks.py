@@ -811,16 +811,21 @@ def check_policy_observability(ctx: DoctorContext) -> list[Finding]:
                      flagged="above")
     if shares.leaves_unexplained(share):
         missing = shares.missing
-        target = f" (`--aux-keys {missing}`: a training target, not an input)" if missing else ""
+        if missing and missing in policy.spec.targets:
+            remedy = (f"The policy already trains with `{missing}` as an auxiliary target, and its encoder "
+                      "still does not extract it well enough: weight that target more (`aux_weight`), "
+                      "train longer, or give it larger frames.")
+        else:
+            target = f" (`--aux-keys {missing}`: a training target, not an input)" if missing else ""
+            remedy = (f"Train with an auxiliary target on what is missing{target}, so the encoder must "
+                      "locate it, or give it larger frames.")
         return [Finding(
             "policy-observability", "warning",
             f"the trained policy's condition vector leaves {100 * share:.0f}% of where each demo goes "
             f"unexplained ({best}: {100 * references[best]:.0f}%): its head cannot tell the demos' "
             "destinations apart", evidence,
             "The head reads what the encoder extracted; where the inputs hold the destination (see "
-            "observability), the encoder has not learned to find it. Train with an auxiliary target "
-            f"on what is missing{target}, so the encoder must locate it, or give it larger frames.",
-            [plot])]
+            f"observability), the encoder has not learned to find it. {remedy}", [plot])]
     return [ok("policy-observability", f"the trained policy's condition vector tells where each demo "
                f"goes ({100 * share:.0f}% unexplained; {best}: {100 * references[best]:.0f}%)",
                evidence, [plot])]
