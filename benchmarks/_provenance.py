@@ -25,8 +25,11 @@ def provenance() -> dict:
 
     import torch
 
+    # A run confined to some of the cores (taskset, a container's cpuset) is timed on those.
+    usable = len(os.sched_getaffinity(0))
+    cores = f"{os.cpu_count()} CPU cores" + (f" ({usable} usable)" if usable < os.cpu_count() else "")
     return {"command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "machine": f"{platform.node()}: {os.cpu_count()} CPU cores, "
+            "machine": f"{platform.node()}: {cores}, "
                        + (torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"),
             "python": platform.python_version(), "torch": torch.__version__,
             # A copy of the working tree on another machine may carry a stale .git: the commit
