@@ -374,7 +374,7 @@ def diagnose_stage(args, tasks: list[str], out: Path, evals: dict | None) -> dic
     """`vlascope doctor` on the trained policy with each chosen task's demos and closed-loop
     episodes of that task: --diagnose-tasks, else the three tasks the policy solves least often
     in the first evaluation. Resumes: a task whose report exists is read, not run again. Returns
-    each task's findings other than passed checks."""
+    each task's findings, passed checks included; prints the others."""
     chosen = args.diagnose_tasks or least_solved(evals, 3, "diagnose")
     checkpoint = last_checkpoint(out)
     found = {}
@@ -389,12 +389,12 @@ def diagnose_stage(args, tasks: list[str], out: Path, evals: dict | None) -> dic
         if not (report / "findings.json").exists():
             raise SystemExit(f"mt50.py: the doctor wrote no report for {task} (its output is above)")
         findings = json.loads((report / "findings.json").read_text())
-        found[task] = [{k: f[k] for k in ("severity", "id", "title")} for f in findings if f["severity"] != "ok"]
+        found[task] = [{k: f[k] for k in ("severity", "id", "title")} for f in findings]
     from vlascope.evaluate.metrics import format_table
 
     print("\n" + format_table(["task", "severity", "check", "finding"],
-                              [[t, f["severity"], f["id"], f["title"][:140]] for t in found for f in found[t]]),
-          flush=True)
+                              [[t, f["severity"], f["id"], f["title"][:140]] for t in found for f in found[t]
+                               if f["severity"] != "ok"]), flush=True)
     return found
 
 

@@ -50,12 +50,14 @@ def test_adapter_never_called_is_dead_and_applied_lora_is_alive(pick_place, tmp_
     assert check_dead_parameters(ctx)[0].severity == "ok"
 
 
-def test_a_head_trained_by_an_auxiliary_target_is_alive_where_the_data_records_the_target(pick_place, tmp_path):
+def test_an_auxiliary_target_is_part_of_the_loss_the_doctor_examines(pick_place, tmp_path):
     # The object-state read-out the doctor itself proposes against memorised scenes: its gradient
     # comes from the target alone.
     build = tiny_pipeline(obs_keys=["robot_state", "goal"], aux_keys=["object_state"])
     ctx = make_ctx(pick_place, tmp_path, build)
     assert check_dead_parameters(ctx)[0].severity == "ok"
+    # The loss at step 0 holds the target's term, and so does what a zero output is expected to give.
+    assert abs(check_init_loss(ctx)[0].evidence["ratio"] - 1) < 0.1
     trained = ctx.fresh_policy().module()
 
     def without_object_state(episodes):

@@ -225,7 +225,13 @@ class VlascopePolicy(ActionPolicy):
 
     def zero_output_loss(self, batch):
         target = self.policy.normalizer.normalize("action", batch["action"]).float()
-        return self.policy.zero_output_loss(target)
+        expected = self.policy.zero_output_loss(target)
+        # A read-out of auxiliary targets that outputs zero adds its weight times their
+        # normalised mean square, where the batch holds them (as its loss term does).
+        aux = self.policy.inputs(batch["obs"], batch.get("task_index")).get("aux_target")
+        if aux is not None:
+            expected += self.config.aux_weight * float(aux.float().pow(2).mean())
+        return expected
 
     def condition(self, obs, task_index=None):
         encode = getattr(self.policy, "encode", None)
