@@ -60,6 +60,18 @@ def parse_args(parser: argparse.ArgumentParser, recipes: dict[str, list[str]] | 
     return args
 
 
+def parse_tasks(parser: argparse.ArgumentParser, names: list[str], sets: dict[str, list[str]]) -> list[str]:
+    """The MetaWorld tasks `names` stand for, each the name of one of `sets` or of a task; a name
+    that is neither ends the command with the parser's one-line error."""
+    from vlascope.envs import check_task
+    from vlascope.errors import VlascopeError
+
+    try:
+        return [check_task(t) for name in names for t in sets.get(name, [name])]
+    except VlascopeError as exc:
+        parser.error(str(exc))
+
+
 def write_results(script: str, args: argparse.Namespace, result: dict) -> Path:
     """benchmarks/results/<script>[-<recipe>].json: the figures with their provenance."""
     name = script + (f"-{args.recipe}" if getattr(args, "recipe", None) else "")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _provenance import parse_args, write_results  # noqa: E402
+from _provenance import parse_args, parse_tasks, write_results  # noqa: E402
 
 
 def marker_pixels(task: str, image_size: int, episodes: int) -> int:
@@ -35,8 +35,7 @@ def marker_pixels(task: str, image_size: int, episodes: int) -> int:
 
 
 def main() -> None:
-    from vlascope.envs import check_task, task_names
-    from vlascope.errors import VlascopeError
+    from vlascope.envs import task_names
     from vlascope.evaluate.metrics import format_table
 
     p = argparse.ArgumentParser()
@@ -44,10 +43,7 @@ def main() -> None:
     p.add_argument("--image-sizes", type=int, nargs="+", default=[128, 224])
     p.add_argument("--episodes", type=int, default=5)
     args = parse_args(p)
-    try:
-        tasks = task_names() if args.tasks == ["mt50"] else [check_task(t) for t in args.tasks]
-    except VlascopeError as exc:
-        p.error(str(exc))
+    tasks = parse_tasks(p, args.tasks, {"mt50": task_names()})
     rows = [{"task": t, "median_pixels": {str(s): marker_pixels(t, s, args.episodes) for s in args.image_sizes}}
             for t in tasks]
     sizes = [str(s) for s in args.image_sizes]

@@ -52,7 +52,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _jobs import collect, ensure_dir, observability, run_parallel  # noqa: E402
-from _provenance import parse_args, write_results  # noqa: E402
+from _provenance import parse_args, parse_tasks, write_results  # noqa: E402
 from image_policies import parse_options  # noqa: E402
 
 from vlascope.envs.metaworld import DIFFICULTY_SPLITS, MT10_TASKS, MT50_TASKS, difficulty_of  # noqa: E402
@@ -528,13 +528,7 @@ def main() -> None:
         import torch
 
         args.workers = min(os.cpu_count() or 1, 8 * max(1, torch.cuda.device_count()))
-    from vlascope.envs import check_task
-    from vlascope.errors import VlascopeError
-
-    try:
-        tasks = [check_task(t) for name in args.tasks for t in TASK_SETS.get(name, [name])]
-    except VlascopeError as exc:
-        p.error(str(exc))
+    tasks = parse_tasks(p, args.tasks, TASK_SETS)
     strangers = [t for t in args.diagnose_tasks if t not in tasks]
     if strangers:
         p.error(f"--diagnose-tasks: {', '.join(strangers)} not among this run's tasks")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _provenance import parse_args, write_results  # noqa: E402
+from _provenance import parse_args, parse_tasks, write_results  # noqa: E402
 
 
 def reset_difference(task: str, image_size: int) -> dict:
@@ -43,18 +43,14 @@ def reset_difference(task: str, image_size: int) -> dict:
 
 
 def main() -> None:
-    from vlascope.envs import check_task, task_names
-    from vlascope.errors import VlascopeError
+    from vlascope.envs import task_names
     from vlascope.evaluate.metrics import format_table
 
     p = argparse.ArgumentParser()
     p.add_argument("--tasks", nargs="+", default=["mt50"], help="mt50 or task names")
     p.add_argument("--image-size", type=int, default=128)
     args = parse_args(p)
-    try:
-        tasks = task_names() if args.tasks == ["mt50"] else [check_task(t) for t in args.tasks]
-    except VlascopeError as exc:
-        p.error(str(exc))
+    tasks = parse_tasks(p, args.tasks, {"mt50": task_names()})
     rows = [reset_difference(t, args.image_size) for t in tasks]
     print(format_table(["task", "object state", "hand state", "frame mean", "frame max"],
                        [[r["task"], f"{r['object_state']:.4f}", f"{r['robot_state']:.5f}",
