@@ -145,7 +145,7 @@ def sample_batch(ctx: DoctorContext, policy: ActionPolicy, episodes, max_windows
     offset, length = spec.action_window
     # The loss's auxiliary targets too, where the data has them: without them the loss is not the
     # one the policy trained on, and the head that reads them out gets no gradient.
-    keys = spec.obs_keys + [k for k in present_targets(spec, episodes) if k not in spec.obs_keys]
+    keys = spec.obs_keys + present_targets(spec, episodes)
     key = ("windows", tuple(map(id, episodes)), tuple(keys), spec.n_obs_steps, offset, length, task)
     if key not in ctx.cache:
         ctx.cache[key] = WindowDataset(episodes, keys, spec.n_obs_steps, length,

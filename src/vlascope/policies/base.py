@@ -226,6 +226,14 @@ class Policy(nn.Module):
         pred = self.aux_head(features).float()
         return {"aux": self.config.aux_weight * torch.nn.functional.mse_loss(pred, target)}
 
+    def zero_output_aux(self, inputs: dict) -> float:
+        """What aux_terms gives for a read-out that outputs zero: aux_weight x the normalised
+        targets' mean square; 0 without them."""
+        target = inputs.get("aux_target")
+        if target is None or self.aux_head is None:
+            return 0.0
+        return self.config.aux_weight * float(target.float().pow(2).mean())
+
     def set_instruction_embeddings(self, embeddings: torch.Tensor) -> None:
         """The training tasks' instruction embeddings (num_tasks, language_dim), and with
         language_norm the centring and scale derived from them."""

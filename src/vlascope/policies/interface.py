@@ -225,13 +225,9 @@ class VlascopePolicy(ActionPolicy):
 
     def zero_output_loss(self, batch):
         target = self.policy.normalizer.normalize("action", batch["action"]).float()
-        expected = self.policy.zero_output_loss(target)
-        # A read-out of auxiliary targets that outputs zero adds its weight times their
-        # normalised mean square, where the batch holds them (as its loss term does).
-        aux = self.policy.inputs(batch["obs"], batch.get("task_index")).get("aux_target")
-        if aux is not None:
-            expected += self.config.aux_weight * float(aux.float().pow(2).mean())
-        return expected
+        # The auxiliary targets' term too, where the batch holds them, as the loss has it.
+        inputs = self.policy.inputs(batch["obs"], batch.get("task_index"))
+        return self.policy.zero_output_loss(target) + self.policy.zero_output_aux(inputs)
 
     def condition(self, obs, task_index=None):
         encode = getattr(self.policy, "encode", None)
