@@ -127,6 +127,16 @@ RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "5
            # Two GPUs with 1.5 times the samples of `gpu` (three quarters of its optimiser steps):
            # half the steps at the same learning rate ends below the one-GPU policy.
            "gpu-2gpus-15k": [*_GPU, "--gpus", "2", "--workers", "28", "--steps", "15000"],
+           # Two GPUs with the samples of `gpu` in half its steps, the learning rate scaled by the
+           # square root of the global batch's growth (the rule Malladi et al. 2022 derive for Adam).
+           "gpu-2gpus-lr": [*_GPU, "--gpus", "2", "--workers", "28", "--steps", "10000",
+                            "--train-options", "compile_mode=reduce-overhead,lr=0.0014142"],
+           # `gpu` and `gpu-2gpus` trained again from other initial weights and batch orders: how far
+           # two trainings of one recipe land apart, beside the episodes' interval of each.
+           "gpu-seed1": [*_GPU, "--steps", "20000", "--train-options", "compile_mode=reduce-overhead,seed=1"],
+           "gpu-seed2": [*_GPU, "--steps", "20000", "--train-options", "compile_mode=reduce-overhead,seed=2"],
+           "gpu-2gpus-seed1": [*_GPU, "--gpus", "2", "--workers", "28", "--steps", "10000",
+                               "--train-options", "compile_mode=reduce-overhead,seed=1"],
            "gpu-2gpus-graphs": [*_GPU, "--gpus", "2", "--workers", "28", "--stages", "collect", "scaling",
                                 "--scaling-runs", "1:compile_mode=default", "1", "2:compile_mode=default", "2",
                                 "--scaling-steps", "1000"],
