@@ -14,7 +14,8 @@ keeps each run's collection and training figures for the results JSON. `--gpus N
 `accelerate launch` on N GPUs (each process draws its own batches of `--batch-size`). The
 `scaling` stage (not run unless named) times short training runs of the same recipe at each
 `--scaling-runs` entry (a number of GPUs, optionally with train options) and profiles them; the
-finished runs are kept in out/scaling.json.
+finished runs are kept in out/scaling.json. `--demos-from RUN` trains on the demos the run in
+RUN collected (linked, with its collection record) instead of collecting them again.
 
 The `diagnose` stage (not run unless named) runs `vlascope doctor` on the trained policy with one
 task's demos and episodes at a time (`--diagnose-tasks`, else the three least solved); each
@@ -27,10 +28,9 @@ doctor's closed-loop figures differ, it shows which part of the evaluator makes 
 `--inputs state` puts the objects' recorded state in place of the camera: off the protocol, a
 reference for what a task's failure owes to perception (`--recipe cpu-state-scene-pairs`).
 
-    python benchmarks/mt50.py --recipe gpu|gpu-long|gpu-30k|gpu-30k-stride16|gpu-aux|gpu-224|gpu-224-aux|
-                                       gpu-executions|gpu-film|gpu-film-wide|gpu-2gpus|gpu-2gpus-graphs|
-                                       gpu-2gpus-buckets|gpu-4gpus|gpu-4gpus-graphs|cpu-state|
-                                       cpu-state-scene-pairs
+    python benchmarks/mt50.py --recipe NAME          (RECIPES below; --help lists their names)
+    python benchmarks/mt50.py --recipe gpu-seed1 --demos-from outputs/mt50 --out outputs/mt50-seed1 \
+                              --stages train eval      (another training on demos already collected)
     python benchmarks/mt50.py [--tasks mt50|mt10|TASK ...] [--image-size 128] [--steps 20000]
                               [--gpus 1] [--episodes 10 50] [--stages collect observe train eval]
     python benchmarks/mt50.py --recipe gpu --stages eval diagnose agreement [--diagnose-tasks TASK ...]
@@ -199,6 +199,32 @@ def collect_stage(args, tasks: list[str], out: Path) -> None:
     if todo:
         record_stage(out, "collect", {"seconds": seconds, "tasks": len(todo), "workers": args.workers,
                                       "demos_per_task": args.demos, "image_size": args.image_size})
+
+
+def adopt_demos(parser: argparse.ArgumentParser, source: Path, args, tasks: list[str], out: Path) -> None:
+    """Train and evaluate on the demos another run collected: out/data links to source/data, and
+    that run's collection record joins out/stages.json, so this run's results JSON says how its
+    demos were collected. Demos of another image size or count are refused."""
+    missing = [t for t in tasks if not (source / "data" / f"{t}.hdf5").exists()]
+    if missing:
+        parser.error(f"--demos-from {source}: no demos of {', '.join(missing)} in {source / 'data'}")
+    records = recorded_stages(source).get("collect", [])
+    for record in records:
+        for key, expected in (("image_size", args.image_size), ("demos_per_task", args.demos)):
+            if record.get(key, expected) != expected:
+                parser.error(f"--demos-from {source / 'stages.json'}: collect {key} is {record[key]}, "
+                             f"this run expects {expected}")
+    data = out / "data"
+    if data.is_symlink() and data.resolve() == (source / "data").resolve():
+        return
+    if data.exists() or data.is_symlink():
+        parser.error(f"--demos-from {source}: {data} already exists; give another --out")
+    data.symlink_to((source / "data").resolve(), target_is_directory=True)
+    if not records:
+        print(f"{source / 'stages.json'} records no collection: this run's results JSON will not "
+              f"say how its demos were collected", flush=True)
+    for record in records:
+        record_stage(out, "collect", {**record, "run": str(source.resolve())})
 
 
 def train_command(args, tasks: list[str], out: Path, run: Path, steps: int, gpus: int,
@@ -532,6 +558,9 @@ def main() -> None:
                    help="GPUS or GPUS:train options of each throughput run, e.g. 1 2 2:ddp_split_graph=true")
     p.add_argument("--scaling-steps", type=int, default=1000)
     p.add_argument("--out", default="outputs/mt50")
+    p.add_argument("--demos-from", type=Path, default=None,
+                   help="the --out of a run that collected these tasks' demos: use them, linked, "
+                        "with its collection record, instead of collecting again")
     args = parse_args(p, RECIPES)
     from vlascope.policies.base import check_execution_settings
 
@@ -549,6 +578,8 @@ def main() -> None:
     if strangers:
         p.error(f"--diagnose-tasks: {', '.join(strangers)} not among this run's tasks")
     out = ensure_dir(args.out)
+    if args.demos_from is not None:
+        adopt_demos(p, args.demos_from, args, tasks, out)
     result = {"tasks": tasks, "protocol": {"inputs": INPUT_SETS[args.inputs] + ["instruction"],
                                            "published_inputs": args.inputs == "protocol", "demos": args.demos,
                                            "image_size": args.image_size, "camera_view": "lerobot"},
