@@ -2,6 +2,7 @@
 multi-GPU machine runs."""
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -17,7 +18,8 @@ from tests.conftest import TINY_POLICY
                     reason="accelerate's launcher is not installed")
 def test_two_processes_train_in_sync(reach_dataset, tmp_path):
     config = tmp_path / "tiny.yaml"
-    config.write_text(json.dumps({"policy": TINY_POLICY, "train": {"log_every": 1}}))
+    config.write_text(json.dumps({"policy": TINY_POLICY,
+                                  "train": {"log_every": 1, "lr": 1e-3, "lr_scaling": "sqrt"}}))
     launcher = Path(sys.executable).parent / "accelerate"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
@@ -30,8 +32,13 @@ def test_two_processes_train_in_sync(reach_dataset, tmp_path):
     assert proc.stdout.count("trained flow") == 1  # one report, from process 0
     cfg = json.loads((tmp_path / "run" / "checkpoints" / "last" / "config.json").read_text())
     # Each process drew its own batches; DDP averaged the gradients, so the weights agree.
-    assert cfg["distributed"] == {"world_size": 2, "replicas_in_sync": True}
+    assert cfg["distributed"] == {"world_size": 2, "lr": math.sqrt(2) * 1e-3, "replicas_in_sync": True}
     assert cfg["step"] == 6
+    # Two processes at lr_scaling sqrt: the optimiser ran at sqrt(2) times the configured rate.
+    import torch
+
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last" / "train_state.pt", weights_only=False)
+    assert state["optimizer"]["param_groups"][0]["initial_lr"] == math.sqrt(2) * 1e-3
 
 
 def _averaging_worker(rank: int, port: int, out: str) -> None:

@@ -281,3 +281,13 @@ def test_a_lerobot_folder_of_several_tasks_trains_as_its_tasks(reach_dataset, bu
     assert [policy_task_index(policy, t) for t in ("button-press-v3", "reach-v3")] == [1, 0]
     with pytest.raises(VlascopeError, match="not 'door-open-v3'"):
         policy_task_index(policy, "door-open-v3")
+
+
+def test_lr_scaling_multiplies_the_rate_by_the_processes_and_refuses_other_rules():
+    from vlascope.train.loop import make_train_config, scaled_lr
+
+    assert scaled_lr(make_train_config({"lr": 2e-4}), 4) == 2e-4
+    assert scaled_lr(make_train_config({"lr": 2e-4, "lr_scaling": "sqrt"}), 4) == 4e-4
+    assert scaled_lr(make_train_config({"lr": 2e-4, "lr_scaling": "linear"}), 4) == 8e-4
+    with pytest.raises(VlascopeError, match="'lr_scaling' must be one of none, sqrt, linear, got 'cubic'"):
+        make_train_config({"lr_scaling": "cubic"})

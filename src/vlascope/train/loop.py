@@ -17,6 +17,7 @@ import contextlib
 import copy
 import csv
 import dataclasses
+import math
 import os
 import shutil
 import sys
@@ -76,6 +77,24 @@ class TrainConfig:
     # step; with ddp_gradient_as_bucket_view the copies back out of the buckets go too.
     ddp_average_per_bucket: bool = False
     profile_steps: int = 0  # profile this many steps before the last; process 0 writes profile.txt
+    # `lr` is the rate for one process's batch. N processes take N times the samples a step:
+    # "sqrt" multiplies the rate by sqrt(N) (Malladi et al. 2022's rule for Adam), "linear" by N
+    # (Goyal et al. 2017's, for SGD); "none" keeps it, as LeRobot and diffusion_policy do.
+    lr_scaling: str = "none"
+
+    def __post_init__(self):
+        if self.lr_scaling not in LR_SCALINGS:
+            raise VlascopeError(f"train option 'lr_scaling' must be one of {', '.join(LR_SCALINGS)}, "
+                                f"got {self.lr_scaling!r}")
+
+
+# The learning rate's factor for a number of processes, by TrainConfig.lr_scaling.
+LR_SCALINGS = {"none": lambda processes: 1.0, "sqrt": math.sqrt, "linear": float}
+
+
+def scaled_lr(cfg: TrainConfig, processes: int) -> float:
+    """The learning rate `processes` training processes use (TrainConfig.lr_scaling)."""
+    return cfg.lr * LR_SCALINGS[cfg.lr_scaling](processes)
 
 
 @dataclass
@@ -328,7 +347,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     n = data.n
 
     trainable = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = adamw(trainable, cfg.lr, cfg.weight_decay)
+    optimizer = adamw(trainable, scaled_lr(cfg, world), cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_steps, cfg.steps))
     amp = cfg.amp and device.type == "cuda"
     first_step = 0
@@ -363,7 +382,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     extra = {"train": dataclasses.asdict(cfg), **(extra or {})}
     extra.setdefault("data", {}).update(num_windows=n, on_device=data.resident,
                                         frame_bytes=data.bytes)
-    extra["distributed"] = {"world_size": world}
+    extra["distributed"] = {"world_size": world, "lr": scaled_lr(cfg, world)}
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(run_dir / "config.yaml") as tmp:
