@@ -1,6 +1,7 @@
 import pytest
 
-from vlascope.evaluate.metrics import format_pooled, gap_p_value, pool_runs, summarize, wilson_interval
+from vlascope.evaluate.metrics import (fisher_two_sided, format_pooled, gap_p_value, pool_runs, summarize,
+                                       wilson_interval)
 from vlascope.evaluate.runner import EpisodeResult
 
 
@@ -44,3 +45,16 @@ def test_gap_p_value_is_fishers_one_sided_tail():
     assert gap_p_value(10, 10, 3, 10) < 0.01 < gap_p_value(8, 10, 4, 10)
     # No lead, or a lead of the other side: nothing to explain.
     assert gap_p_value(0, 5, 0, 5) == 1.0 and gap_p_value(1, 5, 4, 5) > 0.9
+
+
+def test_fisher_two_sided_counts_every_table_as_unlikely_as_the_observed_one():
+    # Fisher's tea tasting, 3 of 4 against 1 of 4: the tables with 3 or 4, and with 0 or 1,
+    # successes in the first row weigh 16 + 1 + 1 + 16 of C(8, 4) = 70.
+    assert fisher_two_sided(3, 4, 1, 4) == pytest.approx(34 / 70)
+    assert fisher_two_sided(1, 4, 3, 4) == fisher_two_sided(3, 4, 1, 4)
+    assert fisher_two_sided(4, 8, 4, 8) == 1.0
+    # Both tails: at least the one-sided tail, at most twice it here (a symmetric table).
+    assert fisher_two_sided(3, 5, 1, 5) == pytest.approx(2 * gap_p_value(3, 5, 1, 5))
+    # Thousands of episodes a side: 85.7% against 85.1% of 2 500 is no difference; 82.2% is.
+    assert fisher_two_sided(2142, 2500, 2128, 2500) > 0.5
+    assert fisher_two_sided(2056, 2500, 2178, 2500) < 1e-5

@@ -28,6 +28,17 @@ def gap_p_value(successes_a: int, n_a: int, successes_b: int, n_b: int) -> float
     return tail / math.comb(total, n_a)
 
 
+def fisher_two_sided(successes_a: int, n_a: int, successes_b: int, n_b: int) -> float:
+    """Two-sided Fisher exact test: the chance, were both success rates the same, of a table as
+    unlikely as this one or less (every split of the successes whose hypergeometric probability
+    is at most the observed one's). Exact in integers, so it holds at thousands of episodes."""
+    total, successes = n_a + n_b, successes_a + successes_b
+    weights = {x: math.comb(successes, x) * math.comb(total - successes, n_a - x)
+               for x in range(max(0, successes - n_b), min(successes, n_a) + 1)}
+    observed = weights[successes_a]
+    return sum(w for w in weights.values() if w <= observed) / math.comb(total, n_a)
+
+
 def pooled_success(summaries: list[dict]) -> dict:
     """The episodes of several summaries counted as one: successes, rate and Wilson interval."""
     k = sum(s["successes"] for s in summaries)
