@@ -71,7 +71,7 @@ def _eval(args) -> None:
     reports, pooled = evaluate_checkpoints(
         args.checkpoints, args.task, args.episodes, seed=args.seed, device=args.device,
         execution=execution, video_path=args.video, fixed_init=args.fixed_init,
-        max_steps=args.max_steps, workers=args.workers, compile=args.compile, **run)
+        max_steps=args.max_steps, workers=args.workers, compile=args.compile, adapter=args.adapter, **run)
     for ckpt, report in zip(args.checkpoints, reports):
         if args.per_episode:
             for e in report.episodes:
@@ -195,8 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate checkpoints closed-loop in MetaWorld")
     e.add_argument("checkpoints", nargs="+", metavar="checkpoint",
-                   help="one or more; several (e.g. one recipe's training seeds) run the same "
-                        "episodes and are also pooled: one training run is one draw")
+                   help="one or more vlascope checkpoint folders or LeRobot pretrained_model folders "
+                        "(loaded by lerobot, processors included); several (e.g. one recipe's "
+                        "training seeds) run the same episodes and are also pooled: one training "
+                        "run is one draw")
+    e.add_argument("--adapter", help="package.module:factory returning your own policy behind "
+                   "vlascope.policies.interface.ActionPolicy (called with checkpoint=, device=)")
     e.add_argument("--task", required=True)
     e.add_argument("--episodes", type=int, default=50)
     e.add_argument("--seed", type=int, default=0)

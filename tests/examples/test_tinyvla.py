@@ -3,6 +3,7 @@ the planted faults are found by id and their healthy twins pass."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from examples.tinyvla.adapter import TinyVLAPolicy
@@ -74,3 +75,28 @@ def test_the_adapter_through_the_command_line(pick_place_images, tmp_path, capsy
                  "--adapter", "examples.tinyvla.nowhere:load"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "examples.tinyvla.nowhere" in err[0]
+
+
+@needs_rendering
+def test_the_adapter_is_evaluated_closed_loop(pick_place_images, tmp_path, capsys):
+    policy = trained(pick_place_images, steps=1)
+    save(policy.model, str(tmp_path / "tinyvla.pt"))
+    args = ["eval", str(tmp_path / "tinyvla.pt"), "--task", "pick-place-v3", "--episodes", "2",
+            "--max-steps", "12", "--adapter", "examples.tinyvla.adapter:load"]
+    assert not main([*args, "--json", str(tmp_path / "eval.json")])
+    report = json.loads((tmp_path / "eval.json").read_text())
+    seeds = [e["seed"] for e in report["episodes"]]
+    assert len(set(seeds)) == 2
+    assert all(e["length"] == 12 and not e["error"] for e in report["episodes"])  # ran to the limit
+    # Executed 2 actions a chunk instead of the adapter's 4: the same episodes, replanned.
+    assert not main([*args, "--action-steps", "2", "--json", str(tmp_path / "replanned.json")])
+    replanned = json.loads((tmp_path / "replanned.json").read_text())["episodes"]
+    assert [e["seed"] for e in replanned] == seeds
+    assert [e["episode_return"] for e in replanned] != [e["episode_return"] for e in report["episodes"]]
+    assert not main([*args, "--action-steps", "4", "--json", str(tmp_path / "as_trained.json")])
+    as_trained = json.loads((tmp_path / "as_trained.json").read_text())["episodes"]
+    assert [e["episode_return"] for e in as_trained] == [e["episode_return"] for e in report["episodes"]]
+    capsys.readouterr()
+    assert main([*args, "--action-steps", "9"]) == 2  # past the chunk of 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "n_action_steps (9) must be in [1, horizon (4)]" in err[0], err

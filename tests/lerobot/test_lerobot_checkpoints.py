@@ -5,6 +5,7 @@ lerobot 0.6.1); the main suite skips it where lerobot is not importable."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -92,3 +93,21 @@ def test_dropped_unnormaliser_and_swapped_stats_are_named(lerobot_dataset, check
     normaliser.to()  # the statistics it applies are rebuilt from .stats
     found = errors(check_normalization(ctx), "normalization")
     assert any(f.evidence.get("matches") in ("action", "robot_state") for f in found), [f.title for f in found]
+
+
+def test_a_lerobot_checkpoint_is_evaluated_closed_loop(checkpoint, tmp_path, request):
+    from vlascope.cli import main
+
+    args = ["eval", str(checkpoint), "--task", "button-press-topdown-v3", "--episodes", "2",
+            "--max-steps", "16", "--device", "cpu"]
+    assert not main([*args, "--json", str(tmp_path / "here.json")])
+    # The same episodes with the envs in a worker process, the policy batched over them.
+    assert not main([*args, "--workers", "1", "--json", str(tmp_path / "pool.json")])
+    here, pool = (json.loads((tmp_path / f"{name}.json").read_text())["episodes"] for name in ("here", "pool"))
+    assert [e["seed"] for e in here] == [e["seed"] for e in pool] and len(here) == 2
+    assert all(e["length"] == 16 and not e["error"] for e in here + pool)
+    if request.node.callspec.params["checkpoint"] == "act":
+        # ACT is deterministic: batched or not, the same episodes. Diffusion samples from one seed
+        # a call, so its episodes depend on how the envs are batched (ClosedLoop's docstring).
+        assert [e["episode_return"] for e in here] == pytest.approx([e["episode_return"] for e in pool],
+                                                                     rel=1e-3)

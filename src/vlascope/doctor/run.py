@@ -6,9 +6,6 @@ finding that says so, so one broken check never hides the others' results.
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -25,7 +22,7 @@ from vlascope.errors import VlascopeError
 from vlascope.policies import build_for_episodes, check_fits, load_pretrained, make_config
 from vlascope.policies.interface import (ActionPolicy, NotProvided, VlascopePolicy, check_inputs,
                                          vlascope_pipeline)
-from vlascope.policies.lerobot_checkpoint import LeRobotPolicy, is_lerobot_checkpoint
+from vlascope.policies.foreign import is_foreign, load_foreign_policy
 
 CHECKS = [*DATA_CHECKS, check_eval_coverage, *MODEL_CHECKS, *ROLLOUT_CHECKS]
 # Fields of a policy config that come from the data, not from the user's choices.
@@ -34,30 +31,6 @@ DATA_FIELDS = ("obs_dims", "action_dim", "task_names", "language_dim", "instruct
 
 def check_id(check) -> str:
     return check.__name__.removeprefix("check_").replace("_", "-")
-
-
-def load_adapter(spec: str, checkpoint: str | None, device) -> ActionPolicy:
-    """`package.module:factory` -> factory(checkpoint=..., device=...), an ActionPolicy."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise VlascopeError(f"--adapter {spec}: expected package.module:factory")
-    if os.getcwd() not in sys.path:  # `mypkg.adapter:load` from the folder it lives in, as python -m does
-        sys.path.insert(0, os.getcwd())
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise VlascopeError(f"--adapter {spec}: cannot import it ({type(exc).__name__}: {exc})") from None
-    try:
-        policy = factory(checkpoint=checkpoint, device=str(device))
-    except VlascopeError:
-        raise
-    except Exception as exc:  # the user's loader failed on its input: one line, not a traceback
-        raise VlascopeError(f"--adapter {spec}: the factory failed on checkpoint {checkpoint} "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if not isinstance(policy, ActionPolicy):  # the boundary, not the policy's internals
-        raise VlascopeError(f"--adapter {spec}: the factory returned {type(policy).__name__}, not a "
-                            "vlascope.policies.interface.ActionPolicy")
-    return policy
 
 
 def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint: str | None = None,
@@ -76,9 +49,8 @@ def build_context(dataset: str, out: str, key_map: str | None = None, checkpoint
     data = read_dataset(dataset, key_map=key_map, task=task, instruction=instruction)
     torch_device = resolve_device(device)
     run_dir = None
-    if adapter is not None or (checkpoint is not None and is_lerobot_checkpoint(checkpoint)):
-        policy = (load_adapter(adapter, checkpoint, torch_device) if adapter is not None
-                  else LeRobotPolicy(checkpoint, torch_device))
+    if is_foreign(checkpoint, adapter):
+        policy = load_foreign_policy(checkpoint, torch_device, adapter)
         check_inputs(policy, data.obs_shapes, data.action_dim, dataset)
         return DoctorContext(dataset=data, out_dir=Path(out), policy=policy, policy_name=policy.name,
                              checkpoint=Path(checkpoint) if checkpoint else None, task=task,

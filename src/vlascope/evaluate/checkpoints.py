@@ -1,5 +1,6 @@
 """Several checkpoints on the same seeded episodes: one report each, and the figures pooled
-over them (the same recipe trained from several seeds)."""
+over them (the same recipe trained from several seeds). A checkpoint is a vlascope one, a
+LeRobot pretrained_model folder, or whatever a user's adapter loads."""
 
 from __future__ import annotations
 
@@ -9,22 +10,31 @@ from vlascope.evaluate.metrics import pool_runs
 from vlascope.evaluate.runner import EvalReport, evaluate
 from vlascope.policies import load_pretrained
 from vlascope.policies.factory import read_config
+from vlascope.policies.foreign import is_foreign, load_foreign_policy
 
 
 def evaluate_checkpoints(checkpoints: list[str], task: str, episodes: int, seed: int = 0,
                          device: str = "auto", execution: dict | None = None, video_path: str | None = None,
-                         **run) -> tuple[list[EvalReport], dict | None]:
+                         adapter: str | None = None, **run) -> tuple[list[EvalReport], dict | None]:
     """Evaluate each checkpoint on the same seeded episodes, so their rows differ only by the
     weights; `execution` (n_action_steps, temporal_ensemble) changes how chunks are executed,
-    an inference-time choice. Returns the reports and, for several checkpoints, the pooled figures."""
+    an inference-time choice. A LeRobot folder is loaded by lerobot; with `adapter`
+    (package.module:factory) every checkpoint is loaded by the user's factory. Returns the reports
+    and, for several checkpoints, the pooled figures."""
     if len(checkpoints) > 1 and video_path:
         raise VlascopeError(f"--video records one checkpoint; {len(checkpoints)} were given")
     for ckpt in checkpoints:  # a bad last folder is named before the first is evaluated
-        read_config(ckpt)
+        if not is_foreign(ckpt, adapter):
+            read_config(ckpt)
     torch_device = resolve_device(device)
     reports = []
     for ckpt in checkpoints:
-        policy = load_pretrained(ckpt, device=torch_device)
+        if is_foreign(ckpt, adapter):
+            # What the doctor's closed-loop checks run: the policy's own predict_chunk on the
+            # simulator's observations under MetaWorld's keys.
+            policy = load_foreign_policy(ckpt, torch_device, adapter).eval().closed_loop_policy()
+        else:
+            policy = load_pretrained(ckpt, device=torch_device)
         try:
             policy.config = policy.config.with_execution(**(execution or {}))
         except ValueError as exc:

@@ -21,7 +21,7 @@ LeRobot loader (vlascope.policies.lerobot_checkpoint), and a user's own adapter 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from vlascope.errors import VlascopeError
+from vlascope.policies.base import check_execution_settings
 
 
 class NotProvided(Exception):
@@ -345,13 +346,29 @@ class ClosedLoopConfig:
     task_names: list[str]
     temporal_ensemble: float | None = None
     camera_view: str = "lerobot"
+    horizon: int = 1  # the predicted chunk's length: n_action_steps may not pass it
+
+    def with_execution(self, **settings) -> "ClosedLoopConfig":
+        """A copy executing the same predictions differently (n_action_steps, temporal_ensemble),
+        validated as a vlascope policy's config is (ValueError)."""
+        check_execution_settings(settings)
+        config = replace(self, **settings)
+        if not 1 <= config.n_action_steps <= config.horizon:
+            raise ValueError(f"n_action_steps ({config.n_action_steps}) must be in [1, horizon "
+                             f"({config.horizon})]")
+        if config.temporal_ensemble is not None and config.temporal_ensemble < 0:
+            raise ValueError(f"temporal_ensemble must be >= 0 or None, got {config.temporal_ensemble}")
+        return config
 
 
 class ClosedLoop(nn.Module):
     """Any ActionPolicy in the shape evaluate.runner drives: a config, a chunk shape and
     predict_chunk(batch, task_index, noise). The runner draws each episode's noise from that
     episode's own seeded generator; a policy that samples from a seed instead gets one derived
-    from that noise, so every episode stays reproducible."""
+    from that noise, so every episode stays reproducible. That seed is one a call: where the
+    evaluator batches several envs into a call, their rows share it, so a sampling policy's
+    episodes depend on the batching (a deterministic one's do not); calling row by row would
+    give up the batching that makes evaluation fast."""
 
     def __init__(self, policy: ActionPolicy):
         super().__init__()
@@ -368,7 +385,8 @@ class ClosedLoop(nn.Module):
         self.config = ClosedLoopConfig(spec.obs_keys, spec.n_obs_steps, spec.n_action_steps,
                                        image_keys, sides.pop() if sides else 0,
                                        task_names(policy),
-                                       camera_view=str(info.get("camera_view") or "lerobot"))
+                                       camera_view=str(info.get("camera_view") or "lerobot"),
+                                       horizon=spec.horizon)
         self.chunk_shape = (spec.horizon, spec.action_dim)
 
     def parameters(self, recurse: bool = True):
