@@ -15,7 +15,8 @@ keeps each run's collection and training figures for the results JSON. `--gpus N
 `scaling` stage (not run unless named) times short training runs of the same recipe at each
 `--scaling-runs` entry (a number of GPUs, optionally with train options) and profiles them; the
 finished runs are kept in out/scaling.json. `--demos-from RUN` trains on the demos the run in
-RUN collected (linked, with its collection record) instead of collecting them again.
+RUN collected (linked, with its collection record) instead of collecting them again;
+`--checkpoint C --stages eval` evaluates a policy trained before (C, a vlascope checkpoint).
 
 The `diagnose` stage (not run unless named) runs `vlascope doctor` on the trained policy with one
 task's demos and episodes at a time (`--diagnose-tasks`, else the three least solved); each
@@ -358,21 +359,23 @@ def instruction_twins(embeddings: dict) -> dict[str, list[str]]:
     return twins
 
 
-def last_checkpoint(out: Path) -> Path:
-    return out / "run" / "checkpoints" / "last"
+def last_checkpoint(args, out: Path) -> Path:
+    """The policy the eval, diagnose and agreement stages examine: --checkpoint, else the one
+    this run trained."""
+    return args.checkpoint or out / "run" / "checkpoints" / "last"
 
 
-def trained_policy(out: Path):
+def trained_policy(args, out: Path):
     from vlascope.devices import resolve_device
     from vlascope.policies import load_pretrained
 
-    return load_pretrained(last_checkpoint(out), device=resolve_device("auto"))
+    return load_pretrained(last_checkpoint(args, out), device=resolve_device("auto"))
 
 
 def eval_stage(args, tasks: list[str], out: Path) -> dict:
     from vlascope.evaluate.runner import evaluate_tasks
 
-    policy = trained_policy(out)
+    policy = trained_policy(args, out)
     trained = policy.config
     results = {}
     # The trained execution at every episode count; each of --executions (the same weights
@@ -418,7 +421,7 @@ def diagnose_stage(args, tasks: list[str], out: Path, evals: dict | None) -> dic
     in the first evaluation. Resumes: a task whose report exists is read, not run again. Returns
     each task's findings, passed checks included; prints the others."""
     chosen = args.diagnose_tasks or least_solved(evals, 3, "diagnose")
-    checkpoint = last_checkpoint(out)
+    checkpoint = last_checkpoint(args, out)
     found = {}
     for task in chosen:
         report = out / "doctor" / task
@@ -466,7 +469,7 @@ def agreement_stage(args, tasks: list[str], out: Path, evals: dict | None) -> di
     for name, (where, together, compiled) in AGREEMENT_SETTINGS.items():
         if name in found or (compiled and not args.compile):
             continue
-        policy = policy or trained_policy(out)
+        policy = policy or trained_policy(args, out)
 
         def run(group: list[str]) -> dict:
             return evaluate_tasks(policy, group, episodes, seed=args.seed,
@@ -558,6 +561,9 @@ def main() -> None:
                    help="GPUS or GPUS:train options of each throughput run, e.g. 1 2 2:ddp_split_graph=true")
     p.add_argument("--scaling-steps", type=int, default=1000)
     p.add_argument("--out", default="outputs/mt50")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="a vlascope checkpoint folder the eval, diagnose and agreement stages examine "
+                        "instead of the one this run trains (no train stage then)")
     p.add_argument("--demos-from", type=Path, default=None,
                    help="the --out of a run that collected these tasks' demos: use them, linked, "
                         "with its collection record, instead of collecting again")
@@ -574,6 +580,16 @@ def main() -> None:
 
         args.workers = min(os.cpu_count() or 1, 8 * max(1, torch.cuda.device_count()))
     tasks = parse_tasks(p, args.tasks, TASK_SETS)
+    if args.checkpoint is not None:
+        from vlascope.errors import VlascopeError
+        from vlascope.policies.factory import read_config
+
+        if "train" in args.stages or "scaling" in args.stages:
+            p.error("--checkpoint: a policy already trained is examined; leave train and scaling out of --stages")
+        try:
+            read_config(args.checkpoint)
+        except VlascopeError as exc:
+            p.error(f"--checkpoint: {exc}")
     strangers = [t for t in args.diagnose_tasks if t not in tasks]
     if strangers:
         p.error(f"--diagnose-tasks: {', '.join(strangers)} not among this run's tasks")
