@@ -33,6 +33,14 @@ def check_execution_settings(settings: dict) -> None:
                          f"are {', '.join(EXECUTION_FIELDS)}")
 
 
+def check_execution(n_action_steps: int, horizon: int, temporal_ensemble: float | None) -> None:
+    """ValueError unless a chunk of `horizon` actions can be executed this way."""
+    if not 1 <= n_action_steps <= horizon:
+        raise ValueError(f"n_action_steps ({n_action_steps}) must be in [1, horizon ({horizon})]")
+    if temporal_ensemble is not None and temporal_ensemble < 0:
+        raise ValueError(f"temporal_ensemble must be >= 0 or None, got {temporal_ensemble}")
+
+
 @dataclass
 class PolicyConfig:
     """Fields every policy has. The data-derived ones are filled at training time."""
@@ -135,11 +143,7 @@ class PolicyConfig:
         return config
 
     def validate(self) -> None:
-        if not 1 <= self.n_action_steps <= self.horizon:
-            raise ValueError(f"n_action_steps ({self.n_action_steps}) must be in [1, horizon "
-                             f"({self.horizon})]")
-        if self.temporal_ensemble is not None and self.temporal_ensemble < 0:
-            raise ValueError(f"temporal_ensemble must be >= 0 or None, got {self.temporal_ensemble}")
+        check_execution(self.n_action_steps, self.horizon, self.temporal_ensemble)
         if self.language and self.language_dim < 1:
             raise ValueError("language conditioning needs language_dim (set from the dataset)")
         if self.language_norm and not self.language:

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from vlascope.errors import VlascopeError
-from vlascope.policies.base import check_execution_settings
+from vlascope.policies.base import check_execution, check_execution_settings
 
 
 class NotProvided(Exception):
@@ -353,11 +353,7 @@ class ClosedLoopConfig:
         validated as a vlascope policy's config is (ValueError)."""
         check_execution_settings(settings)
         config = replace(self, **settings)
-        if not 1 <= config.n_action_steps <= config.horizon:
-            raise ValueError(f"n_action_steps ({config.n_action_steps}) must be in [1, horizon "
-                             f"({config.horizon})]")
-        if config.temporal_ensemble is not None and config.temporal_ensemble < 0:
-            raise ValueError(f"temporal_ensemble must be >= 0 or None, got {config.temporal_ensemble}")
+        check_execution(config.n_action_steps, config.horizon, config.temporal_ensemble)
         return config
 
 
