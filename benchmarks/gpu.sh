@@ -4,7 +4,10 @@
 #
 #   bash benchmarks/gpu.sh start NAME COMMAND...   set up if needed, start COMMAND as job NAME
 #   bash benchmarks/gpu.sh poll [SECONDS]          wait up to SECONDS (default 0) while jobs run;
-#                                                  then copy logs and results into $OUT
+#                                                  then pack every job's log and exit status and
+#                                                  every results JSON into $OUT/jobs.tgz (one
+#                                                  file: at most 8 come back from the machine);
+#                                                  here: tar xzf jobs.tgz (logs/, results/)
 #   bash benchmarks/gpu.sh setup                   the set-up alone
 #   bash benchmarks/gpu.sh keep NAME PATH...       PATHs (e.g. a checkpoint's config.json,
 #                                                  normalizer.safetensors and ema.safetensors) into
@@ -13,18 +16,20 @@
 #                                                  files of 16 MiB); here: cat NAME.tgz.part* | tar xz
 #
 # Name the commit for the results JSONs with VLASCOPE_COMMIT=<hash> where the copy of the working
-# tree has no up-to-date .git.
+# tree has no up-to-date .git. Jobs write their results JSONs to $VLASCOPE_RESULTS_DIR, by default
+# /tmp/vlascope-results: outside the copy of the working tree, which each command may replace.
 #
 # e.g. bash benchmarks/gpu.sh start act python3 benchmarks/image_policies.py --recipe act-pick-place
 #
 # Carry from the repository root: .whl/ (MetaWorld's wheels, see benchmarks/README.md), .gl/ (the
 # EGL loader packages) and, for language-conditioned runs, .vlcache/ (instruction embeddings
 # computed here: the sentence encoder is not carried). A job's output goes to $JOBS/NAME.log,
-# its exit status to $JOBS/NAME.rc; results JSONs land in benchmarks/results/ as on any machine.
+# its exit status to $JOBS/NAME.rc.
 set -u
 OUT=${OUT:-outputs}
 JOBS=/tmp/vlascope-jobs
 SITE=/tmp/vlascope-site
+RESULTS=${VLASCOPE_RESULTS_DIR:-/tmp/vlascope-results}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 setup() {
@@ -46,6 +51,7 @@ setup() {
 environment() {
   export MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1
   export PYTHONPATH="$SITE:$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
+  export VLASCOPE_RESULTS_DIR=$RESULTS
   [ -d /tmp/vlascope-cache ] && export VLASCOPE_CACHE=/tmp/vlascope-cache
   if ! ldconfig -p | grep -q libEGL_nvidia; then
     export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
@@ -55,10 +61,12 @@ environment() {
 poll() {
   local wait=${1:-0} end=$((SECONDS + ${1:-0}))
   while [ "$wait" -gt 0 ] && [ $SECONDS -lt $end ] && running; do sleep 10; done
-  mkdir -p "$OUT/results"
-  cp "$JOBS"/*.log "$JOBS"/*.rc "$JOBS"/machine.txt "$OUT"/ 2>/dev/null
-  # Only the results written since the set-up: the tracked ones are already here.
-  find "$ROOT"/benchmarks/results -name '*.json' -newer "$JOBS/machine.txt" -exec cp {} "$OUT/results/" \; 2>/dev/null
+  local pack
+  pack=$(mktemp -d)
+  mkdir -p "$pack/logs" "$pack/results" "$OUT"
+  cp "$JOBS"/*.log "$JOBS"/*.rc "$JOBS"/machine.txt "$pack/logs/" 2>/dev/null
+  cp "$RESULTS"/*.json "$pack/results/" 2>/dev/null
+  tar czf "$OUT/jobs.tgz" -C "$pack" logs results && rm -rf "$pack"
   for log in "$JOBS"/*.log; do
     [ -f "$log" ] || continue
     name=$(basename "$log" .log)
