@@ -492,16 +492,9 @@ def agreement_stage(args, tasks: list[str], out: Path, evals: dict | None) -> di
 
 def splits_of(summaries: dict) -> dict:
     """Success per difficulty split and over every task, pooled over episodes."""
-    from vlascope.evaluate.metrics import pooled_success
+    from vlascope.evaluate.metrics import success_by_group
 
-    out = {}
-    groups = {**{s: [t for t in ts if t in summaries] for s, ts in DIFFICULTY_SPLITS.items()},
-              "average": list(summaries)}
-    for name, members in groups.items():
-        if not members:
-            continue
-        out[name] = {"tasks": len(members), **pooled_success([summaries[t] for t in members])}
-    return out
+    return success_by_group(summaries, DIFFICULTY_SPLITS)
 
 
 def print_table(evals: dict) -> dict:

@@ -115,6 +115,27 @@ def test_eval_runs_several_checkpoints_on_the_same_episodes_and_pools_them(train
                           "seed9", "no such checkpoint folder")
 
 
+def test_eval_runs_several_tasks_in_one_pool_and_reports_their_splits(trained_run, tmp_path):
+    ckpt = str(trained_run.last_checkpoint)
+    common = ["--episodes", "2", "--max-steps", "12", "--workers", "1", "--device", "cpu"]
+    p = run_here("eval", ckpt, "--task", "reach-v3", "push-v3", *common, "--json", str(tmp_path / "both.json"))
+    assert p.returncode == 0, p.stderr
+    assert "very_hard" not in p.stdout and "easy" in p.stdout and "average" in p.stdout
+    both = json.loads((tmp_path / "both.json").read_text())
+    assert set(both["tasks"]) == {"reach-v3", "push-v3"}
+    assert both["splits"]["easy"]["tasks"] == 1 and both["splits"]["hard"]["tasks"] == 1  # reach, push
+    assert both["splits"]["average"]["episodes"] == 4
+    assert both["splits"]["average"]["successes"] == sum(t["summary"]["successes"] for t in both["tasks"].values())
+    # Each task's episodes are those it gets alone.
+    p = run_here("eval", ckpt, "--task", "push-v3", *common, "--json", str(tmp_path / "push.json"))
+    assert p.returncode == 0, p.stderr
+    alone = json.loads((tmp_path / "push.json").read_text())["episodes"]
+    together = both["tasks"]["push-v3"]["episodes"]
+    assert [(e["seed"], e["length"]) for e in alone] == [(e["seed"], e["length"]) for e in together]
+    assert [e["episode_return"] for e in alone] == pytest.approx([e["episode_return"] for e in together], rel=1e-4)
+    assert_one_line_error(run_here("eval", ckpt, "--task", "reach-v3", "mt11"), "unknown MetaWorld task 'mt11'")
+
+
 @pytest.mark.parametrize("policy", ["flow"])
 def test_quickstart_runs_the_whole_loop(tmp_path, policy):
     p = run_here("quickstart", "--out", str(tmp_path / "qs"), "--demos", "2", "--steps", "10",

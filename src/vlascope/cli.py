@@ -59,33 +59,55 @@ def _train(args) -> None:
 
 
 def _eval(args) -> None:
+    from vlascope.envs import check_task
+    from vlascope.envs.metaworld import DIFFICULTY_SPLITS, MT10_TASKS, MT50_TASKS
     from vlascope.evaluate.checkpoints import evaluate_checkpoints
-    from vlascope.evaluate.metrics import format_pooled, format_summary_table
+    from vlascope.evaluate.metrics import (format_pooled, format_success, format_summary_table, format_table,
+                                           success_by_group)
     from vlascope.fileio import write_json
 
+    sets = {"mt10": MT10_TASKS, "mt50": MT50_TASKS}
+    tasks = list(dict.fromkeys(check_task(t) for name in args.task for t in sets.get(name, [name])))
     several = len(args.checkpoints) > 1
     execution = {k: v for k, v in (("n_action_steps", args.action_steps),
                                    ("temporal_ensemble", args.temporal_ensemble)) if v is not None}
     # None leaves evaluate()'s default for envs_per_worker, the one place it is written.
     run = {} if args.envs_per_worker is None else {"envs_per_worker": args.envs_per_worker}
     reports, pooled = evaluate_checkpoints(
-        args.checkpoints, args.task, args.episodes, seed=args.seed, device=args.device,
+        args.checkpoints, tasks, args.episodes, seed=args.seed, device=args.device,
         execution=execution, video_path=args.video, fixed_init=args.fixed_init,
         max_steps=args.max_steps, workers=args.workers, compile=args.compile, adapter=args.adapter, **run)
-    for ckpt, report in zip(args.checkpoints, reports):
+    for ckpt, by_task in zip(args.checkpoints, reports):
         if args.per_episode:
-            for e in report.episodes:
-                print(f"  {ckpt + ' ' if several else ''}seed {e.seed}: {'success' if e.success else 'fail'} "
-                      f"in {e.length} steps, return {e.episode_return:.1f}" + (f" ({e.error})" if e.error else ""))
-    print(format_summary_table([(f"{args.task} {ckpt}" if several else args.task, r.summary)
-                                for ckpt, r in zip(args.checkpoints, reports)]))
+            for task, report in by_task.items():
+                for e in report.episodes:
+                    print(f"  {ckpt + ' ' if several else ''}{task + ' ' if len(tasks) > 1 else ''}seed {e.seed}: "
+                          f"{'success' if e.success else 'fail'} in {e.length} steps, return "
+                          f"{e.episode_return:.1f}" + (f" ({e.error})" if e.error else ""))
+    print(format_summary_table([(f"{task} {ckpt}" if several else task, report.summary)
+                                for ckpt, by_task in zip(args.checkpoints, reports)
+                                for task, report in by_task.items()]))
+    # Several tasks: success per MetaWorld difficulty split (LeRobot's grouping) and over all.
+    groups = []
+    if len(tasks) > 1:
+        for ckpt, by_task in zip(args.checkpoints, reports):
+            groups.append(success_by_group({t: r.summary for t, r in by_task.items()}, DIFFICULTY_SPLITS))
+            print(("\n" + ckpt if several else "") + "\n" + format_table(
+                ["split", "tasks", "success", "95% CI"],
+                [[name, str(g["tasks"]), *format_success(g)] for name, g in groups[-1].items()]))
     if pooled:
         print(f"pooled over {pooled['runs']} checkpoints: {format_pooled(pooled)}")
-    for r in reports:
-        print(f"{r.seconds:.1f}s, {r.env_steps_per_second:.0f} env steps/s")
+    for by_task in reports:
+        report = next(iter(by_task.values()))  # every task's report holds the whole run's timing
+        print(f"{report.seconds:.1f}s, {report.env_steps_per_second:.0f} env steps/s")
     if args.json:
-        write_json(args.json, {"runs": [{"checkpoint": c, **r.to_json()} for c, r in zip(args.checkpoints, reports)],
-                               "pooled": pooled} if several else reports[0].to_json())
+        def record(i: int) -> dict:
+            if len(tasks) == 1:
+                return reports[i][tasks[0]].to_json()
+            return {"tasks": {t: r.to_json() for t, r in reports[i].items()}, "splits": groups[i]}
+
+        write_json(args.json, {"runs": [{"checkpoint": c, **record(i)} for i, c in enumerate(args.checkpoints)],
+                               "pooled": pooled} if several else record(0))
         print(f"metrics: {args.json}")
 
 
@@ -201,8 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "run is one draw")
     e.add_argument("--adapter", help="package.module:factory returning your own policy behind "
                    "vlascope.policies.interface.ActionPolicy (called with checkpoint=, device=)")
-    e.add_argument("--task", required=True)
-    e.add_argument("--episodes", type=int, default=50)
+    e.add_argument("--task", required=True, nargs="+",
+                   help="one or more MetaWorld tasks, or mt10 / mt50: several share one pool of "
+                        "workers and are also reported per difficulty split")
+    e.add_argument("--episodes", type=int, default=50, help="episodes a task")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--fixed-init", action="store_true",
                    help="every episode from the state a --fixed-init dataset of this seed uses")

@@ -6,21 +6,22 @@ from __future__ import annotations
 
 from vlascope.devices import resolve_device
 from vlascope.errors import VlascopeError
-from vlascope.evaluate.metrics import pool_runs
-from vlascope.evaluate.runner import EvalReport, evaluate
+from vlascope.evaluate.metrics import pool_runs, pooled_success
+from vlascope.evaluate.runner import EvalReport, evaluate_tasks
 from vlascope.policies import load_pretrained
 from vlascope.policies.factory import read_config
 from vlascope.policies.foreign import is_foreign, load_foreign_policy
 
 
-def evaluate_checkpoints(checkpoints: list[str], task: str, episodes: int, seed: int = 0,
+def evaluate_checkpoints(checkpoints: list[str], tasks: list[str], episodes: int, seed: int = 0,
                          device: str = "auto", execution: dict | None = None, video_path: str | None = None,
-                         adapter: str | None = None, **run) -> tuple[list[EvalReport], dict | None]:
-    """Evaluate each checkpoint on the same seeded episodes, so their rows differ only by the
-    weights; `execution` (n_action_steps, temporal_ensemble) changes how chunks are executed,
-    an inference-time choice. A LeRobot folder is loaded by lerobot; with `adapter`
-    (package.module:factory) every checkpoint is loaded by the user's factory. Returns the reports
-    and, for several checkpoints, the pooled figures."""
+                         adapter: str | None = None, **run) -> tuple[list[dict[str, EvalReport]], dict | None]:
+    """Evaluate each checkpoint on the same seeded episodes of each task, so their rows differ
+    only by the weights; `execution` (n_action_steps, temporal_ensemble) changes how chunks are
+    executed, an inference-time choice. A LeRobot folder is loaded by lerobot; with `adapter`
+    (package.module:factory) every checkpoint is loaded by the user's factory. Returns each
+    checkpoint's reports by task and, for several checkpoints, the figures pooled over them (each
+    one's episodes of every task counted together)."""
     if len(checkpoints) > 1 and video_path:
         raise VlascopeError(f"--video records one checkpoint; {len(checkpoints)} were given")
     for ckpt in checkpoints:  # a bad last folder is named before the first is evaluated
@@ -39,6 +40,7 @@ def evaluate_checkpoints(checkpoints: list[str], task: str, episodes: int, seed:
             policy.config = policy.config.with_execution(**(execution or {}))
         except ValueError as exc:
             raise VlascopeError(f"{ckpt}: {exc}") from None
-        reports.append(evaluate(policy, task, episodes, seed=seed, video_path=video_path, **run))
-    pooled = pool_runs([r.summary for r in reports]) if len(reports) > 1 else None
+        reports.append(evaluate_tasks(policy, tasks, episodes, seed=seed, video_path=video_path, **run))
+    overall = [pooled_success([r.summary for r in by_task.values()]) for by_task in reports]
+    pooled = pool_runs(overall) if len(reports) > 1 else None
     return reports, pooled

@@ -47,6 +47,18 @@ def pooled_success(summaries: list[dict]) -> dict:
             "success_ci95": list(wilson_interval(k, n))}
 
 
+def success_by_group(summaries: dict[str, dict], groups: dict[str, tuple[str, ...]]) -> dict:
+    """Success pooled over the episodes of each group's tasks that were run (MetaWorld's
+    difficulty splits, say), and over every task ("average")."""
+    out = {}
+    members = {**{name: [t for t in tasks if t in summaries] for name, tasks in groups.items()},
+               "average": list(summaries)}
+    for name, tasks in members.items():
+        if tasks:
+            out[name] = {"tasks": len(tasks), **pooled_success([summaries[t] for t in tasks])}
+    return out
+
+
 def pool_runs(summaries: list[dict]) -> dict:
     """Success over several training runs (seeds) of one recipe, each evaluated on the same
     episodes. One run is one draw: seeds of one recipe spread by more than an episode interval
