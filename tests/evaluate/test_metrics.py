@@ -1,7 +1,7 @@
 import pytest
 
-from vlascope.evaluate.metrics import (fisher_two_sided, format_pooled, gap_p_value, pool_runs, summarize,
-                                       wilson_interval)
+from vlascope.evaluate.metrics import (fisher_two_sided, format_pooled, gap_p_value, pool_runs,
+                                       success_by_group, summarize, wilson_interval)
 from vlascope.evaluate.runner import EpisodeResult
 
 
@@ -58,3 +58,12 @@ def test_fisher_two_sided_counts_every_table_as_unlikely_as_the_observed_one():
     # Thousands of episodes a side: 85.7% against 85.1% of 2 500 is no difference; 82.2% is.
     assert fisher_two_sided(2142, 2500, 2128, 2500) > 0.5
     assert fisher_two_sided(2056, 2500, 2178, 2500) < 1e-5
+
+
+def test_success_by_group_pools_the_episodes_of_the_tasks_run():
+    summaries = {"a": {"successes": 9, "episodes": 10}, "b": {"successes": 1, "episodes": 10},
+                 "c": {"successes": 5, "episodes": 5}}
+    groups = success_by_group(summaries, {"easy": ("a", "c", "not-run"), "hard": ("b",), "none": ("x",)})
+    assert list(groups) == ["easy", "hard", "average"]  # a group with no task run is left out
+    assert (groups["easy"]["tasks"], groups["easy"]["successes"], groups["easy"]["episodes"]) == (2, 14, 15)
+    assert groups["average"]["success_rate"] == 15 / 25
