@@ -137,7 +137,7 @@ RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "5
                             "--train-options", _GRAPHS_DDP + ",lr=0.002"],
            # Four GPUs with 1.5 times the samples of `gpu`, as gpu-2gpus-15k has on two.
            "gpu-4gpus-7500": [*_GPU, "--gpus", "4", "--workers", "56", "--steps", "7500",
-                              "--train-options", _GRAPHS_DDP],
+                              "--stages", "collect", "train", "eval", "--train-options", _GRAPHS_DDP],
            # `gpu` and `gpu-2gpus` trained again from other initial weights and batch orders: how far
            # two trainings of one recipe land apart, beside the episodes' interval of each.
            "gpu-seed1": [*_GPU, "--steps", "20000", "--train-options", "compile_mode=reduce-overhead,seed=1"],
