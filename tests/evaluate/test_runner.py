@@ -1,10 +1,13 @@
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import TINY_POLICY, needs_rendering
 from vlascope.envs import episode_seed
+from vlascope.errors import VlascopeError
 from vlascope.evaluate.runner import evaluate, fixed_initial_state
 from vlascope.policies import load_pretrained
+from vlascope.policies.interface import ActionPolicy, ClosedLoop, PolicySpec
 
 
 def test_closed_loop_eval_in_real_env(trained_run, tmp_path):
@@ -194,3 +197,25 @@ def test_a_segment_renders_only_the_frames_the_policy_reads():
     segment = run_segment(env, np.zeros((8, 4)), keep=2)
     assert segment.steps == 8 and len(rendered) == 2
     assert all(o["corner2_image"].shape == (16, 16, 3) for o in segment.observations)
+
+
+class _ZeroPolicy(ActionPolicy):
+    """A user's policy that reads `obs_shapes` and always stands still."""
+
+    name = "zeros"
+
+    def __init__(self, obs_shapes: dict):
+        self.spec = PolicySpec(obs_shapes, 4, 1, 4, 4)
+
+    def predict_chunk(self, obs, seed=0, task_index=None):
+        return torch.zeros(len(obs["robot_state"]), 4, 4)
+
+
+def test_a_policy_reading_what_metaworld_does_not_give_is_refused_in_one_line():
+    with pytest.raises(VlascopeError, match="reads wrist_state, which MetaWorld's env does not give"):
+        evaluate(ClosedLoop(_ZeroPolicy({"robot_state": (4,), "wrist_state": (3,)})), "reach-v3", 1)
+    with pytest.raises(VlascopeError, match="reads 'goal' of 7 dims; MetaWorld's env gives 3"):
+        evaluate(ClosedLoop(_ZeroPolicy({"robot_state": (4,), "goal": (7,)})), "reach-v3", 1)
+    ran = evaluate(ClosedLoop(_ZeroPolicy({"robot_state": (4,), "goal": (3,)})), "reach-v3", 1, max_steps=4,
+                   progress=False)
+    assert ran.episodes[0].length == 4 and not ran.episodes[0].error

@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from vlascope.envs import MetaWorldEnv, episode_seed, instruction_for
+from vlascope.envs.metaworld import OBS_SLICES
 from vlascope.errors import VlascopeError
 from vlascope.evaluate.metrics import summarize
 from vlascope.evaluate.pool import InProcessEnvs, Segment, SlotError, WorkerEnvs
@@ -62,6 +63,19 @@ def env_spec(cfg, task: str, max_steps: int | None = None, video_camera: str | N
         return dict(task=task, camera=cameras, image_size=cfg.image_size, max_steps=max_steps,
                     image_obs=True, camera_view=cfg.camera_view)
     return dict(task=task, camera=video_camera, image_size=256, max_steps=max_steps, image_obs=False)
+
+
+def check_env_inputs(cfg) -> None:
+    """VlascopeError naming an input the simulator does not give, or gives with another size:
+    MetaWorld's env gives OBS_SLICES' keys and a frame per camera (`<camera>_image`)."""
+    unknown = [k for k in cfg.obs_keys if k not in OBS_SLICES and not k.endswith("_image")]
+    if unknown:
+        raise VlascopeError(f"the policy reads {', '.join(unknown)}, which MetaWorld's env does not give "
+                            f"(it gives {', '.join(OBS_SLICES)} and <camera>_image frames)")
+    for key, where in OBS_SLICES.items():
+        have, give = cfg.obs_dims.get(key), where.stop - where.start
+        if key in cfg.obs_keys and have is not None and have != give:
+            raise VlascopeError(f"the policy reads '{key}' of {have} dims; MetaWorld's env gives {give}")
 
 
 def policy_task_index(policy, task: str) -> int:
@@ -175,6 +189,7 @@ def evaluate_tasks(policy, tasks: list[str], episodes: int, seed: int = 0, fixed
     task_indices = {task: policy_task_index(policy, task) for task in tasks}
     device = next(policy.parameters()).device
     cfg = policy.config
+    check_env_inputs(cfg)
 
     def spec_for(task: str) -> dict:
         return env_spec(cfg, task, max_steps, camera if video_path else None)

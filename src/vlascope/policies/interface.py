@@ -21,7 +21,7 @@ LeRobot loader (vlascope.policies.lerobot_checkpoint), and a user's own adapter 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -347,6 +347,7 @@ class ClosedLoopConfig:
     temporal_ensemble: float | None = None
     camera_view: str = "lerobot"
     horizon: int = 1  # the predicted chunk's length: n_action_steps may not pass it
+    obs_dims: dict[str, int] = field(default_factory=dict)  # each vector input's size
 
     def with_execution(self, **settings) -> "ClosedLoopConfig":
         """A copy executing the same predictions differently (n_action_steps, temporal_ensemble),
@@ -382,7 +383,9 @@ class ClosedLoop(nn.Module):
                                        image_keys, sides.pop() if sides else 0,
                                        task_names(policy),
                                        camera_view=str(info.get("camera_view") or "lerobot"),
-                                       horizon=spec.horizon)
+                                       horizon=spec.horizon,
+                                       obs_dims={k: shape[-1] for k, shape in spec.obs_shapes.items()
+                                                 if len(shape) == 1})
         self.chunk_shape = (spec.horizon, spec.action_dim)
 
     def parameters(self, recurse: bool = True):
