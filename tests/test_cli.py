@@ -118,7 +118,7 @@ def test_eval_runs_several_checkpoints_on_the_same_episodes_and_pools_them(train
 def test_eval_runs_several_tasks_in_one_pool_and_reports_their_splits(trained_run, tmp_path):
     ckpt = str(trained_run.last_checkpoint)
     common = ["--episodes", "2", "--max-steps", "12", "--workers", "1", "--device", "cpu"]
-    p = run_here("eval", ckpt, "--task", "reach-v3", "push-v3", *common, "--json", str(tmp_path / "both.json"))
+    p = run_here("eval", "--task", "reach-v3,push-v3", ckpt, *common, "--json", str(tmp_path / "both.json"))
     assert p.returncode == 0, p.stderr
     assert "very_hard" not in p.stdout and "easy" in p.stdout and "average" in p.stdout
     both = json.loads((tmp_path / "both.json").read_text())
@@ -133,7 +133,7 @@ def test_eval_runs_several_tasks_in_one_pool_and_reports_their_splits(trained_ru
     together = both["tasks"]["push-v3"]["episodes"]
     assert [(e["seed"], e["length"]) for e in alone] == [(e["seed"], e["length"]) for e in together]
     assert [e["episode_return"] for e in alone] == pytest.approx([e["episode_return"] for e in together], rel=1e-4)
-    assert_one_line_error(run_here("eval", ckpt, "--task", "reach-v3", "mt11"), "unknown MetaWorld task 'mt11'")
+    assert_one_line_error(run_here("eval", ckpt, "--task", "reach-v3,mt11"), "unknown MetaWorld task 'mt11'")
 
 
 @pytest.mark.parametrize("policy", ["flow"])

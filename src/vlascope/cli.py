@@ -67,7 +67,8 @@ def _eval(args) -> None:
     from vlascope.fileio import write_json
 
     sets = {"mt10": MT10_TASKS, "mt50": MT50_TASKS}
-    tasks = list(dict.fromkeys(check_task(t) for name in args.task for t in sets.get(name, [name])))
+    names = [name.strip() for name in args.task.split(",") if name.strip()]
+    tasks = list(dict.fromkeys(check_task(t) for name in names for t in sets.get(name, [name])))
     several = len(args.checkpoints) > 1
     execution = {k: v for k, v in (("n_action_steps", args.action_steps),
                                    ("temporal_ensemble", args.temporal_ensemble)) if v is not None}
@@ -223,9 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "run is one draw")
     e.add_argument("--adapter", help="package.module:factory returning your own policy behind "
                    "vlascope.policies.interface.ActionPolicy (called with checkpoint=, device=)")
-    e.add_argument("--task", required=True, nargs="+",
-                   help="one or more MetaWorld tasks, or mt10 / mt50: several share one pool of "
-                        "workers and are also reported per difficulty split")
+    e.add_argument("--task", required=True,
+                   help="a MetaWorld task, several separated by commas (reach-v3,push-v3), or mt10 / "
+                        "mt50: several share one pool of workers and are also reported per "
+                        "difficulty split")
     e.add_argument("--episodes", type=int, default=50, help="episodes a task")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--fixed-init", action="store_true",
