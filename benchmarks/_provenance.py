@@ -63,11 +63,11 @@ def parse_args(parser: argparse.ArgumentParser, recipes: dict[str, list[str]] | 
 def parse_tasks(parser: argparse.ArgumentParser, names: list[str], sets: dict[str, list[str]]) -> list[str]:
     """The MetaWorld tasks `names` stand for, each the name of one of `sets` or of a task; a name
     that is neither ends the command with the parser's one-line error."""
-    from vlascope.envs import check_task
+    from vlascope.envs.metaworld import expand_tasks
     from vlascope.errors import VlascopeError
 
     try:
-        return [check_task(t) for name in names for t in sets.get(name, [name])]
+        return expand_tasks(names, sets)
     except VlascopeError as exc:
         parser.error(str(exc))
 

@@ -56,11 +56,11 @@ from _jobs import collect, ensure_dir, observability, run_parallel  # noqa: E402
 from _provenance import parse_args, parse_tasks, write_results  # noqa: E402
 from image_policies import parse_options  # noqa: E402
 
-from vlascope.envs.metaworld import DIFFICULTY_SPLITS, MT10_TASKS, MT50_TASKS, difficulty_of  # noqa: E402
+from vlascope.envs.metaworld import DIFFICULTY_SPLITS, TASK_SETS as METAWORLD_SETS, difficulty_of  # noqa: E402
 
 # scene-pairs: five pairs of tasks that share a scene and whose instructions the sentence encoder
 # puts close together: only the instruction says which of the pair is asked.
-TASK_SETS = {"mt50": list(MT50_TASKS), "mt10": list(MT10_TASKS),
+TASK_SETS = {**METAWORLD_SETS,
              "scene-pairs": ["faucet-open-v3", "faucet-close-v3", "handle-press-v3", "handle-pull-v3",
                              "handle-press-side-v3", "handle-pull-side-v3", "door-lock-v3", "door-unlock-v3",
                              "window-open-v3", "window-close-v3"]}

@@ -59,16 +59,14 @@ def _train(args) -> None:
 
 
 def _eval(args) -> None:
-    from vlascope.envs import check_task
-    from vlascope.envs.metaworld import DIFFICULTY_SPLITS, MT10_TASKS, MT50_TASKS
+    from vlascope.envs.metaworld import DIFFICULTY_SPLITS, expand_tasks
     from vlascope.evaluate.checkpoints import evaluate_checkpoints
     from vlascope.evaluate.metrics import (format_pooled, format_success, format_summary_table, format_table,
                                            success_by_group)
     from vlascope.fileio import write_json
 
-    sets = {"mt10": MT10_TASKS, "mt50": MT50_TASKS}
     names = [name.strip() for name in args.task.split(",") if name.strip()]
-    tasks = list(dict.fromkeys(check_task(t) for name in names for t in sets.get(name, [name])))
+    tasks = list(dict.fromkeys(expand_tasks(names)))
     several = len(args.checkpoints) > 1
     execution = {k: v for k, v in (("n_action_steps", args.action_steps),
                                    ("temporal_ensemble", args.temporal_ensemble)) if v is not None}

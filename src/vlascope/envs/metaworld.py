@@ -148,6 +148,8 @@ MT10_TASKS = (
     "drawer-close-v3", "button-press-topdown-v3", "peg-insert-side-v3",
     "window-open-v3", "window-close-v3",
 )
+# Names that stand for several tasks wherever tasks are listed.
+TASK_SETS = {"mt10": MT10_TASKS, "mt50": MT50_TASKS}
 
 
 def task_names() -> list[str]:
@@ -163,6 +165,12 @@ def check_task(task: str) -> str:
         hint = f"; did you mean {', '.join(close)}?" if close else "; run `vlascope tasks` for the list"
         raise VlascopeError(f"unknown MetaWorld task '{task}'{hint}")
     return task
+
+
+def expand_tasks(names: list[str], sets: dict = TASK_SETS) -> list[str]:
+    """The MetaWorld tasks `names` stand for, each the name of one of `sets` or of a task,
+    checked (check_task's one-line error for a name that is neither)."""
+    return [check_task(t) for name in names for t in sets.get(name, [name])]
 
 
 def instruction_for(task: str) -> str:

@@ -24,13 +24,14 @@ def evaluate_checkpoints(checkpoints: list[str], tasks: list[str], episodes: int
     one's episodes of every task counted together)."""
     if len(checkpoints) > 1 and video_path:
         raise VlascopeError(f"--video records one checkpoint; {len(checkpoints)} were given")
-    for ckpt in checkpoints:  # a bad last folder is named before the first is evaluated
-        if not is_foreign(ckpt, adapter):
+    foreign = [is_foreign(ckpt, adapter) for ckpt in checkpoints]
+    for ckpt, elsewhere in zip(checkpoints, foreign):  # a bad last folder is named before the first is evaluated
+        if not elsewhere:
             read_config(ckpt)
     torch_device = resolve_device(device)
     reports = []
-    for ckpt in checkpoints:
-        if is_foreign(ckpt, adapter):
+    for ckpt, elsewhere in zip(checkpoints, foreign):
+        if elsewhere:
             # What the doctor's closed-loop checks run: the policy's own predict_chunk on the
             # simulator's observations under MetaWorld's keys.
             policy = load_foreign_policy(ckpt, torch_device, adapter).eval().closed_loop_policy()
