@@ -59,13 +59,10 @@ def total(run: dict) -> tuple[int, int]:
 def between_training_spread(reference: list[dict]) -> dict:
     """Per task, the variance of the success rate across the reference trainings, summed over
     the tasks, against the sum of the binomial variances each training's episodes would give; and
-    the same for the average over the tasks."""
+    the standard deviation those episodes alone would give the average over the tasks (beside
+    pool_runs' run_sd, the one measured)."""
     tasks = sorted(set.intersection(*(set(r["tasks"]) for r in reference)))
-    observed = expected = 0.0
-    averages = []
-    for run in reference:
-        averages.append(sum(run["tasks"][t][0] / run["tasks"][t][1] for t in tasks) / len(tasks))
-    expected_average = 0.0
+    observed = expected = expected_average = 0.0
     for t in tasks:
         rates = [r["tasks"][t][0] / r["tasks"][t][1] for r in reference]
         n = sum(r["tasks"][t][1] for r in reference) / len(reference)
@@ -73,11 +70,9 @@ def between_training_spread(reference: list[dict]) -> dict:
         observed += sum((x - mean) ** 2 for x in rates) / (len(rates) - 1)
         expected += mean * (1 - mean) / n
         expected_average += mean * (1 - mean) / n / len(tasks) ** 2
-    mean_average = sum(averages) / len(averages)
-    sd_average = (sum((x - mean_average) ** 2 for x in averages) / (len(averages) - 1)) ** 0.5
     return {"tasks": len(tasks), "trainings": len(reference),
             "task_variance_ratio": observed / expected if expected else None,
-            "average_sd": sd_average, "average_sd_from_episodes": expected_average ** 0.5}
+            "average_sd_from_episodes": expected_average ** 0.5}
 
 
 def main() -> None:
@@ -117,7 +112,7 @@ def main() -> None:
     rows = [row(r) for r in reference] + [row(r) for r in runs]
     print(format_table(header, rows))
     print(f"\nreference trainings: mean {100 * sum(pooled['run_rates']) / len(pooled['run_rates']):.1f}%, "
-          f"sd {100 * spread['average_sd']:.2f} points between trainings against "
+          f"sd {100 * pooled['run_sd']:.2f} points between trainings against "
           f"{100 * spread['average_sd_from_episodes']:.2f} from the episodes alone; per task, "
           f"{spread['task_variance_ratio']:.1f} times the variance the episodes alone give "
           f"({spread['tasks']} tasks, {spread['trainings']} trainings)")
