@@ -87,3 +87,21 @@ def test_averaging_per_bucket_divides_once_a_bucket_and_gives_the_mean(tmp_path)
     # Forked from this process (already importing torch and vlascope) rather than spawned.
     mp.start_processes(_averaging_worker, args=(port, str(tmp_path)), nprocs=2, start_method="fork")
     assert [(tmp_path / f"rank{r}").read_text() for r in range(2)] == ["True 1", "True 1"]
+
+
+def test_each_process_draws_its_own_noise_and_a_resumed_process_draws_the_same_again():
+    import torch
+
+    from vlascope.train.loop import seed_process
+
+    def draws(rank: int, step: int) -> tuple:
+        batches = torch.Generator()
+        seed_process(0, rank, step, batches)
+        return torch.randn(16), torch.randint(0, 10_000, (16,), generator=batches)
+
+    first, second = draws(0, 0), draws(1, 0)
+    # Two processes at one step: other flow noise and other batches.
+    assert not torch.equal(first[0], second[0]) and not torch.equal(first[1], second[1])
+    # A process resumed at a step repeats its draws from there; another step gives others.
+    assert all(torch.equal(a, b) for a, b in zip(draws(1, 500), draws(1, 500)))
+    assert not torch.equal(draws(1, 500)[0], second[0])

@@ -203,6 +203,18 @@ def prepare_data(dataset_paths: list[str], obs_keys: list[str], skip_bad_demos: 
     return datasets, episodes, task_indices, tasks
 
 
+def seed_process(seed: int, rank: int, step: int, batches: torch.Generator) -> None:
+    """Seed process `rank` of several that train one policy, from `step` on: its batch order and
+    every draw of its forward pass (flow times and noise, crops, jitter, dropout) are its own.
+    Seeded alike, N processes would repeat one process's draws on N different batches, and the
+    averaged gradient would see N times the data but not N times the noise. DDP makes the
+    weights agree whatever the seeds: it broadcasts process 0's at the start. A checkpoint holds
+    process 0's generators only, so a resumed process seeds again from its step."""
+    base = seed + rank + 1_000_003 * step
+    batches.manual_seed(base)
+    torch.manual_seed(base + 2**32)  # every device's generator, on a stream apart from the batches'
+
+
 class BatchSource:
     """Random training batches from a dataset's frame tables, on `device`.
 
@@ -336,7 +348,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         device = resolve_device(cfg.device)
     rank = accelerator.process_index if accelerator else 0
     main = rank == 0
-    torch.manual_seed(cfg.seed)  # the same initial weights in every process
+    torch.manual_seed(cfg.seed)  # several processes are then seeded apart (seed_process, below)
     policy = policy.to(device)
     ema = (resume_state["ema"] if resume_state else copy.deepcopy(policy)).to(device)
     ema.eval().requires_grad_(False)
@@ -355,13 +367,13 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
         optimizer.load_state_dict(resume_state["optimizer"])
         scheduler.load_state_dict(resume_state["scheduler"])
         first_step = int(resume_state["step"])
-        torch.set_rng_state(resume_state["torch_rng"])
-        if device.type == "cuda" and "cuda_rng" in resume_state:
-            torch.cuda.set_rng_state(resume_state["cuda_rng"], device)
         if world == 1:
+            torch.set_rng_state(resume_state["torch_rng"])
+            if device.type == "cuda" and "cuda_rng" in resume_state:
+                torch.cuda.set_rng_state(resume_state["cuda_rng"], device)
             data.generator.set_state(resume_state["batch_rng"].to(data.generator.get_state().device))
-        else:  # the checkpoint holds process 0's sampler; every process needs batches of its own
-            data.generator.manual_seed(cfg.seed + rank + 1_000_003 * first_step)
+    if world > 1:
+        seed_process(cfg.seed, rank, first_step, data.generator)
     model = accelerator.prepare_model(policy) if accelerator else policy
     if accelerator is not None and cfg.ddp_average_per_bucket:
         average_per_bucket(model)
