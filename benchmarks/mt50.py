@@ -8,8 +8,9 @@ observability check on every task's dataset with the protocol's inputs: it names
 demos depend on something those inputs do not show (a goal too small to see, or not rendered).
 
 Every stage resumes an interrupted run: collection skips tasks whose dataset is complete,
-training continues the run from its newest checkpoint (`vlascope train --resume`), evaluation
-skips episode counts already written, observation skips tasks already checked; out/stages.json
+training continues the run from its newest checkpoint (`vlascope train --resume`; a run started
+with other options is refused, not continued), evaluation skips episode counts already written
+for the same checkpoint, observation skips tasks already checked; out/stages.json
 keeps each run's collection and training figures for the results JSON. `--gpus N` trains through
 `accelerate launch` on N GPUs (each process draws its own batches of `--batch-size`). The
 `scaling` stage (not run unless named) times short training runs of the same recipe at each
@@ -232,6 +233,43 @@ def adopt_demos(parser: argparse.ArgumentParser, source: Path, args, tasks: list
         record_stage(out, "collect", {**record, "run": str(source.resolve())})
 
 
+def training_config(args, steps: int, train_options: str = "") -> dict:
+    """The `vlascope train --config` of a run: the recipe's policy and training options."""
+    return {"policy": {"obs_keys": INPUT_SETS[args.inputs], "language": True,
+                       **parse_options(args.policy_options)},
+            "train": {"steps": steps, "batch_size": args.batch_size, "ckpt_every": args.ckpt_every,
+                      "compile": args.compile, **parse_options(args.train_options),
+                      **parse_options(train_options)}}
+
+
+def check_resumable(args, run: Path) -> None:
+    """A run folder holds one training. Resuming it under other options (another recipe, batch,
+    rate or GPU count) would continue the old training as if it were the new one, so that is
+    refused in one line; more steps (a longer training of the same recipe) are a resume."""
+    import yaml
+
+    started = run.parent / f"{run.name}.yaml"
+    if not started.exists() or not any((run / "checkpoints").glob("step_*")):
+        return
+    before, now = json.loads(started.read_text()), json.loads(json.dumps(training_config(args, args.steps)))
+    differences = [f"{part}.{key} {before[part][key]!r} (asked {value!r})" if key in before[part]
+                   else f"{part}.{key} unset (asked {value!r})"
+                   for part in ("policy", "train") for key, value in now[part].items()
+                   if key != "steps" and before[part].get(key) != value]
+    differences += [f"policy.{key} {value!r} (asked none)" for key, value in before["policy"].items()
+                    if key not in now["policy"]]
+    differences += [f"train.{key} {value!r} (asked none)" for key, value in before["train"].items()
+                    if key != "steps" and key not in now["train"]]
+    saved = run / "config.yaml"
+    gpus = (yaml.safe_load(saved.read_text()) or {}).get("distributed", {}).get("world_size", 1) \
+        if saved.exists() else args.gpus
+    if gpus != args.gpus:
+        differences.append(f"{gpus} GPU{'s' if gpus != 1 else ''} (asked {args.gpus})")
+    if differences:
+        raise SystemExit(f"mt50.py: {started} started a training with {'; '.join(differences)}: "
+                         f"give another --out, with --demos-from {run.parent} to use its demos")
+
+
 def train_command(args, tasks: list[str], out: Path, run: Path, steps: int, gpus: int,
                   train_options: str = "") -> list[str]:
     """The `vlascope train` command line of a run in `run`: a resume where it has a checkpoint,
@@ -241,12 +279,7 @@ def train_command(args, tasks: list[str], out: Path, run: Path, steps: int, gpus
     else:
         run.mkdir(parents=True, exist_ok=True)
         config = run.parent / f"{run.name}.yaml"
-        config.write_text(json.dumps({
-            "policy": {"obs_keys": INPUT_SETS[args.inputs], "language": True,
-                       **parse_options(args.policy_options)},
-            "train": {"steps": steps, "batch_size": args.batch_size, "ckpt_every": args.ckpt_every,
-                      "compile": args.compile, **parse_options(args.train_options),
-                      **parse_options(train_options)}}))
+        config.write_text(json.dumps(training_config(args, steps, train_options)))
         common = ["-m", "vlascope", "train", "--policy", args.policy, "--out", str(run),
                   "--config", str(config)]
         for t in tasks:
@@ -267,6 +300,7 @@ def run_training(cmd: list[str]) -> None:
 def train_stage(args, tasks: list[str], out: Path) -> None:
     from _timing import steady_samples_per_second
 
+    check_resumable(args, out / "run")
     start = time.time()
     run_training(train_command(args, tasks, out, out / "run", args.steps, args.gpus))
     record_stage(out, "train", {"seconds": time.time() - start, "gpus": args.gpus, "steps": args.steps,
@@ -369,6 +403,22 @@ def last_checkpoint(args, out: Path) -> Path:
     return args.checkpoint or out / "run" / "checkpoints" / "last"
 
 
+def examined_policy(args, out: Path) -> dict:
+    """What names the policy the eval, diagnose and agreement stages examine, in their records: a
+    record of another policy (this run trained further, another --checkpoint) is not reused."""
+    checkpoint = last_checkpoint(args, out)
+    step = json.loads((checkpoint / "config.json").read_text()).get("step")
+    return {"checkpoint": str(checkpoint.resolve()), "step": step}
+
+
+def record_of(path: Path, policy: dict) -> dict | None:
+    """The record at `path` if it was written for `policy`, else None (a stale one is redone)."""
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return record if record.get("policy") == policy else None
+
+
 def trained_policy(args, out: Path):
     from vlascope.devices import resolve_device
     from vlascope.policies import load_pretrained
@@ -381,6 +431,7 @@ def eval_stage(args, tasks: list[str], out: Path) -> dict:
 
     policy = trained_policy(args, out)
     trained = policy.config
+    examined = examined_policy(args, out)
     results = {}
     # The trained execution at every episode count; each of --executions (the same weights
     # replanned or ensembled differently) at the first.
@@ -389,8 +440,8 @@ def eval_stage(args, tasks: list[str], out: Path) -> dict:
         key = f"{episodes}" + (f" ({execution})" if execution else "")
         suffix = "-" + re.sub(r"[^A-Za-z0-9_.=]+", "-", execution) if execution else ""
         path = out / f"eval-{episodes}{suffix}.json"
-        if path.exists():
-            results[key] = json.loads(path.read_text())
+        if (record := record_of(path, examined)) is not None:
+            results[key] = record
             continue
         try:
             policy.config = trained.with_execution(**parse_options(execution)) if execution else trained
@@ -403,7 +454,7 @@ def eval_stage(args, tasks: list[str], out: Path) -> dict:
         results[key] = {
             "seconds": any_report.seconds, "setup_seconds": any_report.setup_seconds,
             "env_steps_per_second": any_report.env_steps_per_second, "execution": execution or "as trained",
-            "tasks": {t: r.summary for t, r in reports.items()}}
+            "policy": examined, "tasks": {t: r.summary for t, r in reports.items()}}
         path.write_text(json.dumps(results[key], indent=2))
         print(f"evaluated {key} episodes x {len(tasks)} tasks in {any_report.seconds:.0f}s "
               f"({any_report.env_steps_per_second:.0f} env steps/s, {any_report.setup_seconds:.0f}s "
@@ -426,15 +477,19 @@ def diagnose_stage(args, tasks: list[str], out: Path, evals: dict | None) -> dic
     each task's findings, passed checks included; prints the others."""
     chosen = args.diagnose_tasks or least_solved(evals, 3, "diagnose")
     checkpoint = last_checkpoint(args, out)
+    examined = examined_policy(args, out)
     found = {}
     for task in chosen:
         report = out / "doctor" / task
-        if not (report / "findings.json").exists():
+        if record_of(report / "policy.json", examined) is None or not (report / "findings.json").exists():
+            (report / "findings.json").unlink(missing_ok=True)
             start = time.time()
             subprocess.run([sys.executable, "-m", "vlascope", "doctor", "--dataset", str(out / "data" / f"{task}.hdf5"),
                             "--checkpoint", str(checkpoint), "--task", task, "--out", str(report),
                             "--episodes", str(args.diagnose_episodes), "--seed", str(args.seed)], check=False)
             print(f"diagnosed {task} in {time.time() - start:.0f}s: {report / 'report.html'}", flush=True)
+            if (report / "findings.json").exists():
+                (report / "policy.json").write_text(json.dumps({"policy": examined}))
         if not (report / "findings.json").exists():
             raise SystemExit(f"mt50.py: the doctor wrote no report for {task} (its output is above)")
         findings = json.loads((report / "findings.json").read_text())
@@ -468,7 +523,8 @@ def agreement_stage(args, tasks: list[str], out: Path, evals: dict | None) -> di
     chosen = args.diagnose_tasks or least_solved(evals, 3, "agreement")
     episodes = args.episodes[0]
     path = out / "agreement.json"
-    found = json.loads(path.read_text()) if path.exists() else {}
+    examined = examined_policy(args, out)
+    found = record_of(path, examined) or {"policy": examined}
     policy = None
     for name, (where, together, compiled) in AGREEMENT_SETTINGS.items():
         if name in found or (compiled and not args.compile):
@@ -489,6 +545,7 @@ def agreement_stage(args, tasks: list[str], out: Path, evals: dict | None) -> di
                 "success": [bool(e.success) for e in reports[t].episodes]} for t in chosen}}
         path.write_text(json.dumps(found, indent=2))
     names = [n for n in AGREEMENT_SETTINGS if n in found]
+    found = {n: found[n] for n in names}
     print("\n" + format_table(["task", *names], [[t, *(f"{found[n]['tasks'][t]['successes']}/{episodes}"
                                                           for n in names)] for t in chosen]), flush=True)
     return found
