@@ -40,6 +40,16 @@ def test_two_processes_train_in_sync(reach_dataset, tmp_path):
     state = torch.load(tmp_path / "run" / "checkpoints" / "last" / "train_state.pt", weights_only=False)
     assert state["optimizer"]["param_groups"][0]["initial_lr"] == math.sqrt(2) * 1e-3
 
+    # Resumed on two processes (each seeds its draws again from step 6): the replicas still agree.
+    proc = subprocess.run(
+        [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "vlascope", "train",
+         "--resume", str(tmp_path / "run"), "--steps", "8"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cfg = json.loads((tmp_path / "run" / "checkpoints" / "last" / "config.json").read_text())
+    assert cfg["step"] == 8 and cfg["distributed"]["replicas_in_sync"] is True
+
 
 def _averaging_worker(rank: int, port: int, out: str) -> None:
     import torch
