@@ -140,7 +140,7 @@ RECIPES = {"gpu": [*_GPU, "--steps", "20000"], "gpu-long": [*_GPU, "--steps", "5
            "gpu-4gpus-7500": [*_GPU, "--gpus", "4", "--workers", "56", "--steps", "7500",
                               "--stages", "collect", "train", "eval", "--train-options", _GRAPHS_DDP],
            # Four GPUs with the optimisation of `gpu` unchanged: its global batch of 256 split into 64
-           # a process, its steps and its rate. What the extra GPUs buy here is time, not samples.
+           # a process, its steps and its rate. Only which device computes which sample changes.
            "gpu-4gpus-b64": [*_GPU, "--gpus", "4", "--workers", "56", "--batch-size", "64", "--steps", "20000",
                              "--stages", "collect", "train", "eval", "--train-options", _GRAPHS_DDP],
            # `gpu` and `gpu-2gpus` trained again from other initial weights and batch orders: how far
