@@ -13,13 +13,7 @@ uniform t (20 noise draws each), the same yardstick for every row. "rel err" is 
 
     python benchmarks/head_isolation.py [--workers 2] [--only reference ours "width 512"]
 
-Measured on the 2-core CPU machine (2026-11-22; uniform-t loss / rel err): reference 0.103 /
-0.061; ours 0.023 / 0.049 (seeds 1, 2: 0.022, 0.022). What mattered is decaying the lr:
-constant 1e-3 stays at 0.121, cosine takes it to 0.023 (3e-4: 0.027, 3e-3: 0.015). Time
-sampling leaves the uniform-t loss at 0.020-0.025 but changes the reported training loss
-(beta 0.011, logit-normal 0.0011) and the samples (logit-normal rel err 0.008). Capacity does
-not: 128x3 0.020, 256x1 0.020, 512x3 0.020, 256x6 0.022. Predicting x1 is worse on the loss
-(0.056: the 1/(1-t) conversion puts most of the gradient at t -> 1), better on samples (0.033).
+The figures, with their commands and machine: benchmarks/README.md, "Head isolation".
 """
 
 from __future__ import annotations
