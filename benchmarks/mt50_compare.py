@@ -49,7 +49,12 @@ def load_run(parser: argparse.ArgumentParser, name: str, episodes: str) -> dict:
     tasks = (record.get("eval") or {}).get(episodes, {}).get("tasks")
     if not tasks:
         parser.error(f"{path}: no eval.{episodes}.tasks (an evaluation at {episodes} episodes a task)")
-    return {"name": name, "commit": record.get("commit"),
+    # How it trained: GPUs, and on several whether each process drew its own noise (a training
+    # from before that was recorded shared them).
+    trained = (record.get("train") or [{}])[-1]
+    gpus = trained.get("gpus", 1)
+    how = f"{gpus} ({trained.get('draws', 'shared')} draws)" if gpus > 1 else str(gpus)
+    return {"name": name, "commit": record.get("commit"), "gpus": how,
             "tasks": {t: (r["successes"], r["episodes"]) for t, r in tasks.items()}}
 
 
@@ -102,12 +107,12 @@ def main() -> None:
         k, n = total(run)
         lo, hi = wilson_interval(k, n)
         rate = k / n
-        return [run["name"], f"{k}/{n} ({100 * rate:.1f}%)", f"[{100 * lo:.1f}, {100 * hi:.1f}]",
+        return [run["name"], run["gpus"], f"{k}/{n} ({100 * rate:.1f}%)", f"[{100 * lo:.1f}, {100 * hi:.1f}]",
                 *[f"{fisher_two_sided(k, n, *total(r)):.3f}" for r in reference],
                 "yes" if lo0 <= rate <= hi0 else ("above" if rate > hi0 else "below"),
                 "yes" if low <= rate <= high else ("above" if rate > high else "below")]
 
-    header = ["run", f"success ({args.episodes} ep. a task)", "95% interval",
+    header = ["run", "GPUs", f"success ({args.episodes} ep. a task)", "95% interval",
               *[f"p vs {r['name']}" for r in reference], f"in {reference[0]['name']}'s interval",
               "in the references' range"]
     rows = [row(r) for r in reference] + [row(r) for r in runs]

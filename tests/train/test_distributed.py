@@ -32,7 +32,8 @@ def test_two_processes_train_in_sync(reach_dataset, tmp_path):
     assert proc.stdout.count("trained flow") == 1  # one report, from process 0
     cfg = json.loads((tmp_path / "run" / "checkpoints" / "last" / "config.json").read_text())
     # Each process drew its own batches; DDP averaged the gradients, so the weights agree.
-    assert cfg["distributed"] == {"world_size": 2, "lr": math.sqrt(2) * 1e-3, "replicas_in_sync": True}
+    assert cfg["distributed"] == {"world_size": 2, "lr": math.sqrt(2) * 1e-3, "draws": "own",
+                                  "replicas_in_sync": True}
     assert cfg["step"] == 6
     # Two processes at lr_scaling sqrt: the optimiser ran at sqrt(2) times the configured rate.
     import torch

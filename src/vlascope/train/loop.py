@@ -395,6 +395,8 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     extra.setdefault("data", {}).update(num_windows=n, on_device=data.resident,
                                         frame_bytes=data.bytes)
     extra["distributed"] = {"world_size": world, "lr": scaled_lr(cfg, world)}
+    if world > 1:  # what a results page needs to tell these runs from those that shared draws
+        extra["distributed"]["draws"] = "own"
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(run_dir / "config.yaml") as tmp:
