@@ -184,7 +184,25 @@ def record_stage(out: Path, stage: str, record: dict) -> None:
     (out / "stages.json").write_text(json.dumps(stages, indent=2))
 
 
+def demo_mismatch(records: list[dict], args, where: Path) -> str | None:
+    """How the collections recorded at `where` differ from the demos this run expects (image
+    size, demos a task, camera), or None. Records from before the camera was kept are judged on
+    the rest."""
+    expected = {"image_size": args.image_size, "demos_per_task": args.demos,
+                "camera": "corner2" if args.inputs == "protocol" else None}
+    for record in records:
+        for key, value in expected.items():
+            if key in record and record[key] != value:
+                return f"{where}: collect {key} is {record[key]!r}, this run expects {value!r}"
+    return None
+
+
 def collect_stage(args, tasks: list[str], out: Path) -> None:
+    """Collect each task's demos that out/data lacks. Demos already there that were collected
+    otherwise than this run asks (stages.json says how) are refused, not trained on."""
+    mismatch = demo_mismatch(recorded_stages(out).get("collect", []), args, out / "stages.json")
+    if mismatch:
+        raise SystemExit(f"mt50.py: {mismatch}: give another --out")
     data = ensure_dir(out / "data")
     todo = [t for t in tasks if not (data / f"{t}.hdf5").exists()]
     start = time.time()
@@ -204,22 +222,21 @@ def collect_stage(args, tasks: list[str], out: Path) -> None:
           f"({len(tasks) - len(todo)} already there)", flush=True)
     if todo:
         record_stage(out, "collect", {"seconds": seconds, "tasks": len(todo), "workers": args.workers,
-                                      "demos_per_task": args.demos, "image_size": args.image_size})
+                                      "demos_per_task": args.demos, "image_size": args.image_size,
+                                      "camera": "corner2" if args.inputs == "protocol" else None})
 
 
 def adopt_demos(parser: argparse.ArgumentParser, source: Path, args, tasks: list[str], out: Path) -> None:
     """Train and evaluate on the demos another run collected: out/data links to source/data, and
     that run's collection record joins out/stages.json, so this run's results JSON says how its
-    demos were collected. Demos of another image size or count are refused."""
+    demos were collected. Demos of another image size, count or camera are refused."""
     missing = [t for t in tasks if not (source / "data" / f"{t}.hdf5").exists()]
     if missing:
         parser.error(f"--demos-from {source}: no demos of {', '.join(missing)} in {source / 'data'}")
     records = recorded_stages(source).get("collect", [])
-    for record in records:
-        for key, expected in (("image_size", args.image_size), ("demos_per_task", args.demos)):
-            if record.get(key, expected) != expected:
-                parser.error(f"--demos-from {source / 'stages.json'}: collect {key} is {record[key]}, "
-                             f"this run expects {expected}")
+    mismatch = demo_mismatch(records, args, source / "stages.json")
+    if mismatch:
+        parser.error(f"--demos-from {mismatch}")
     data = out / "data"
     if data.is_symlink() and data.resolve() == (source / "data").resolve():
         return
