@@ -335,7 +335,7 @@ def scaling_stage(args, tasks: list[str], out: Path) -> dict:
     "GPUS:train options", e.g. 2:ddp_split_graph=true) is a short run of the same recipe;
     samples/s are read from its loss log past compilation, and process 0 profiles its last steps
     (profile.txt). Each process draws batches of `--batch-size`, so N GPUs take N times the
-    samples per step. Resumes: finished runs are read back, not rerun."""
+    samples per step. Resumes: finished runs of these steps and batch are read back, not rerun."""
     from _timing import steady_samples_per_second
 
     from vlascope.evaluate.metrics import format_table
@@ -345,8 +345,9 @@ def scaling_stage(args, tasks: list[str], out: Path) -> dict:
     for spec in args.scaling_runs:
         gpus, _, options = spec.partition(":")
         name = f"{gpus}gpu" + ("-" + re.sub(r"[^A-Za-z0-9_.]+", "-", options) if options else "")
-        if name in found:
-            continue
+        done = found.get(name, {})
+        if (done.get("steps"), done.get("batch_size_per_process")) == (args.scaling_steps, args.batch_size):
+            continue  # timed already; a run of other steps or batch is timed again
         run = out / "scaling" / name
         shutil.rmtree(run, ignore_errors=True)  # an interrupted short run starts again
         start = time.time()
