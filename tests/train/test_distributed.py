@@ -31,7 +31,8 @@ def test_two_processes_train_in_sync(reach_dataset, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("trained flow") == 1  # one report, from process 0
     cfg = json.loads((tmp_path / "run" / "checkpoints" / "last" / "config.json").read_text())
-    # Each process drew its own batches; DDP averaged the gradients, so the weights agree.
+    # Each process drew its own batches and noise (their generators ended apart); DDP averaged
+    # the gradients, so the weights agree.
     assert cfg["distributed"] == {"world_size": 2, "lr": math.sqrt(2) * 1e-3, "draws": "own",
                                   "replicas_in_sync": True}
     assert cfg["step"] == 6
@@ -50,6 +51,7 @@ def test_two_processes_train_in_sync(reach_dataset, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     cfg = json.loads((tmp_path / "run" / "checkpoints" / "last" / "config.json").read_text())
     assert cfg["step"] == 8 and cfg["distributed"]["replicas_in_sync"] is True
+    assert cfg["distributed"]["draws"] == "own"
 
 
 def _averaging_worker(rank: int, port: int, out: str) -> None:

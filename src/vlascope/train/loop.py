@@ -17,6 +17,7 @@ import contextlib
 import copy
 import csv
 import dataclasses
+import hashlib
 import math
 import os
 import shutil
@@ -395,8 +396,6 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     extra.setdefault("data", {}).update(num_windows=n, on_device=data.resident,
                                         frame_bytes=data.bytes)
     extra["distributed"] = {"world_size": world, "lr": scaled_lr(cfg, world)}
-    if world > 1:  # what a results page needs to tell these runs from those that shared draws
-        extra["distributed"]["draws"] = "own"
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(run_dir / "config.yaml") as tmp:
@@ -481,6 +480,7 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
             bar.set_postfix(loss=f"{running.item():.4f}", samples_s=f"{sps:.0f}")
         if accelerator is not None and done == cfg.steps:  # collective: every process calls it
             extra["distributed"]["replicas_in_sync"] = replicas_in_sync(policy, accelerator)
+            extra["distributed"]["draws"] = "own" if draws_apart(device, accelerator) else "shared"
         if main and save_now:
             save_checkpoint(run_dir, done, policy, ema, policy_name, optimizer, scheduler,
                             {**extra, "train_loss": running.item()}, data.generator.get_state())
@@ -535,6 +535,16 @@ def write_profile(profiler, device: torch.device, path: Path, steps: int, world:
         tables.append(events.table(sort_by="self_device_time_total", row_limit=30))
     path.write_text(head + "\n".join(tables) + "\n")
     print(head.strip(), file=sys.stderr)
+
+
+def draws_apart(device: torch.device, accelerator) -> bool:
+    """Whether each process's random generator (the one its forward pass draws from) ended in a
+    state of its own. Processes seeded alike and drawing alike end in one state: their draws were
+    shared. Read from the generators' states, so nothing is drawn."""
+    state = torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+    digest = int.from_bytes(hashlib.sha256(state.numpy().tobytes()).digest()[:7], "little")
+    every = accelerator.gather(torch.tensor([digest], device=device)).tolist()
+    return len(set(every)) == len(every)
 
 
 def replicas_in_sync(policy: torch.nn.Module, accelerator) -> bool:
