@@ -108,9 +108,10 @@ def test_each_process_draws_its_own_noise_and_a_resumed_process_draws_the_same_a
     from vlascope.train.loop import seed_process
 
     def draws(rank: int, step: int) -> tuple:
-        batches = torch.Generator()
-        seed_process(0, rank, step, batches)
-        return torch.randn(16), torch.randint(0, 10_000, (16,), generator=batches)
+        with torch.random.fork_rng(devices=[]):  # this test process's own generator is left as it was
+            batches = torch.Generator()
+            seed_process(0, rank, step, batches)
+            return torch.randn(16), torch.randint(0, 10_000, (16,), generator=batches)
 
     first, second = draws(0, 0), draws(1, 0)
     # Two processes at one step: other flow noise and other batches.
