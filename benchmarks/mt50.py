@@ -80,6 +80,13 @@ PUBLISHED = {
 # protocol: a reference that separates what a task's failure owes to perception from what it
 # owes to the instruction or the demos; its rows are labelled and kept apart.
 INPUT_SETS = {"protocol": ["robot_state", "corner2_image"], "state": ["robot_state", "object_state"]}
+
+
+def camera_for(inputs: str) -> str | None:
+    """The camera the demos of an input set are collected with (None: no frames)."""
+    return "corner2" if "corner2_image" in INPUT_SETS[inputs] else None
+
+
 # One 16-core GPU host: 14 collectors, a compiled flow policy on 128 px frames whose training
 # step replays as CUDA graphs (compiled alone, a step waits on the host launching its kernels),
 # 10 and 50 episodes a task. gpu-long trains 2.5 times as long and still fits collection,
@@ -189,7 +196,7 @@ def demo_mismatch(records: list[dict], args, where: Path) -> str | None:
     size, demos a task, camera), or None. Records from before the camera was kept are judged on
     the rest."""
     expected = {"image_size": args.image_size, "demos_per_task": args.demos,
-                "camera": "corner2" if args.inputs == "protocol" else None}
+                "camera": camera_for(args.inputs)}
     for record in records:
         for key, value in expected.items():
             if key in record and record[key] != value:
@@ -214,7 +221,7 @@ def collect_stage(args, tasks: list[str], out: Path) -> None:
             log.write_text(json.dumps({**previous, done["task"]: done}, indent=2))
 
         run_parallel(collect, [{"task": t, "episodes": args.demos, "out": str(data / f"{t}.hdf5"),
-                                "camera": "corner2" if args.inputs == "protocol" else None,
+                                "camera": camera_for(args.inputs),
                                 "image_size": args.image_size, "index": i}
                                for i, t in enumerate(todo)], args.workers, on_done=keep)
     seconds = time.time() - start
@@ -223,7 +230,7 @@ def collect_stage(args, tasks: list[str], out: Path) -> None:
     if todo:
         record_stage(out, "collect", {"seconds": seconds, "tasks": len(todo), "workers": args.workers,
                                       "demos_per_task": args.demos, "image_size": args.image_size,
-                                      "camera": "corner2" if args.inputs == "protocol" else None})
+                                      "camera": camera_for(args.inputs)})
 
 
 def adopt_demos(parser: argparse.ArgumentParser, source: Path, args, tasks: list[str], out: Path) -> None:

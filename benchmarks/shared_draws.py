@@ -26,14 +26,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "src"))
 from _jobs import collect, ensure_dir, run_parallel  # noqa: E402
 from _provenance import parse_args, parse_tasks, write_results  # noqa: E402
+from mt50 import INPUT_SETS, camera_for  # noqa: E402
 
 from vlascope.envs.metaworld import TASK_SETS  # noqa: E402
-
-INPUTS = {"state": ["robot_state", "object_state"], "protocol": ["robot_state", "corner2_image"]}
-
 
 def slices(batch: dict, parts: int) -> list[dict]:
     """`batch` cut along its first dimension into `parts` equal batches."""
@@ -71,7 +68,7 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", nargs="+", default=["mt10"], help="mt10, mt50 or task names")
-    p.add_argument("--inputs", choices=sorted(INPUTS), default="state")
+    p.add_argument("--inputs", choices=sorted(INPUT_SETS), default="state")
     p.add_argument("--demos", type=int, default=20, help="demos a task")
     p.add_argument("--train-steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=256, help="the global batch B")
@@ -87,13 +84,13 @@ def main() -> None:
     data = ensure_dir(out / "data")
     todo = [t for t in tasks if not (data / f"{t}.hdf5").exists()]
     run_parallel(collect, [{"task": t, "episodes": args.demos, "out": str(data / f"{t}.hdf5"),
-                            "camera": "corner2" if args.inputs == "protocol" else None,
+                            "camera": camera_for(args.inputs),
                             "image_size": 128, "index": i} for i, t in enumerate(todo)], args.workers)
     paths = [str(data / f"{t}.hdf5") for t in tasks]
     run = out / f"run-{args.inputs}-{args.train_steps}"
     if not (run / "checkpoints" / "last").exists():
         train(paths, "flow", run, TrainConfig(steps=args.train_steps, batch_size=64, ckpt_every=0, device="cpu"),
-              {"obs_keys": INPUTS[args.inputs], "language": True}, progress=False)
+              {"obs_keys": INPUT_SETS[args.inputs], "language": True}, progress=False)
     policy = load_pretrained(run / "checkpoints" / "last", weights="model", device="cpu")
     policy.train()
     config = policy.config
