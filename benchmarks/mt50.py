@@ -324,16 +324,20 @@ def run_training(cmd: list[str]) -> None:
 def train_stage(args, tasks: list[str], out: Path) -> None:
     from _timing import steady_samples_per_second
 
-    import yaml
+    from vlascope.train.checkpoint import latest_checkpoint
 
     check_resumable(args, out / "run")
     start = time.time()
     run_training(train_command(args, tasks, out, out / "run", args.steps, args.gpus))
-    distributed = yaml.safe_load((out / "run" / "config.yaml").read_text()).get("distributed", {})
+    # What the processes did (their own draws or shared ones, whether their weights agreed) is
+    # recorded at the last step in the checkpoint's config, not in the run's config.yaml, which is
+    # written as training starts.
+    trained = json.loads((latest_checkpoint(out / "run") / "config.json").read_text()).get("distributed", {})
     # Trainings on several GPUs before each process drew its own noise record no `draws`.
-    draws = {"draws": distributed.get("draws", "shared")} if args.gpus > 1 else {}
-    record_stage(out, "train", {"seconds": time.time() - start, "gpus": args.gpus, "steps": args.steps, **draws,
-                                "batch_size_per_process": args.batch_size,
+    processes = {"draws": trained.get("draws", "shared"),
+                 "replicas_in_sync": trained.get("replicas_in_sync")} if args.gpus > 1 else {}
+    record_stage(out, "train", {"seconds": time.time() - start, "gpus": args.gpus, "steps": args.steps,
+                                **processes, "batch_size_per_process": args.batch_size,
                                 "samples_per_second": steady_samples_per_second(out / "run")})
 
 
