@@ -31,7 +31,9 @@ from _provenance import RESULTS, ROOT, parse_args, write_results  # noqa: E402
 from vlascope.evaluate.metrics import fisher_two_sided, format_table, pool_runs, wilson_interval  # noqa: E402
 
 REFERENCE = ["gpu", "gpu-seed1", "gpu-seed2"]
-RUNS = ["gpu-2gpus", "gpu-2gpus-seed1", "gpu-2gpus-lr", "gpu-2gpus-15k", "gpu-4gpus-lr", "gpu-4gpus-b64",
+# A name ending in -shared-draws is its recipe trained before each process drew its own noise.
+RUNS = ["gpu-2gpus", "gpu-2gpus-seed1", "gpu-2gpus-lr-shared-draws", "gpu-2gpus-lr", "gpu-2gpus-15k",
+        "gpu-4gpus-lr-shared-draws", "gpu-4gpus-lr", "gpu-4gpus-b64-shared-draws", "gpu-4gpus-b64",
         "gpu-4gpus-7500", "gpu-4gpus-graphs"]
 
 
