@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import needs_rendering, two_task_lerobot_folder
 from vlascope.data import read_dataset
 from vlascope.data.episodes import by_task
-from vlascope.data.lerobot import write_lerobot
+from vlascope.data.lerobot import task_texts, write_lerobot
 
 pytest.importorskip("pyarrow")
 
@@ -104,6 +104,7 @@ def test_a_folder_of_several_tasks_is_read_for_one_of_them(reach_dataset, button
     texts = ["Reach a goal position", "Press a button"]
     assert pq.read_table(folder / "meta/tasks.parquet").to_pydict()["__index_level_0__"] == texts
     assert json.loads((folder / "meta/info.json").read_text())["total_tasks"] == 2
+    assert task_texts(folder) == texts  # what a language policy trained on the folder numbers
     reach, button = read_dataset(reach_dataset), read_dataset(button_dataset)
 
     whole = read_dataset(folder)
@@ -130,3 +131,19 @@ def test_a_folder_of_several_tasks_is_read_for_one_of_them(reach_dataset, button
                                             r"\(recorded as 'Open a door'\); its 2 tasks are "
                                             r"'Reach a goal position', 'Press a button'"):
         read_dataset(folder, task="door-open-v3", instruction="Open a door")
+
+
+def test_task_texts_follow_task_index_and_name_a_table_without_them(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vlascope.errors import VlascopeError
+
+    (tmp_path / "meta").mkdir()
+    path = tmp_path / "meta/tasks.parquet"
+    pq.write_table(pa.table({"task_index": [1, 0], "task": ["Push the puck to a goal", "Reach a goal position"]}), path)
+    assert task_texts(tmp_path) == ["Reach a goal position", "Push the puck to a goal"]
+    pq.write_table(pa.table({"task_index": [0], "text": ["Reach a goal position"]}), path)
+    with pytest.raises(VlascopeError, match=r"meta/tasks.parquet: expected the columns task_index and the "
+                                            r"task text \(`task` or the pandas index\), got \['task_index', 'text'\]"):
+        task_texts(tmp_path)

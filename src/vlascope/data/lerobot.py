@@ -309,6 +309,20 @@ def read_lerobot(folder: str | Path, obs_keys: list[str] | None = None, task: st
     return EpisodeDataset(where, out, attrs, problems)
 
 
+def task_texts(folder: str | Path) -> list[str]:
+    """A LeRobot folder's task texts in the order of their `task_index` (meta/tasks.parquet: the
+    text is the pandas index LeRobot writes, or a `task` column)."""
+    pa, pq = _pyarrow()
+    path = Path(folder) / "meta/tasks.parquet"
+    tasks = _parquet(pa, pq, path).to_pydict()
+    texts = tasks.get("task") or tasks.get("__index_level_0__")
+    if texts is None or "task_index" not in tasks:
+        raise VlascopeError(f"{path}: expected the columns task_index and the task text "
+                            f"(`task` or the pandas index), got {sorted(tasks)}")
+    order = np.argsort(np.asarray(tasks["task_index"]))
+    return [str(texts[i]) for i in order]
+
+
 def _task_text(episode_row: dict) -> str:
     """The text an episode row of meta/episodes is recorded under (its first task)."""
     return (episode_row.get("tasks") or [""])[0]

@@ -5,6 +5,11 @@ registry (`get_policy_class`), its config from the folder, and the pre/post-proc
 saved beside the weights (`make_pre_post_processors(..., pretrained_path=folder)`), whose
 normaliser steps carry the statistics. Nothing here re-implements a LeRobot model.
 
+A policy whose preprocessor tokenises a task text (SmolVLA, pi0, pi0.5) gets each row's text
+under its step's `task_key`, as lerobot-eval passes an environment's task description. Its
+`task_index` numbers the tasks of the dataset it trained on (that dataset's meta/tasks.parquet),
+so the evaluator and the doctor find a task by its instruction, as for any multi-task policy.
+
 Needs the `lerobot` package (`pip install 'vlascope[lerobot]'`, Python >= 3.12).
 """
 
@@ -16,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vlascope.data.lerobot import vlascope_key
+from vlascope.data.lerobot import task_texts, vlascope_key
 from vlascope.errors import VlascopeError
 from vlascope.policies.interface import ActionPolicy, FeatureNormalization, NotProvided, PolicySpec
 
@@ -77,14 +82,20 @@ class LeRobotPolicy(ActionPolicy):
                 raise VlascopeError(f"{self.folder / 'config.json'}: not a LeRobot policy config "
                                     f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
             config.device = str(device)
-            policy = get_policy_class(config.type).from_pretrained(str(self.folder), config=config)
-            processors = make_pre_post_processors(config, pretrained_path=str(self.folder))
+            try:
+                policy = get_policy_class(config.type).from_pretrained(str(self.folder), config=config)
+                processors = make_pre_post_processors(config, pretrained_path=str(self.folder))
+            except OSError as exc:  # e.g. a backbone's Hub files neither cached nor reachable
+                raise VlascopeError(f"{self.folder}: LeRobot could not build its {config.type} "
+                                    f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
         self.policy = policy.to(device)
         self.policy.eval()
         self.config = policy.config
         self.pre, self.post = processors
         self.name = f"lerobot {self.config.type}"
         self.features = {vlascope_key(name): name for name in self.config.input_features}
+        self.task_key = self._task_key()
+        self.task_texts = self._training_tasks() if self.task_key else []
         shapes = {}
         for name, feature in self.config.input_features.items():
             shape = tuple(feature.shape)
@@ -97,8 +108,45 @@ class LeRobotPolicy(ActionPolicy):
                                int(getattr(self.config, "n_action_steps", horizon)),
                                (actions[0], len(actions)))
 
+    # --- the task text a language policy reads ----------------------------------------------
+    def _task_key(self) -> str | None:
+        """Where the preprocessor reads a task text from (its tokenizer step's `task_key`); None
+        for a policy that reads none."""
+        from lerobot.processor.tokenizer_processor import TokenizerProcessorStep
+
+        step = next((s for s in self.pre.steps if isinstance(s, TokenizerProcessorStep)), None)
+        return None if step is None else step.task_key
+
+    def _train_config(self) -> dict:
+        path = self.folder / "train_config.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _training_tasks(self) -> list[str]:
+        """The task texts of the dataset the policy trained on, in its task_index order: at
+        train_config.json's dataset root, else where LeRobot caches that repo_id."""
+        from lerobot.utils.constants import HF_LEROBOT_HOME
+
+        dataset = self._train_config().get("dataset") or {}
+        roots = [Path(r) for r in (dataset.get("root"),) if r]
+        if dataset.get("repo_id"):
+            roots.append(Path(HF_LEROBOT_HOME) / dataset["repo_id"])
+        for root in roots:
+            if (root / "meta/tasks.parquet").exists():
+                return task_texts(root)
+        tried = " or ".join(str(r / "meta/tasks.parquet") for r in roots) or "no dataset named"
+        raise VlascopeError(f"{self.folder / 'train_config.json'}: this LeRobot {self.config.type} reads its "
+                            f"task as text, and the task texts of the dataset it trained on are not here "
+                            f"({tried}); put that dataset there to run it")
+
+    def _texts(self, task_index: torch.Tensor | None, rows: int) -> list[str]:
+        index = [0] * rows if task_index is None else [int(i) for i in task_index.reshape(-1)]
+        if any(not 0 <= i < len(self.task_texts) for i in index):
+            raise VlascopeError(f"{self.folder}: task index {max(index)} asked of a policy trained on "
+                                f"{len(self.task_texts)} tasks {self.task_texts}")
+        return [self.task_texts[i] for i in index]
+
     # --- converting vlascope windows to LeRobot batches ------------------------------------
-    def _batch(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _batch(self, obs: dict[str, torch.Tensor], task_index: torch.Tensor | None = None) -> dict:
         n_obs = int(getattr(self.config, "n_obs_steps", 1))
         batch = {}
         for key, name in self.features.items():
@@ -108,6 +156,8 @@ class LeRobotPolicy(ActionPolicy):
             else:
                 x = x.float()
             batch[name] = x[:, -1] if n_obs == 1 else x
+        if self.task_key is not None:
+            batch[self.task_key] = self._texts(task_index, len(next(iter(batch.values()))))
         return batch
 
     def _chunk_length(self, shapes: dict, n_obs: int) -> int:
@@ -118,24 +168,24 @@ class LeRobotPolicy(ActionPolicy):
         return int(self._predict_normalised(obs).shape[1])
 
     @torch.no_grad()
-    def _predict_normalised(self, obs) -> torch.Tensor:
+    def _predict_normalised(self, obs, task_index=None) -> torch.Tensor:
         self.policy.eval()
         self.policy.reset()  # no observation queue from an earlier call
-        return self.policy.predict_action_chunk(self.pre(self._batch(obs)))
+        return self.policy.predict_action_chunk(self.pre(self._batch(obs, task_index)))
 
     # --- the interface ----------------------------------------------------------------------
     @torch.no_grad()
     def predict_chunk(self, obs, seed=0, task_index=None):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            chunk = self._predict_normalised(obs)
+            chunk = self._predict_normalised(obs, task_index)
         return self.post(chunk).float().cpu()
 
     def module(self):
         return self.policy
 
     def loss(self, batch):
-        lerobot_batch = self._batch(batch["obs"])
+        lerobot_batch = self._batch(batch["obs"], batch.get("task_index"))
         lerobot_batch["action"] = batch["action"].float()
         lerobot_batch["action_is_pad"] = batch["action_is_pad"]
         loss, _ = self.policy.forward(self.pre(lerobot_batch))
@@ -148,7 +198,7 @@ class LeRobotPolicy(ActionPolicy):
 
     def zero_output_loss(self, batch):
         target = self.pre({"action": batch["action"].float(),
-                           **self._batch(batch["obs"])})["action"].float()
+                           **self._batch(batch["obs"], batch.get("task_index"))})["action"].float()
         keep = ~batch["action_is_pad"].to(target.device)
         if self.config.type == "act" and not self.config.use_vae:
             return float(target.abs()[keep].mean())  # L1 of the chunk
@@ -221,10 +271,10 @@ class LeRobotPolicy(ActionPolicy):
                 for p in sorted(root.glob("*/pretrained_model")) if p.parent.name.isdigit()]
 
     def training_info(self):
-        path = self.folder / "train_config.json"
-        if not path.exists():
-            return {}
-        config = json.loads(path.read_text())
+        config = self._train_config()
+        tasks = {"task_names": list(self.task_texts)} if self.task_texts else {}
+        if not config:
+            return tasks
         return {"episodes": (config.get("dataset") or {}).get("episodes"), "steps": config.get("steps"),
-                "dataset": (config.get("dataset") or {}).get("root")}
+                "dataset": (config.get("dataset") or {}).get("root"), **tasks}
 

@@ -1,0 +1,149 @@
+"""A LeRobot policy that reads its task as text (SmolVLA), trained by the real `lerobot-train` on a
+two-task folder written by vlascope's LeRobot exporter, then evaluated and diagnosed. Its
+backbone is a SmolVLM built from a config offline: a two-layer text model, a one-layer vision
+tower and a word-level tokenizer, saved as the folder SmolVLA loads by name. Runs in the LeRobot
+tier (`make test-lerobot`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("lerobot", reason="the LeRobot tier runs with `make test-lerobot`")
+
+import torch  # noqa: E402
+
+from tests.conftest import two_task_lerobot_folder  # noqa: E402
+from vlascope.data.lerobot import task_texts  # noqa: E402
+from vlascope.doctor import build_context, run_checks  # noqa: E402
+from vlascope.envs import instruction_for  # noqa: E402
+from vlascope.envs.collect import collect_demos  # noqa: E402
+from vlascope.errors import VlascopeError  # noqa: E402
+from vlascope.policies.lerobot_checkpoint import LeRobotPolicy  # noqa: E402
+
+TASKS = ("reach-v3", "push-v3")
+IMAGE = 32  # the frames' side in the dataset; SmolVLA pads and resizes them to the tower's 64
+
+
+def build_tiny_smolvlm(folder: Path) -> Path:
+    """A SmolVLM config and processor that transformers loads from `folder` without the Hub."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (PreTrainedTokenizerFast, SmolVLMConfig, SmolVLMImageProcessor,
+                              SmolVLMProcessor, SmolVLMVideoProcessor)
+
+    specials = ["<pad>", "<unk>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>",
+                "<image>", "<global-img>"]
+    words = sorted({w for t in TASKS for w in instruction_for(t).lower().split()})
+    vocab = {token: i for i, token in enumerate(specials + words)}
+    text = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    text.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=text, pad_token="<pad>", unk_token="<unk>", bos_token="<|im_start|>",
+        eos_token="<end_of_utterance>",
+        # SmolVLA reads the ids of these two from the tokenizer.
+        extra_special_tokens={"fake_image_token": "<fake_token_around_image>", "image_token": "<image>",
+                              "global_image_token": "<global-img>",
+                              "end_of_utterance_token": "<end_of_utterance>"})
+    images = SmolVLMImageProcessor(do_image_splitting=False, size={"longest_edge": 64},
+                                   max_image_size={"longest_edge": 64})
+    SmolVLMProcessor(image_processor=images, tokenizer=tokenizer, video_processor=SmolVLMVideoProcessor(),
+                     image_seq_len=4).save_pretrained(folder)
+    SmolVLMConfig(vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                                 "num_attention_heads": 2, "image_size": 64, "patch_size": 16},
+                  text_config={"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                               "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+                               "vocab_size": len(vocab)},
+                  scale_factor=2, image_token_id=vocab["<image>"], vocab_size=len(vocab)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def two_tasks(tmp_path_factory) -> Path:
+    """reach and push, three demos each with the corner2 camera, in one LeRobot folder whose
+    episodes are each recorded under their task's instruction."""
+    root = tmp_path_factory.mktemp("two-tasks")
+    for task in TASKS:
+        collect_demos(task, 3, str(root / f"{task}.hdf5"), seed=0, camera="corner2", image_size=IMAGE,
+                      progress=False)
+    return two_task_lerobot_folder(*(root / f"{task}.hdf5" for task in TASKS), root / "two-lerobot")
+
+
+@pytest.fixture(scope="module")
+def smolvla(two_tasks, tmp_path_factory) -> Path:
+    """A SmolVLA trained 20 steps by lerobot-train, offline, on CPU: its pretrained_model folder."""
+    root = tmp_path_factory.mktemp("smolvla")
+    backbone = build_tiny_smolvlm(root / "smolvlm")
+    cmd = [sys.executable, "-m", "lerobot.scripts.lerobot_train", "--dataset.repo_id=local/two-tasks",
+           f"--dataset.root={two_tasks}", "--policy.type=smolvla", "--policy.device=cpu",
+           "--policy.push_to_hub=false", f"--policy.vlm_model_name={backbone}",
+           "--policy.load_vlm_weights=false", "--policy.resize_imgs_with_padding=[64,64]",
+           "--policy.num_vlm_layers=2", "--policy.tokenizer_max_length=16", "--policy.chunk_size=8",
+           "--policy.n_action_steps=8", "--policy.num_steps=2", "--batch_size=8", "--steps=20",
+           "--save_freq=20", "--log_freq=10", "--wandb.enable=false", "--num_workers=0",
+           f"--output_dir={root / 'run'}"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root / "run" / "checkpoints" / "000020" / "pretrained_model"
+
+
+def observation(policy: LeRobotPolicy) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return {key: (torch.randint(0, 256, (2, 1, *shape), generator=generator, dtype=torch.uint8)
+                  if len(shape) == 3 else torch.randn((2, 1, *shape), generator=generator))
+            for key, shape in policy.spec.obs_shapes.items()}
+
+
+def test_each_task_index_reaches_smolvla_as_its_instruction(two_tasks, smolvla):
+    policy = LeRobotPolicy(smolvla)
+    texts = [instruction_for(t) for t in TASKS]
+    assert task_texts(two_tasks) == texts
+    assert policy.training_info()["task_names"] == texts
+    obs = observation(policy)
+    reach = policy.predict_chunk(obs, seed=3, task_index=torch.tensor([0, 0]))
+    push = policy.predict_chunk(obs, seed=3, task_index=torch.tensor([1, 1]))
+    assert not torch.allclose(reach, push)  # the text moves the chunk
+    # Index 0 is reach's text: LeRobot's own pipeline, given that text, predicts the same chunk.
+    batch = {policy.features[key]: (x[:, -1].permute(0, 3, 1, 2).float() / 255 if x.dtype == torch.uint8
+                                    else x[:, -1]) for key, x in obs.items()}
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(3)
+        policy.policy.reset()
+        direct = policy.post(policy.policy.predict_action_chunk(policy.pre({**batch, "task": [texts[0]] * 2})))
+    assert torch.allclose(reach, direct.float())
+
+
+def test_doctor_and_evaluator_find_each_task_by_its_instruction(two_tasks, smolvla, tmp_path, capsys):
+    from vlascope.cli import main
+
+    ctx = build_context(str(two_tasks), str(tmp_path / "report"), checkpoint=str(smolvla), quick=True,
+                        task="push-v3")
+    findings = run_checks(ctx, progress=False)
+    task = next(f for f in findings if f.id == "conditioning").evidence["task"]
+    # The doctor asked for push (its dataset's task) and for reach instead, on push's frames.
+    assert task["asked"] == instruction_for("push-v3") and task["tasks_trained"] == 2
+    assert task["asked_for_another_task"] > 0
+
+    args = ["eval", str(smolvla), "--task", "reach-v3", "--episodes", "1", "--max-steps", "16",
+            "--device", "cpu", "--json", str(tmp_path / "eval.json")]
+    assert not main(args)
+    assert not json.loads((tmp_path / "eval.json").read_text())["episodes"][0]["error"]
+    capsys.readouterr()
+    assert main(["eval", str(smolvla), "--task", "door-open-v3", "--episodes", "1", "--device", "cpu"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "trained on tasks" in error[0] and "not 'door-open-v3'" in error[0]
+
+
+def test_without_its_training_dataset_the_policy_names_what_is_missing(smolvla, tmp_path):
+    moved = shutil.copytree(smolvla, tmp_path / "pretrained_model")
+    config = json.loads((moved / "train_config.json").read_text())
+    config["dataset"] |= {"root": str(tmp_path / "gone"), "repo_id": "local/not-cached"}
+    (moved / "train_config.json").write_text(json.dumps(config))
+    with pytest.raises(VlascopeError, match=r"train_config.json: this LeRobot smolvla reads its task as text"):
+        LeRobotPolicy(moved)
