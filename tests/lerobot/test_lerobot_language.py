@@ -147,3 +147,25 @@ def test_without_its_training_dataset_the_policy_names_what_is_missing(smolvla, 
     (moved / "train_config.json").write_text(json.dumps(config))
     with pytest.raises(VlascopeError, match=r"train_config.json: this LeRobot smolvla reads its task as text"):
         LeRobotPolicy(moved)
+
+
+def test_a_frozen_smolvla_backbone_that_sees_every_frame_alike_is_named(two_tasks, smolvla, tmp_path):
+    from vlascope.doctor.model_checks import check_conditioning
+
+    ctx = build_context(str(two_tasks), str(tmp_path), checkpoint=str(smolvla), quick=True, task="push-v3")
+    # SmolVLA trains its action expert alone by default: the VLM is frozen, and its features of
+    # push's frames and instruction still differ from sample to sample.
+    healthy = check_conditioning(ctx)
+    backbone = next(f for f in healthy if f.evidence.get("backbone")).evidence["backbone"]
+    assert backbone["frozen"] is True and backbone["mean_pairwise_cosine_of_pooled_tokens"] < 0.99
+    assert not any("frozen backbone" in f.title for f in healthy)
+
+    # The vision tower's last LayerNorm zeroed: every frame gives the VLM the same image tokens.
+    vision = ctx.policy.policy.model.vlm_with_expert.get_vlm_model().vision_model
+    with torch.no_grad():
+        vision.post_layernorm.weight.zero_()
+        vision.post_layernorm.bias.zero_()
+    planted = check_conditioning(ctx)
+    named = [f for f in planted if "frozen backbone gives nearly the same features" in f.title]
+    assert named and named[0].evidence["backbone"]["mean_pairwise_cosine_of_pooled_tokens"] > 0.999
+    assert any(f.severity == "error" and "corner2_image" in f.title for f in planted)

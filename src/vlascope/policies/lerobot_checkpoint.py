@@ -208,6 +208,29 @@ class LeRobotPolicy(ActionPolicy):
         raise NotProvided(f"what a zero output scores is not known for LeRobot's {self.config.type}"
                           + (" with its VAE (the KL term)" if self.config.type == "act" else ""))
 
+    def backbone_features(self, obs, task_index=None):
+        """SmolVLA's VLM outputs (last layer, after its norm) at the image and instruction tokens,
+        averaged; the state token, which those tokens do not attend to, is left out. Frozen when
+        none of the VLM's weights train (`train_expert_only`, SmolVLA's default)."""
+        if self.config.type != "smolvla":
+            raise NotProvided(f"the vision-language features of LeRobot's {self.config.type} are not read here")
+        from lerobot.policies.smolvla.modeling_smolvla import make_att_2d_masks
+        from lerobot.utils.constants import OBS_LANGUAGE_ATTENTION_MASK, OBS_LANGUAGE_TOKENS
+
+        policy, model = self.policy, self.policy.model
+        with torch.no_grad():
+            batch = policy._prepare_batch(self.pre(self._batch(obs, task_index)))
+            images, image_masks = policy.prepare_images(batch)
+            embs, pad, att = model.embed_prefix(images, image_masks, batch[OBS_LANGUAGE_TOKENS],
+                                                batch[OBS_LANGUAGE_ATTENTION_MASK], state=policy.prepare_state(batch))
+            (out, _), _ = model.vlm_with_expert.forward(
+                attention_mask=make_att_2d_masks(pad, att), position_ids=torch.cumsum(pad, dim=1) - 1,
+                past_key_values=None, inputs_embeds=[embs, None], use_cache=True)
+        keep = (pad & ~att).unsqueeze(-1).float()  # att marks the state token
+        pooled = (out.float() * keep).sum(1) / keep.sum(1).clamp(min=1)
+        frozen = not any(p.requires_grad for p in model.vlm_with_expert.vlm.parameters())
+        return pooled, frozen
+
     def _steps(self):
         from lerobot.processor.normalize_processor import NormalizerProcessorStep, UnnormalizerProcessorStep
 
