@@ -295,7 +295,9 @@ class LeRobotPolicy(ActionPolicy):
 
     def training_info(self):
         config = self._train_config()
-        tasks = {"task_names": list(self.task_texts)} if self.task_texts else {}
+        # Trained on one task, the policy gets that task's text whatever it is evaluated on (as a
+        # vlascope policy of one task names none); on several, each is found by its text.
+        tasks = {"task_names": list(self.task_texts)} if len(self.task_texts) > 1 else {}
         if not config:
             return tasks
         return {"episodes": (config.get("dataset") or {}).get("episodes"), "steps": config.get("steps"),
