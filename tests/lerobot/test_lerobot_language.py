@@ -20,7 +20,8 @@ pytest.importorskip("lerobot", reason="the LeRobot tier runs with `make test-ler
 import torch  # noqa: E402
 
 from tests.conftest import two_task_lerobot_folder  # noqa: E402
-from vlascope.data.lerobot import task_texts  # noqa: E402
+from vlascope.data import read_dataset  # noqa: E402
+from vlascope.data.lerobot import task_texts, write_lerobot  # noqa: E402
 from vlascope.doctor import build_context, run_checks  # noqa: E402
 from vlascope.envs import instruction_for  # noqa: E402
 from vlascope.envs.collect import collect_demos  # noqa: E402
@@ -39,7 +40,7 @@ def build_tiny_smolvlm(folder: Path) -> Path:
 
     specials = ["<pad>", "<unk>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>",
                 "<image>", "<global-img>"]
-    words = sorted({w for t in TASKS for w in instruction_for(t).lower().split()})
+    words = sorted({w for t in TASKS for w in instruction_for(t).split()})
     vocab = {token: i for i, token in enumerate(specials + words)}
     text = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     text.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -76,11 +77,14 @@ def two_tasks(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def smolvla(two_tasks, tmp_path_factory) -> Path:
+    return train_smolvla(two_tasks, tmp_path_factory.mktemp("smolvla"))
+
+
+def train_smolvla(dataset: Path, root: Path) -> Path:
     """A SmolVLA trained 20 steps by lerobot-train, offline, on CPU: its pretrained_model folder."""
-    root = tmp_path_factory.mktemp("smolvla")
     backbone = build_tiny_smolvlm(root / "smolvlm")
-    cmd = [sys.executable, "-m", "lerobot.scripts.lerobot_train", "--dataset.repo_id=local/two-tasks",
-           f"--dataset.root={two_tasks}", "--policy.type=smolvla", "--policy.device=cpu",
+    cmd = [sys.executable, "-m", "lerobot.scripts.lerobot_train", f"--dataset.repo_id=local/{dataset.name}",
+           f"--dataset.root={dataset}", "--policy.type=smolvla", "--policy.device=cpu",
            "--policy.push_to_hub=false", f"--policy.vlm_model_name={backbone}",
            "--policy.load_vlm_weights=false", "--policy.resize_imgs_with_padding=[64,64]",
            "--policy.num_vlm_layers=2", "--policy.tokenizer_max_length=16", "--policy.chunk_size=8",
@@ -110,13 +114,30 @@ def test_each_task_index_reaches_smolvla_as_its_instruction(two_tasks, smolvla):
     push = policy.predict_chunk(obs, seed=3, task_index=torch.tensor([1, 1]))
     assert not torch.allclose(reach, push)  # the text moves the chunk
     # Index 0 is reach's text: LeRobot's own pipeline, given that text, predicts the same chunk.
+    assert torch.allclose(reach, chunk_for_text(policy, obs, texts[0], 3))
+
+
+def chunk_for_text(policy: LeRobotPolicy, obs: dict, text: str, seed: int) -> torch.Tensor:
+    """What LeRobot's own pipeline predicts for `obs` told `text`, from `seed`."""
     batch = {policy.features[key]: (x[:, -1].permute(0, 3, 1, 2).float() / 255 if x.dtype == torch.uint8
                                     else x[:, -1]) for key, x in obs.items()}
     with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(3)
+        torch.manual_seed(seed)
         policy.policy.reset()
-        direct = policy.post(policy.policy.predict_action_chunk(policy.pre({**batch, "task": [texts[0]] * 2})))
-    assert torch.allclose(reach, direct.float())
+        chunk = policy.policy.predict_action_chunk(policy.pre({**batch, "task": [text] * len(next(iter(batch.values())))}))
+    return policy.post(chunk).float()
+
+
+def test_a_smolvla_of_one_task_is_told_its_own_text(tmp_path):
+    collect_demos("reach-v3", 3, str(tmp_path / "reach.hdf5"), seed=0, camera="corner2", image_size=IMAGE,
+                  progress=False)
+    data = read_dataset(str(tmp_path / "reach.hdf5"))
+    data.attrs["instruction"] = "touch the red ball"  # the user's own wording, not MetaWorld's
+    policy = LeRobotPolicy(train_smolvla(write_lerobot(tmp_path / "reach-lerobot", data), tmp_path))
+    # One task: none named, so the evaluator and the doctor ask for index 0 on any task.
+    assert "task_names" not in policy.training_info()
+    obs = observation(policy)
+    assert torch.allclose(policy.predict_chunk(obs, seed=1), chunk_for_text(policy, obs, "touch the red ball", 1))
 
 
 def test_doctor_and_evaluator_find_each_task_by_its_instruction(two_tasks, smolvla, tmp_path, capsys):
