@@ -1,22 +1,28 @@
-"""The doctor on LeRobot checkpoints: ACT and Diffusion trained by the real `lerobot-train` on
-datasets `vlascope data convert` wrote, loaded by LeRobot itself (processors included), healthy
-and with one planted fault each:
+"""The doctor on LeRobot checkpoints: ACT and Diffusion (and, with `--policies smolvla`, a
+SmolVLA on a small SmolVLM built from a config: benchmarks/_tiny_smolvlm.py) trained by the real
+`lerobot-train` on datasets `vlascope data convert` wrote, loaded by LeRobot itself (processors
+included), healthy and with one planted fault each:
 
 - the unnormaliser dropped from the post-processor (actions leave in normalised units);
 - action statistics from another dataset (reach-v3's) in both processors;
 - statistics swapped between observation.state and action in the pre-processor;
 - the scene input zeroed before the encoder: the corner2 camera for the image policies, the
   environment state for the state-only ones;
-- a constant output (the action head's, or the U-Net's final layer, zeroed).
+- a constant output (the action head's, the U-Net's final layer or SmolVLA's action projection
+  zeroed);
+- SmolVLA alone: its frozen VLM sees every frame alike (the vision tower's last LayerNorm zeroed).
 
 Two datasets of button-press-topdown demos: `state` (hand and object state) and `image` (the
 corner2 camera at 64 px and the hand state, no object state). Reports recall by check id, the
 healthy twins' flags, the doctor's wall time per run, and one full run (every check, closed-loop
 evaluation included) on the ACT state checkpoint; each policy trains on the first 25 demos, so the
 last 5 are held out; writes benchmarks/results/doctor_lerobot.json.
-Runs in the LeRobot environment (`make test-lerobot` builds it):
+SmolVLA reads a camera, so it runs on the image dataset only. Runs in the LeRobot environment
+(`make test-lerobot` builds it); results go to doctor_lerobot.json, or, for other policies than
+ACT and Diffusion, doctor_lerobot-<policies>.json:
 
     .venv-lerobot/bin/python benchmarks/doctor_lerobot.py [--inputs state image] [--demos 30]
+                                                          [--policies act diffusion smolvla]
 """
 
 from __future__ import annotations
@@ -36,12 +42,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._provenance import RESULTS, provenance  # noqa: E402
+from benchmarks._tiny_smolvlm import build_tiny_smolvlm, smolvla_options  # noqa: E402
 from vlascope.data import read_dataset  # noqa: E402
 from vlascope.data.lerobot import write_lerobot  # noqa: E402
 from vlascope.doctor import build_context, run_doctor  # noqa: E402
 from vlascope.doctor.data_checks import DATA_CHECKS  # noqa: E402
 from vlascope.doctor.model_checks import (check_conditioning, check_image_orientation,  # noqa: E402
                                           check_normalization, check_open_loop)
+from vlascope.envs import instruction_for  # noqa: E402
 from vlascope.envs.collect import collect_demos  # noqa: E402
 
 TASK = "button-press-topdown-v3"  # the button's position (object_state) fixes the goal
@@ -64,6 +72,17 @@ INPUTS = {
 }
 
 
+def policy_options(policy: str, out: Path) -> list[str]:
+    """lerobot-train's --policy options: ACT's and Diffusion's above with their ResNet untrained
+    (no weights to fetch); SmolVLA's for a small SmolVLM built into `out`."""
+    if policy != "smolvla":
+        return ["--policy.pretrained_backbone_weights=null", *TRAIN[policy]]
+    backbone = out / "smolvlm"
+    if not (backbone / "config.json").exists():
+        build_tiny_smolvlm(backbone, [instruction_for(TASK)])
+    return [*smolvla_options(backbone), "--policy.optimizer_lr=1e-4"]
+
+
 def lerobot_train(dataset: Path, policy: str, out: Path, steps: int, batch: int, episodes: int) -> Path:
     """Train on the first `episodes` of the dataset (the rest stay held out, and the checkpoint's
     train_config.json records which), saving four checkpoints."""
@@ -73,7 +92,7 @@ def lerobot_train(dataset: Path, policy: str, out: Path, steps: int, batch: int,
     cmd = [sys.executable, "-m", "lerobot.scripts.lerobot_train", "--dataset.repo_id=local/data",
            f"--dataset.root={dataset}", f"--dataset.episodes=[{','.join(map(str, range(episodes)))}]",
            f"--policy.type={policy}", "--policy.device=cpu",
-           "--policy.push_to_hub=false", "--policy.pretrained_backbone_weights=null", *TRAIN[policy],
+           "--policy.push_to_hub=false", *policy_options(policy, out.parent),
            f"--batch_size={batch}", f"--steps={steps}", f"--save_freq={steps // 4}", "--log_freq=100",
            "--wandb.enable=false", "--num_workers=0", f"--output_dir={out}"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -122,6 +141,9 @@ def zero_scene_input(policy, other, scene):
 
     if policy.config.type == "act":
         policy.policy.model.register_forward_pre_hook(lambda m, args: (zeroed(args[0]),))
+    elif policy.config.type == "smolvla":  # reads each camera's own key
+        prepare = policy.policy.prepare_images
+        policy.policy.prepare_images = lambda batch: prepare({**batch, scene: torch.zeros_like(batch[scene])})
     else:
         model = policy.policy.diffusion
         prepare = model._prepare_global_conditioning
@@ -129,11 +151,21 @@ def zero_scene_input(policy, other, scene):
 
 
 def constant_output(policy, other, scene):
-    layer = policy.policy.model.action_head if policy.config.type == "act" else \
-        policy.policy.diffusion.unet.final_conv[-1]
+    layer = {"act": lambda: policy.policy.model.action_head,
+             "smolvla": lambda: policy.policy.model.action_out_proj,
+             "diffusion": lambda: policy.policy.diffusion.unet.final_conv[-1]}[policy.config.type]()
     with torch.no_grad():
         for p in layer.parameters():
             p.zero_()
+
+
+def constant_vlm_features(policy, other, scene):
+    """SmolVLA's frozen VLM gets the same image tokens for every frame: its vision tower's last
+    LayerNorm zeroed."""
+    vision = policy.policy.model.vlm_with_expert.get_vlm_model().vision_model
+    with torch.no_grad():
+        vision.post_layernorm.weight.zero_()
+        vision.post_layernorm.bias.zero_()
 
 
 FAULTS = [("unnormaliser dropped", "normalization", drop_unnormaliser),
@@ -142,6 +174,17 @@ FAULTS = [("unnormaliser dropped", "normalization", drop_unnormaliser),
           ("scene input (camera or environment state) zeroed before the encoder", "conditioning",
            zero_scene_input),
           ("constant output", "conditioning", constant_output)]
+SMOLVLA_FAULTS = [("frozen VLM gives every frame the same features", "conditioning", constant_vlm_features)]
+
+
+def faults_for(policy: str) -> list:
+    return FAULTS + (SMOLVLA_FAULTS if policy == "smolvla" else [])
+
+
+def runs(args):
+    """(inputs, policy) pairs to run: SmolVLA needs a camera."""
+    return [(inputs, policy) for inputs in args.inputs for policy in args.policies
+            if f"{policy}-{inputs}" not in args.skip and (policy != "smolvla" or INPUTS[inputs]["camera"])]
 
 
 def held_out_curve(findings) -> list[dict] | None:
@@ -190,6 +233,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--demos", type=int, default=30)
     p.add_argument("--inputs", nargs="+", choices=list(INPUTS), default=list(INPUTS))
+    p.add_argument("--policies", nargs="+", choices=["act", "diffusion", "smolvla"], default=["act", "diffusion"])
     p.add_argument("--skip", nargs="*", default=[], help="policy-inputs pairs to leave out, e.g. diffusion-image")
     p.add_argument("--steps", type=int, help="training steps for every policy (default: per input, above)")
     p.add_argument("--no-full", action="store_true", help="skip the full run on the ACT state checkpoint")
@@ -208,43 +252,40 @@ def main() -> None:
     other = {"mean": actions.mean(0), "std": actions.std(0), "min": actions.min(0), "max": actions.max(0)}
 
     rows, full = [], None
-    for inputs in args.inputs:
+    for inputs, policy in runs(args):
         setup = INPUTS[inputs]
         folder = dataset_for(inputs, out, args.demos)
-        for policy in ("act", "diffusion"):
-            name = f"{policy}-{inputs}"
-            if name in args.skip:
-                continue
-            start = time.time()
-            steps = args.steps or setup["steps"]
-            checkpoint = lerobot_train(folder, policy, out / name, steps, setup["batch"], args.demos - HELD_OUT)
-            print(f"{name}: lerobot-train {steps} steps at batch {setup['batch']} "
-                  f"({time.time() - start:.0f}s; 0 when reused)", flush=True)
-            healthy, seconds = diagnose(folder, checkpoint, out / f"{name}-healthy", True,
-                                        scene=setup["scene"])
-            rows.append({"policy": policy, "inputs": inputs, "case": "healthy", "expected": None,
-                         "detected": None, "flags": flags(healthy), "doctor_seconds": round(seconds, 1),
-                         "skipped": sorted({f.id for f in healthy if f.evidence.get("skipped")}),
-                         "held_out_curve": held_out_curve(healthy)})
-            print(f"  healthy: doctor {seconds:.0f}s, flags: {', '.join(rows[-1]['flags']) or 'none'}", flush=True)
-            for i, (case, expected, plant) in enumerate(FAULTS):
-                found, seconds = diagnose(folder, checkpoint, out / f"{name}-fault{i}", True, plant, other,
-                                          scene=setup["scene"])
-                hits = [f for f in found if f.id == expected and f.severity in ("error", "warning")
-                        and f.title not in {h.title for h in healthy}]
-                rows.append({"policy": policy, "inputs": inputs, "case": case, "expected": expected,
-                             "detected": bool(hits), "titles": [f.title for f in hits],
-                             "flags": flags(found), "doctor_seconds": round(seconds, 1)})
-                print(f"  {case:50s} {expected:14s} {'found' if hits else 'MISSED'}: "
-                      f"{hits[0].title if hits else ''}", flush=True)
-            if inputs == "state" and policy == "act" and not args.no_full:
-                found, seconds = diagnose(folder, checkpoint, out / f"{name}-full", False,
-                                          scene=setup["scene"], task=TASK)
-                full = {"policy": name, "task": TASK, "seconds": round(seconds, 1), "flags": flags(found),
-                        "skipped": sorted({f.id for f in found if f.evidence.get("skipped")}),
-                        "train_eval_gap": next((f.evidence for f in found if f.id == "train-eval-gap"), None)}
-                print(f"  full run with --task: {seconds:.0f}s, flags: {', '.join(full['flags'])}", flush=True)
-            write_results(args, rows, full)
+        name = f"{policy}-{inputs}"
+        start = time.time()
+        steps = args.steps or setup["steps"]
+        checkpoint = lerobot_train(folder, policy, out / name, steps, setup["batch"], args.demos - HELD_OUT)
+        print(f"{name}: lerobot-train {steps} steps at batch {setup['batch']} "
+              f"({time.time() - start:.0f}s; 0 when reused)", flush=True)
+        healthy, seconds = diagnose(folder, checkpoint, out / f"{name}-healthy", True,
+                                    scene=setup["scene"])
+        rows.append({"policy": policy, "inputs": inputs, "case": "healthy", "expected": None,
+                     "detected": None, "flags": flags(healthy), "doctor_seconds": round(seconds, 1),
+                     "skipped": sorted({f.id for f in healthy if f.evidence.get("skipped")}),
+                     "held_out_curve": held_out_curve(healthy)})
+        print(f"  healthy: doctor {seconds:.0f}s, flags: {', '.join(rows[-1]['flags']) or 'none'}", flush=True)
+        for i, (case, expected, plant) in enumerate(faults_for(policy)):
+            found, seconds = diagnose(folder, checkpoint, out / f"{name}-fault{i}", True, plant, other,
+                                      scene=setup["scene"])
+            hits = [f for f in found if f.id == expected and f.severity in ("error", "warning")
+                    and f.title not in {h.title for h in healthy}]
+            rows.append({"policy": policy, "inputs": inputs, "case": case, "expected": expected,
+                         "detected": bool(hits), "titles": [f.title for f in hits],
+                         "flags": flags(found), "doctor_seconds": round(seconds, 1)})
+            print(f"  {case:50s} {expected:14s} {'found' if hits else 'MISSED'}: "
+                  f"{hits[0].title if hits else ''}", flush=True)
+        if inputs == "state" and policy == "act" and not args.no_full:
+            found, seconds = diagnose(folder, checkpoint, out / f"{name}-full", False,
+                                      scene=setup["scene"], task=TASK)
+            full = {"policy": name, "task": TASK, "seconds": round(seconds, 1), "flags": flags(found),
+                    "skipped": sorted({f.id for f in found if f.evidence.get("skipped")}),
+                    "train_eval_gap": next((f.evidence for f in found if f.id == "train-eval-gap"), None)}
+            print(f"  full run with --task: {seconds:.0f}s, flags: {', '.join(full['flags'])}", flush=True)
+        write_results(args, rows, full)
     write_results(args, rows, full, final=True)
 
 
@@ -265,30 +306,29 @@ def from_reports(args) -> None:
         return findings, seconds
 
     rows, full = [], None
-    for inputs in args.inputs:
-        for policy in ("act", "diffusion"):
-            name = f"{policy}-{inputs}"
-            if not (out / f"{name}-healthy" / "findings.json").exists():
+    for inputs, policy in runs(args):
+        name = f"{policy}-{inputs}"
+        if not (out / f"{name}-healthy" / "findings.json").exists():
+            continue
+        healthy, seconds = load(out / f"{name}-healthy")
+        rows.append({"policy": policy, "inputs": inputs, "case": "healthy", "expected": None,
+                     "detected": None, "flags": flags(healthy), "doctor_seconds": round(seconds, 1),
+                     "skipped": sorted({f.id for f in healthy if f.evidence.get("skipped")}),
+                     "held_out_curve": held_out_curve(healthy)})
+        for i, (case, expected, _) in enumerate(faults_for(policy)):
+            if not (out / f"{name}-fault{i}" / "findings.json").exists():
                 continue
-            healthy, seconds = load(out / f"{name}-healthy")
-            rows.append({"policy": policy, "inputs": inputs, "case": "healthy", "expected": None,
-                         "detected": None, "flags": flags(healthy), "doctor_seconds": round(seconds, 1),
-                         "skipped": sorted({f.id for f in healthy if f.evidence.get("skipped")}),
-                         "held_out_curve": held_out_curve(healthy)})
-            for i, (case, expected, _) in enumerate(FAULTS):
-                if not (out / f"{name}-fault{i}" / "findings.json").exists():
-                    continue
-                found, seconds = load(out / f"{name}-fault{i}")
-                hits = [f for f in found if f.id == expected and f.severity in ("error", "warning")
-                        and f.title not in {h.title for h in healthy}]
-                rows.append({"policy": policy, "inputs": inputs, "case": case, "expected": expected,
-                             "detected": bool(hits), "titles": [f.title for f in hits],
-                             "flags": flags(found), "doctor_seconds": round(seconds, 1)})
-            if (out / f"{name}-full" / "findings.json").exists():
-                found, seconds = load(out / f"{name}-full")
-                full = {"policy": name, "task": TASK, "seconds": round(seconds, 1), "flags": flags(found),
-                        "skipped": sorted({f.id for f in found if f.evidence.get("skipped")}),
-                        "train_eval_gap": next((f.evidence for f in found if f.id == "train-eval-gap"), None)}
+            found, seconds = load(out / f"{name}-fault{i}")
+            hits = [f for f in found if f.id == expected and f.severity in ("error", "warning")
+                    and f.title not in {h.title for h in healthy}]
+            rows.append({"policy": policy, "inputs": inputs, "case": case, "expected": expected,
+                         "detected": bool(hits), "titles": [f.title for f in hits],
+                         "flags": flags(found), "doctor_seconds": round(seconds, 1)})
+        if (out / f"{name}-full" / "findings.json").exists():
+            found, seconds = load(out / f"{name}-full")
+            full = {"policy": name, "task": TASK, "seconds": round(seconds, 1), "flags": flags(found),
+                    "skipped": sorted({f.id for f in found if f.evidence.get("skipped")}),
+                    "train_eval_gap": next((f.evidence for f in found if f.id == "train-eval-gap"), None)}
     write_results(args, rows, full, final=True)
 
 
@@ -302,11 +342,13 @@ def write_results(args, rows: list, full: dict | None, final: bool = False) -> N
               "inputs": {k: INPUTS[k] for k in args.inputs},
               "recall": f"{sum(r['detected'] for r in faults)}/{len(faults)}",
               "recall_by_check": {k: f"{h}/{t}" for k, (h, t) in by_id.items()},
-              "full_run": full, "skipped": args.skip, "complete": final, "cases": rows}
+              "policies": args.policies, "full_run": full, "skipped": args.skip, "complete": final,
+              "cases": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "doctor_lerobot.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "doctor_lerobot" + ("" if args.policies == ["act", "diffusion"] else "-" + "-".join(args.policies))
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     if final:
-        print(f"recall {result['recall']} {result['recall_by_check']}; {RESULTS / 'doctor_lerobot.json'}")
+        print(f"recall {result['recall']} {result['recall_by_check']}; {RESULTS / f'{name}.json'}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 """A LeRobot policy that reads its task as text (SmolVLA), trained by the real `lerobot-train` on a
 two-task folder written by vlascope's LeRobot exporter, then evaluated and diagnosed. Its
-backbone is a SmolVLM built from a config offline: a two-layer text model, a one-layer vision
-tower and a word-level tokenizer, saved as the folder SmolVLA loads by name. Runs in the LeRobot
-tier (`make test-lerobot`)."""
+backbone is a SmolVLM built from a config offline (benchmarks/_tiny_smolvlm.py). Runs in the
+LeRobot tier (`make test-lerobot`)."""
 
 from __future__ import annotations
 
@@ -19,6 +18,7 @@ pytest.importorskip("lerobot", reason="the LeRobot tier runs with `make test-ler
 
 import torch  # noqa: E402
 
+from benchmarks._tiny_smolvlm import build_tiny_smolvlm, smolvla_options  # noqa: E402
 from tests.conftest import two_task_lerobot_folder  # noqa: E402
 from vlascope.data import read_dataset  # noqa: E402
 from vlascope.data.lerobot import task_texts, write_lerobot  # noqa: E402
@@ -29,39 +29,7 @@ from vlascope.errors import VlascopeError  # noqa: E402
 from vlascope.policies.lerobot_checkpoint import LeRobotPolicy  # noqa: E402
 
 TASKS = ("reach-v3", "push-v3")
-IMAGE = 32  # the frames' side in the dataset; SmolVLA pads and resizes them to the tower's 64
-
-
-def build_tiny_smolvlm(folder: Path) -> Path:
-    """A SmolVLM config and processor that transformers loads from `folder` without the Hub."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (PreTrainedTokenizerFast, SmolVLMConfig, SmolVLMImageProcessor,
-                              SmolVLMProcessor, SmolVLMVideoProcessor)
-
-    specials = ["<pad>", "<unk>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>",
-                "<image>", "<global-img>"]
-    words = sorted({w for t in TASKS for w in instruction_for(t).split()})
-    vocab = {token: i for i, token in enumerate(specials + words)}
-    text = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    text.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=text, pad_token="<pad>", unk_token="<unk>", bos_token="<|im_start|>",
-        eos_token="<end_of_utterance>",
-        # SmolVLA reads the ids of these two from the tokenizer.
-        extra_special_tokens={"fake_image_token": "<fake_token_around_image>", "image_token": "<image>",
-                              "global_image_token": "<global-img>",
-                              "end_of_utterance_token": "<end_of_utterance>"})
-    images = SmolVLMImageProcessor(do_image_splitting=False, size={"longest_edge": 64},
-                                   max_image_size={"longest_edge": 64})
-    SmolVLMProcessor(image_processor=images, tokenizer=tokenizer, video_processor=SmolVLMVideoProcessor(),
-                     image_seq_len=4).save_pretrained(folder)
-    SmolVLMConfig(vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                                 "num_attention_heads": 2, "image_size": 64, "patch_size": 16},
-                  text_config={"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-                               "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
-                               "vocab_size": len(vocab)},
-                  scale_factor=2, image_token_id=vocab["<image>"], vocab_size=len(vocab)).save_pretrained(folder)
-    return folder
+IMAGE = 32  # the frames' side in the dataset; SmolVLA pads and resizes them to its tower's side
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +50,10 @@ def smolvla(two_tasks, tmp_path_factory) -> Path:
 
 def train_smolvla(dataset: Path, root: Path) -> Path:
     """A SmolVLA trained 20 steps by lerobot-train, offline, on CPU: its pretrained_model folder."""
-    backbone = build_tiny_smolvlm(root / "smolvlm")
+    backbone = build_tiny_smolvlm(root / "smolvlm", [instruction_for(t) for t in TASKS])
     cmd = [sys.executable, "-m", "lerobot.scripts.lerobot_train", f"--dataset.repo_id=local/{dataset.name}",
            f"--dataset.root={dataset}", "--policy.type=smolvla", "--policy.device=cpu",
-           "--policy.push_to_hub=false", f"--policy.vlm_model_name={backbone}",
-           "--policy.load_vlm_weights=false", "--policy.resize_imgs_with_padding=[64,64]",
-           "--policy.num_vlm_layers=2", "--policy.tokenizer_max_length=16", "--policy.chunk_size=8",
-           "--policy.n_action_steps=8", "--policy.num_steps=2", "--batch_size=8", "--steps=20",
+           "--policy.push_to_hub=false", *smolvla_options(backbone), "--batch_size=8", "--steps=20",
            "--save_freq=20", "--log_freq=10", "--wandb.enable=false", "--num_workers=0",
            f"--output_dir={root / 'run'}"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
