@@ -487,6 +487,9 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
     bar.close()
     if accelerator is not None:
         accelerator.wait_for_everyone()
+        # The processes leave their group together, before any exits: a process that exits with
+        # the group alive closes its connections under peers still tearing theirs down.
+        accelerator.end_training()
     if log_file is not None:
         log_file.close()
     seconds = time.time() - start
