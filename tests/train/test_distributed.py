@@ -54,13 +54,13 @@ def test_two_processes_train_in_sync(reach_dataset, tmp_path):
     assert cfg["distributed"]["draws"] == "own"
 
 
-def _averaging_worker(rank: int, port: int, out: str) -> None:
+def _averaging_worker(rank: int, store: str, out: str) -> None:
     import torch
     import torch.distributed as dist
 
     from vlascope.train.loop import average_per_bucket
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
     inputs = [torch.randn(5, 3, generator=torch.Generator().manual_seed(r)) for r in range(2)]
@@ -85,8 +85,6 @@ def _averaging_worker(rank: int, port: int, out: str) -> None:
 
 
 def test_averaging_per_bucket_divides_once_a_bucket_and_gives_the_mean(tmp_path):
-    import socket
-
     import torch.multiprocessing as mp
 
     # Imported once, here, for both forked processes (DDP's constructor imports dynamo: 4 s each).
@@ -94,11 +92,12 @@ def test_averaging_per_bucket_divides_once_a_bucket_and_gives_the_mean(tmp_path)
 
     import vlascope.train.loop  # noqa: F401
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # The two processes meet through a file, not a port found free and then released: another
+    # test's processes may take such a port in between (gloo listens on ephemeral ports), and a
+    # client of this test connecting to theirs breaks both.
+    store = tmp_path / "store"
     # Forked from this process (already importing torch and vlascope) rather than spawned.
-    mp.start_processes(_averaging_worker, args=(port, str(tmp_path)), nprocs=2, start_method="fork")
+    mp.start_processes(_averaging_worker, args=(str(store), str(tmp_path)), nprocs=2, start_method="fork")
     assert [(tmp_path / f"rank{r}").read_text() for r in range(2)] == ["True 1", "True 1"]
 
 

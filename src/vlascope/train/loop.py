@@ -486,9 +486,14 @@ def fit(policy: torch.nn.Module, policy_name: str, episodes: list, task_indices:
                             {**extra, "train_loss": running.item()}, data.generator.get_state())
     bar.close()
     if accelerator is not None:
+        # Taken down in order, every process at the same point: DDP's wrapper (which holds the
+        # process group) released while the group and every peer are alive, then the group left
+        # together. Left to the interpreter's exit, the order is arbitrary, and a process that
+        # frees its group after a peer has gone can hang or abort.
         accelerator.wait_for_everyone()
-        # The processes leave their group together, before any exits: a process that exits with
-        # the group alive closes its connections under peers still tearing theirs down.
+        del model, step_fn
+        accelerator.free_memory()  # accelerate's own references to the prepared model
+        accelerator.wait_for_everyone()
         accelerator.end_training()
     if log_file is not None:
         log_file.close()
