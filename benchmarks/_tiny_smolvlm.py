@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 IMAGE_SIDE = 64  # the vision tower's input: SmolVLA pads and resizes frames to it
 
 
@@ -49,3 +51,12 @@ def smolvla_options(backbone: Path) -> list[str]:
             f"--policy.resize_imgs_with_padding=[{IMAGE_SIDE},{IMAGE_SIDE}]", "--policy.num_vlm_layers=2",
             "--policy.tokenizer_max_length=16", "--policy.chunk_size=8", "--policy.n_action_steps=8",
             "--policy.num_steps=2"]
+
+
+def same_image_tokens(smolvla) -> None:
+    """A planted fault: `smolvla` (LeRobot's SmolVLAPolicy) gets the same image tokens for every
+    frame from its frozen VLM, the vision tower's last LayerNorm zeroed."""
+    vision = smolvla.model.vlm_with_expert.get_vlm_model().vision_model
+    with torch.no_grad():
+        vision.post_layernorm.weight.zero_()
+        vision.post_layernorm.bias.zero_()

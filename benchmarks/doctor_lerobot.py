@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._provenance import RESULTS, provenance  # noqa: E402
-from benchmarks._tiny_smolvlm import build_tiny_smolvlm, smolvla_options  # noqa: E402
+from benchmarks._tiny_smolvlm import build_tiny_smolvlm, same_image_tokens, smolvla_options  # noqa: E402
 from vlascope.data import read_dataset  # noqa: E402
 from vlascope.data.lerobot import write_lerobot  # noqa: E402
 from vlascope.doctor import build_context, run_doctor  # noqa: E402
@@ -160,12 +160,7 @@ def constant_output(policy, other, scene):
 
 
 def constant_vlm_features(policy, other, scene):
-    """SmolVLA's frozen VLM gets the same image tokens for every frame: its vision tower's last
-    LayerNorm zeroed."""
-    vision = policy.policy.model.vlm_with_expert.get_vlm_model().vision_model
-    with torch.no_grad():
-        vision.post_layernorm.weight.zero_()
-        vision.post_layernorm.bias.zero_()
+    same_image_tokens(policy.policy)
 
 
 FAULTS = [("unnormaliser dropped", "normalization", drop_unnormaliser),
@@ -185,6 +180,28 @@ def runs(args):
     """(inputs, policy) pairs to run: SmolVLA needs a camera."""
     return [(inputs, policy) for inputs in args.inputs for policy in args.policies
             if f"{policy}-{inputs}" not in args.skip and (policy != "smolvla" or INPUTS[inputs]["camera"])]
+
+
+def healthy_row(policy: str, inputs: str, healthy, seconds: float) -> dict:
+    return {"policy": policy, "inputs": inputs, "case": "healthy", "expected": None,
+            "detected": None, "flags": flags(healthy), "doctor_seconds": round(seconds, 1),
+            "skipped": sorted({f.id for f in healthy if f.evidence.get("skipped")}),
+            "held_out_curve": held_out_curve(healthy)}
+
+
+def fault_row(policy: str, inputs: str, case: str, expected: str, found, healthy, seconds: float) -> dict:
+    """Found: a finding of the expected check, an error or a warning, that the healthy twin lacks."""
+    hits = [f for f in found if f.id == expected and f.severity in ("error", "warning")
+            and f.title not in {h.title for h in healthy}]
+    return {"policy": policy, "inputs": inputs, "case": case, "expected": expected,
+            "detected": bool(hits), "titles": [f.title for f in hits],
+            "flags": flags(found), "doctor_seconds": round(seconds, 1)}
+
+
+def full_run(name: str, found, seconds: float) -> dict:
+    return {"policy": name, "task": TASK, "seconds": round(seconds, 1), "flags": flags(found),
+            "skipped": sorted({f.id for f in found if f.evidence.get("skipped")}),
+            "train_eval_gap": next((f.evidence for f in found if f.id == "train-eval-gap"), None)}
 
 
 def held_out_curve(findings) -> list[dict] | None:
@@ -263,27 +280,18 @@ def main() -> None:
               f"({time.time() - start:.0f}s; 0 when reused)", flush=True)
         healthy, seconds = diagnose(folder, checkpoint, out / f"{name}-healthy", True,
                                     scene=setup["scene"])
-        rows.append({"policy": policy, "inputs": inputs, "case": "healthy", "expected": None,
-                     "detected": None, "flags": flags(healthy), "doctor_seconds": round(seconds, 1),
-                     "skipped": sorted({f.id for f in healthy if f.evidence.get("skipped")}),
-                     "held_out_curve": held_out_curve(healthy)})
+        rows.append(healthy_row(policy, inputs, healthy, seconds))
         print(f"  healthy: doctor {seconds:.0f}s, flags: {', '.join(rows[-1]['flags']) or 'none'}", flush=True)
         for i, (case, expected, plant) in enumerate(faults_for(policy)):
             found, seconds = diagnose(folder, checkpoint, out / f"{name}-fault{i}", True, plant, other,
                                       scene=setup["scene"])
-            hits = [f for f in found if f.id == expected and f.severity in ("error", "warning")
-                    and f.title not in {h.title for h in healthy}]
-            rows.append({"policy": policy, "inputs": inputs, "case": case, "expected": expected,
-                         "detected": bool(hits), "titles": [f.title for f in hits],
-                         "flags": flags(found), "doctor_seconds": round(seconds, 1)})
-            print(f"  {case:50s} {expected:14s} {'found' if hits else 'MISSED'}: "
-                  f"{hits[0].title if hits else ''}", flush=True)
+            rows.append(fault_row(policy, inputs, case, expected, found, healthy, seconds))
+            print(f"  {case:50s} {expected:14s} {'found' if rows[-1]['detected'] else 'MISSED'}: "
+                  f"{rows[-1]['titles'][0] if rows[-1]['detected'] else ''}", flush=True)
         if inputs == "state" and policy == "act" and not args.no_full:
             found, seconds = diagnose(folder, checkpoint, out / f"{name}-full", False,
                                       scene=setup["scene"], task=TASK)
-            full = {"policy": name, "task": TASK, "seconds": round(seconds, 1), "flags": flags(found),
-                    "skipped": sorted({f.id for f in found if f.evidence.get("skipped")}),
-                    "train_eval_gap": next((f.evidence for f in found if f.id == "train-eval-gap"), None)}
+            full = full_run(name, found, seconds)
             print(f"  full run with --task: {seconds:.0f}s, flags: {', '.join(full['flags'])}", flush=True)
         write_results(args, rows, full)
     write_results(args, rows, full, final=True)
@@ -311,24 +319,15 @@ def from_reports(args) -> None:
         if not (out / f"{name}-healthy" / "findings.json").exists():
             continue
         healthy, seconds = load(out / f"{name}-healthy")
-        rows.append({"policy": policy, "inputs": inputs, "case": "healthy", "expected": None,
-                     "detected": None, "flags": flags(healthy), "doctor_seconds": round(seconds, 1),
-                     "skipped": sorted({f.id for f in healthy if f.evidence.get("skipped")}),
-                     "held_out_curve": held_out_curve(healthy)})
+        rows.append(healthy_row(policy, inputs, healthy, seconds))
         for i, (case, expected, _) in enumerate(faults_for(policy)):
             if not (out / f"{name}-fault{i}" / "findings.json").exists():
                 continue
             found, seconds = load(out / f"{name}-fault{i}")
-            hits = [f for f in found if f.id == expected and f.severity in ("error", "warning")
-                    and f.title not in {h.title for h in healthy}]
-            rows.append({"policy": policy, "inputs": inputs, "case": case, "expected": expected,
-                         "detected": bool(hits), "titles": [f.title for f in hits],
-                         "flags": flags(found), "doctor_seconds": round(seconds, 1)})
+            rows.append(fault_row(policy, inputs, case, expected, found, healthy, seconds))
         if (out / f"{name}-full" / "findings.json").exists():
             found, seconds = load(out / f"{name}-full")
-            full = {"policy": name, "task": TASK, "seconds": round(seconds, 1), "flags": flags(found),
-                    "skipped": sorted({f.id for f in found if f.evidence.get("skipped")}),
-                    "train_eval_gap": next((f.evidence for f in found if f.id == "train-eval-gap"), None)}
+            full = full_run(name, found, seconds)
     write_results(args, rows, full, final=True)
 
 
