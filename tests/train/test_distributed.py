@@ -20,15 +20,19 @@ def test_two_processes_train_in_sync(reach_dataset, tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(json.dumps({"policy": TINY_POLICY,
                                   "train": {"log_every": 1, "lr": 1e-3, "lr_scaling": "sqrt"}}))
-    launcher = Path(sys.executable).parent / "accelerate"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "vlascope", "train",
-         "--dataset", reach_dataset, "--policy", "flow", "--out", str(tmp_path / "run"),
-         "--steps", "6", "--batch-size", "16", "--device", "cpu", "--config", str(config)],
-        capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-8000:]  # the ranks' own errors precede the launcher's
+
+    def launch(*train_args: str) -> subprocess.CompletedProcess:
+        """`vlascope train` on two CPU processes through accelerate's launcher; it must succeed."""
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "vlascope",
+             "train", *train_args],
+            capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert proc.returncode == 0, proc.stderr[-8000:]  # the ranks' own errors precede the launcher's
+        return proc
+
+    proc = launch("--dataset", reach_dataset, "--policy", "flow", "--out", str(tmp_path / "run"),
+                  "--steps", "6", "--batch-size", "16", "--device", "cpu", "--config", str(config))
     assert proc.stdout.count("trained flow") == 1  # one report, from process 0
     cfg = json.loads((tmp_path / "run" / "checkpoints" / "last" / "config.json").read_text())
     # Each process drew its own batches and noise (their generators ended apart); DDP averaged
@@ -43,12 +47,7 @@ def test_two_processes_train_in_sync(reach_dataset, tmp_path):
     assert state["optimizer"]["param_groups"][0]["initial_lr"] == math.sqrt(2) * 1e-3
 
     # Resumed on two processes (each seeds its draws again from step 6): the replicas still agree.
-    proc = subprocess.run(
-        [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "vlascope", "train",
-         "--resume", str(tmp_path / "run"), "--steps", "8"],
-        capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-8000:]  # the ranks' own errors precede the launcher's
+    launch("--resume", str(tmp_path / "run"), "--steps", "8")
     cfg = json.loads((tmp_path / "run" / "checkpoints" / "last" / "config.json").read_text())
     assert cfg["step"] == 8 and cfg["distributed"]["replicas_in_sync"] is True
     assert cfg["distributed"]["draws"] == "own"
@@ -92,9 +91,8 @@ def test_averaging_per_bucket_divides_once_a_bucket_and_gives_the_mean(tmp_path)
 
     import vlascope.train.loop  # noqa: F401
 
-    # The two processes meet through a file, not a port found free and then released: another
-    # test's processes may take such a port in between (gloo listens on ephemeral ports), and a
-    # client of this test connecting to theirs breaks both.
+    # The two processes meet through a file, not through a port found free and then released,
+    # which another process (gloo listens on ephemeral ports) may take in between.
     store = tmp_path / "store"
     # Forked from this process (already importing torch and vlascope) rather than spawned.
     mp.start_processes(_averaging_worker, args=(str(store), str(tmp_path)), nprocs=2, start_method="fork")
